@@ -1,0 +1,3 @@
+from btcmlops.cli.app import main
+
+main()

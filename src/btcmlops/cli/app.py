@@ -1,0 +1,109 @@
+"""The ``btcmlops`` command line. Errors become one line on stderr and an exit code, here only."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+
+from btcmlops import __version__
+from btcmlops.cli import config as config_commands
+from btcmlops.cli import db as db_commands
+from btcmlops.cli.demo import demo
+from btcmlops.cli.output import err_console
+from btcmlops.cli.state import CliState
+from btcmlops.clock import parse_utc
+from btcmlops.errors import BtcmlopsError
+
+app = typer.Typer(
+    name="btcmlops",
+    help="Hourly Bitcoin direction predictor with its own MLOps loop.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db_commands.app, name="db")
+app.add_typer(config_commands.app, name="config")
+app.command("demo")(demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"btcmlops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        metavar="INSTANT",
+        help="Pin the clock to this UTC instant (ISO-8601), as BTCMLOPS_NOW does. "
+        "Accepted before or after the command name.",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    ctx.obj = CliState(as_of=parse_utc(as_of) if as_of else None)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move ``--as-of`` to the front so it works after any command name too."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            rest.extend(argv[index:])
+            break
+        if token == "--as-of" and index + 1 < len(argv):
+            hoisted.extend(argv[index : index + 2])
+            index += 2
+            continue
+        if token.startswith("--as-of="):
+            hoisted.append(token)
+        else:
+            rest.append(token)
+        index += 1
+    return hoisted + rest
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="btcmlops", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BtcmlopsError as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: never a traceback for users
+        if os.environ.get("BTCMLOPS_DEBUG"):
+            raise
+        err_console.print(
+            f"error: unexpected {type(exc).__name__}: {exc} "
+            "(set BTCMLOPS_DEBUG=1 for the traceback)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,124 @@
+"""The one settings object. Every value can come from ``BTCMLOPS_<NAME>`` or a ``.env`` file."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from btcmlops.clock import Clock, FixedClock, SystemClock, ensure_utc, parse_utc
+from btcmlops.errors import InvalidInputError
+
+Severity = Literal["none", "low", "medium", "high"]
+
+
+class Settings(BaseSettings):
+    """Effective configuration. ``btcmlops config show`` prints it with secrets masked."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BTCMLOPS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- where things live ------------------------------------------------------------
+    home: Path = Field(
+        default=Path("btcmlops-data"),
+        description="Data folder: SQLite database, model artifacts, logging spool.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is a SQLite file (WAL mode) in HOME.",
+    )
+    now: datetime | None = Field(
+        default=None, description="Pins the clock (ISO-8601, UTC) to replay history."
+    )
+    symbol: str = Field(default="BTCUSD", description="Market symbol stored with price bars.")
+
+    # --- API -----------------------------------------------------------------------------
+    api_key: SecretStr | None = Field(
+        default=None, description="When set, state-changing endpoints require it."
+    )
+    protect_reads: bool = Field(default=False, description="Require the API key on reads too.")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
+
+    # --- sentiment -----------------------------------------------------------------------
+    finbert_model: str = Field(
+        default="ProsusAI/finbert",
+        description="FinBERT weights: a Hugging Face id already in the local cache, or a folder.",
+    )
+    finbert_batch_size: int = Field(default=16, ge=1, le=512)
+
+    # --- compute -----------------------------------------------------------------------
+    n_jobs: int = Field(
+        default=2, ge=1, description="Threads for estimators; the machine has 2 shared cores."
+    )
+
+    @field_validator("now", mode="before")
+    @classmethod
+    def _parse_now(cls, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        if isinstance(value, str):
+            try:
+                return parse_utc(value)
+            except InvalidInputError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("now")
+    @classmethod
+    def _now_is_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else ensure_utc(value)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _blank_url_is_default(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'btcmlops.db').resolve()}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home / "spool"
+
+    def make_clock(self) -> Clock:
+        """The wall clock, or a pinned one when ``now`` is set."""
+        return FixedClock(self.now) if self.now is not None else SystemClock()
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting as printable values, with the API key and passwords hidden."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            shown[name] = value
+        shown["database_url"] = mask_url(self.effective_database_url)
+        return shown
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (safe to print or log)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: still never print a secret
+        return url.split("@")[-1] if "@" in url else url

@@ -1,0 +1,120 @@
+"""Shared fixtures. Every test that touches the store runs on SQLite and, when
+``BTCMLOPS_TEST_POSTGRES_URL`` is set, on PostgreSQL too (each test in its own schema)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from btcmlops.clock import ManualClock, parse_utc
+from btcmlops.config import Settings
+from btcmlops.context import AppContext
+from btcmlops.db.store import Store
+
+POSTGRES_URL = os.environ.get("BTCMLOPS_TEST_POSTGRES_URL", "").strip()
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Estimators and BLAS must not fight over the two shared cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """The PostgreSQL URL, after checking the server answers (fail in CI, skip elsewhere)."""
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        message = f"PostgreSQL at {make_url(POSTGRES_URL)!r} is unreachable: {exc}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database that each test copies (migrating once is much faster)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    Store.open(f"sqlite:///{path}").close()
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def empty_database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A URL to an empty database of the current backend, removed after the test."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'btcmlops.db'}"
+        return
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(backend: str, empty_database_url: str, request: pytest.FixtureRequest) -> str:
+    """A URL to a database already at the head schema."""
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, make_url(empty_database_url).database)
+    return empty_database_url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store.open(database_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def start_time() -> datetime:
+    return parse_utc("2024-01-01T00:00:00Z")
+
+
+@pytest.fixture
+def clock(start_time: datetime) -> ManualClock:
+    return ManualClock(start_time)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(home=tmp_path / "home", database_url=database_url, _env_file=None)
+
+
+@pytest.fixture
+def app_context(settings: Settings, clock: ManualClock, store: Store) -> Iterator[AppContext]:
+    context = AppContext(settings=settings, clock=clock, _store=store)
+    yield context

@@ -1,0 +1,57 @@
+"""The migrations are the schema: after ``upgrade`` the database matches the models exactly."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from btcmlops.db import migrate
+from btcmlops.db.engine import make_engine
+from btcmlops.db.models import Base
+from btcmlops.db.store import Store
+from btcmlops.errors import SchemaTooNewError
+
+
+def test_migrations_produce_the_models_schema(empty_database_url):
+    engine = make_engine(empty_database_url)
+    try:
+        before, after = migrate.upgrade(engine)
+        assert before is None
+        assert after == migrate.head_revision()
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            differences = compare_metadata(context, Base.metadata)
+        assert differences == []
+    finally:
+        engine.dispose()
+
+
+def test_second_upgrade_is_a_no_op(empty_database_url):
+    engine = make_engine(empty_database_url)
+    try:
+        migrate.upgrade(engine)
+        before, after = migrate.upgrade(engine)
+        assert before == after == migrate.head_revision()
+        assert migrate.schema_status(engine) == "current"
+    finally:
+        engine.dispose()
+
+
+def test_store_refuses_a_database_newer_than_its_code(empty_database_url):
+    Store.open(empty_database_url).close()
+    engine = make_engine(empty_database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    engine.dispose()
+    with pytest.raises(SchemaTooNewError, match="9999_from_the_future"):
+        Store.open(empty_database_url)
+
+
+def test_fresh_database_is_upgraded_by_the_store_itself(empty_database_url):
+    store = Store.open(empty_database_url)
+    try:
+        assert migrate.current_revision(store.engine) == migrate.head_revision()
+    finally:
+        store.close()
