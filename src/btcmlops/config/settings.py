@@ -55,6 +55,44 @@ class Settings(BaseSettings):
     )
     finbert_batch_size: int = Field(default=16, ge=1, le=512)
 
+    # --- outcomes ----------------------------------------------------------------------
+    outcome_grace_hours: int = Field(
+        default=6, ge=1, description="Hours after which an unresolvable outcome is expired."
+    )
+
+    # --- drift -------------------------------------------------------------------------
+    drift_reference_days: int = Field(default=7, ge=1, le=365)
+    drift_current_days: int = Field(default=1, ge=1, le=90)
+    drift_min_samples: int = Field(default=24, ge=2, description="Minimum rows per window.")
+    drift_psi_bins: int = Field(default=10, ge=2, le=100)
+    drift_alpha: float = Field(default=0.05, gt=0, lt=1, description="FDR level for KS tests.")
+    drift_psi_effect_floor: float = Field(
+        default=0.1, ge=0, description="A feature drifts only if its PSI also reaches this."
+    )
+    model_drift_min_predictions: int = Field(default=30, ge=1)
+
+    # --- retraining --------------------------------------------------------------------
+    retrain_accuracy_degradation: float = Field(default=0.10, gt=0, lt=1)
+    retrain_drift_severity: Severity = "medium"
+    retrain_min_samples: int = Field(default=100, ge=10)
+    retrain_min_predictions: int = Field(default=50, ge=1)
+    retrain_performance_days: int = Field(default=7, ge=1)
+    retrain_interval_days: float = Field(default=7.0, gt=0)
+    retrain_cooldown_hours: float = Field(default=24.0, ge=0)
+    retrain_min_improvement: float = Field(default=0.0, ge=0)
+    retrain_log_loss_tolerance: float = Field(default=0.02, ge=0)
+    retrain_require_significance: bool = False
+    retrain_timeout_seconds: float = Field(default=600.0, gt=0)
+    auto_rollback_window: int = Field(
+        default=48, ge=10, description="Outcomes after a deployment judged for auto-rollback."
+    )
+    auto_rollback_alpha: float = Field(default=0.05, gt=0, lt=1)
+
+    # --- prediction logging ------------------------------------------------------------
+    logging_queue_size: int = Field(default=50_000, ge=100)
+    logging_batch_size: int = Field(default=500, ge=1)
+    logging_flush_seconds: float = Field(default=0.2, gt=0)
+
     # --- compute -----------------------------------------------------------------------
     n_jobs: int = Field(
         default=2, ge=1, description="Threads for estimators; the machine has 2 shared cores."
