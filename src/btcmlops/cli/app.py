@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -11,6 +12,9 @@ import typer
 from btcmlops import __version__
 from btcmlops.cli import config as config_commands
 from btcmlops.cli import db as db_commands
+from btcmlops.cli import features as features_commands
+from btcmlops.cli import ingest as ingest_commands
+from btcmlops.cli import sentiment as sentiment_commands
 from btcmlops.cli.demo import demo
 from btcmlops.cli.output import err_console
 from btcmlops.cli.state import CliState
@@ -26,6 +30,9 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(config_commands.app, name="config")
+app.add_typer(ingest_commands.app, name="ingest")
+app.add_typer(sentiment_commands.app, name="sentiment")
+app.add_typer(features_commands.app, name="features")
 app.command("demo")(demo)
 
 
@@ -77,6 +84,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    logging.basicConfig(
+        level=os.environ.get("BTCMLOPS_LOG_LEVEL", "WARNING").upper(),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     try:

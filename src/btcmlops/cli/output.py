@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _jsonable(value: Any) -> Any:
@@ -26,3 +35,33 @@ def _jsonable(value: Any) -> Any:
 def emit_json(payload: Any) -> None:
     """Print ``payload`` as JSON on stdout (no rich markup, so it pipes cleanly)."""
     print(json.dumps(payload, default=_jsonable, indent=2, allow_nan=False))
+
+
+@contextmanager
+def progress_bar(description: str, *, unit: str = "rows") -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr; yields the ``progress(done, total)`` callback."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def print_rejections(rejections: Iterable[Any], *, limit: int = 20) -> None:
+    """List rejected rows (line and reason) on stderr, at most ``limit`` of them."""
+    rejections = list(rejections)
+    for rejection in rejections[:limit]:
+        err_console.print(
+            f"  rejected line {rejection.line}: {rejection.reason}", highlight=False, markup=False
+        )
+    if len(rejections) > limit:
+        err_console.print(f"  ... and {len(rejections) - limit} more rejected rows")

@@ -55,6 +55,24 @@ class Settings(BaseSettings):
     )
     finbert_batch_size: int = Field(default=16, ge=1, le=512)
 
+    # --- live sources ------------------------------------------------------------------
+    live_exchange_url: str = Field(
+        default="https://api.exchange.coinbase.com", description="Coinbase Exchange REST base URL."
+    )
+    live_product_id: str = Field(default="BTC-USD", description="Exchange product for candles.")
+    live_news_feeds: dict[str, str] = Field(
+        default_factory=lambda: {
+            "CoinDesk": "https://www.coindesk.com/arc/outboundfeeds/rss/",
+            "Cointelegraph": "https://cointelegraph.com/rss",
+            "Decrypt": "https://decrypt.co/feed",
+        },
+        description="Outlet name -> RSS/Atom feed URL.",
+    )
+    live_http_timeout_seconds: float = Field(default=10.0, gt=0)
+    live_http_attempts: int = Field(default=4, ge=1, le=10)
+    live_min_request_interval_seconds: float = Field(default=0.34, ge=0)
+    live_max_retry_after_seconds: float = Field(default=60.0, ge=0)
+
     # --- outcomes ----------------------------------------------------------------------
     outcome_grace_hours: int = Field(
         default=6, ge=1, description="Hours after which an unresolvable outcome is expired."

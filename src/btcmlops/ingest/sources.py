@@ -57,10 +57,28 @@ class NewsItem:
 
     @property
     def text(self) -> str:
-        """What a sentiment scorer reads: the title, then the body."""
-        if self.title and self.body:
-            return f"{self.title}. {self.body}"
-        return self.title or self.body
+        """What a sentiment scorer reads (see :func:`article_text`)."""
+        return article_text(self.title, self.body)
+
+
+def article_text(title: str, body: str) -> str:
+    """What a sentiment scorer reads: the title, then the body.
+
+    A title derived from the body (CSV news without titles) is not read twice.
+
+    >>> article_text("Bitcoin rallies", "Buyers return.")
+    'Bitcoin rallies. Buyers return.'
+    >>> article_text("Bitcoin rallies as buyers…", "Bitcoin rallies as buyers return in force.")
+    'Bitcoin rallies as buyers return in force.'
+    >>> article_text("", "Only a body")
+    'Only a body'
+    """
+    title, body = title.strip(), body.strip()
+    if title and body:
+        if body.startswith(title.rstrip("…").rstrip(". ")):
+            return body
+        return f"{title}. {body}"
+    return title or body
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from btcmlops.errors import DependencyUnavailableError
+
 
 @dataclass(frozen=True, slots=True)
 class SentimentScore:
@@ -31,3 +33,11 @@ class SentimentScorer(Protocol):
     version: str
 
     def score(self, texts: Sequence[str]) -> list[SentimentScore]: ...
+
+
+class ScorerUnavailableError(DependencyUnavailableError):
+    """A scorer cannot be built here: its libraries or its weights are missing.
+
+    The message names the scorer and the model, and says how to provide what is missing.
+    Other scorers are unaffected: VADER works wherever btcmlops is installed.
+    """

@@ -1,0 +1,114 @@
+"""An append-only file of prediction records that could not reach the store.
+
+Each serving process appends to its own file, ``predictions-<pid>.jsonl`` in the spool folder,
+one JSON record per line, flushed to the operating system after every batch (a killed process
+loses nothing already written; a power cut may lose what the OS had not written to disk).
+Replay renames a file before reading it, so two processes never replay the same file, and
+inserts with ``ON CONFLICT DO NOTHING`` on the prediction id, so replay is exactly-once even
+when an earlier attempt half-succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SPOOL_GLOB = "predictions-*.jsonl"
+REPLAY_SUFFIX = ".replaying"
+
+
+class Spool:
+    """The spool folder as seen by one process."""
+
+    def __init__(self, directory: Path, pid: int | None = None) -> None:
+        self.directory = directory
+        self.pid = pid if pid is not None else os.getpid()
+        self.path = directory / f"predictions-{self.pid}.jsonl"
+        self._lock = threading.Lock()
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Append ``records``; raises ``OSError`` when the disk refuses (the caller counts it)."""
+        payload = "".join(json.dumps(record, default=str) + "\n" for record in records)
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(payload)
+                handle.flush()
+
+    def pending_files(self) -> list[Path]:
+        """Files this process may replay: its own, and those of processes no longer alive."""
+        if not self.directory.exists():
+            return []
+        files = []
+        for path in sorted(self.directory.iterdir()):
+            owner = _owner_pid(path)
+            if owner is None:
+                continue
+            if owner == self.pid or not _process_alive(owner):
+                files.append(path)
+        return files
+
+    def has_pending(self) -> bool:
+        return bool(self.pending_files())
+
+    def claim(self, path: Path) -> Path | None:
+        """Rename ``path`` for replay; ``None`` if another process claimed it first."""
+        if path.name.endswith(REPLAY_SUFFIX):
+            return path
+        target = path.with_name(path.name + f".{self.pid}{REPLAY_SUFFIX}")
+        with self._lock:
+            try:
+                path.rename(target)
+            except FileNotFoundError:
+                return None
+        return target
+
+    @staticmethod
+    def read(path: Path) -> Iterator[dict[str, Any]]:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    # A torn last line from a crash mid-write: that record never completed.
+                    continue
+
+    def size_bytes(self) -> int:
+        if not self.directory.exists():
+            return 0
+        return sum(p.stat().st_size for p in self.directory.glob("predictions-*") if p.is_file())
+
+
+def _owner_pid(path: Path) -> int | None:
+    name = path.name
+    if not name.startswith("predictions-"):
+        return None
+    if name.endswith(REPLAY_SUFFIX):
+        # predictions-<writer>.jsonl.<replayer>.replaying: owned by the replayer
+        try:
+            return int(name[: -len(REPLAY_SUFFIX)].rsplit(".", 1)[1])
+        except (IndexError, ValueError):
+            return None
+    if name.endswith(".jsonl"):
+        try:
+            return int(name[len("predictions-") : -len(".jsonl")])
+        except ValueError:
+            return None
+    return None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
