@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -54,20 +55,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
-def empty_database_url(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """A URL to an empty database of the current backend, removed after the test."""
+@contextmanager
+def fresh_database(backend: str, folder: Path, admin_url: str | None) -> Iterator[str]:
+    """An empty database of ``backend`` for as long as the block runs (any fixture scope)."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'btcmlops.db'}"
+        yield f"sqlite:///{folder / 'btcmlops.db'}"
         return
-    admin_url = request.getfixturevalue("postgres_admin_url")
+    assert admin_url is not None
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -79,6 +78,16 @@ def empty_database_url(
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def empty_database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A URL to an empty database of the current backend, removed after the test."""
+    admin = request.getfixturevalue("postgres_admin_url") if backend == "postgresql" else None
+    with fresh_database(backend, tmp_path, admin) as url:
+        yield url
 
 
 @pytest.fixture

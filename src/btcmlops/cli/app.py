@@ -14,9 +14,11 @@ from btcmlops.cli import config as config_commands
 from btcmlops.cli import db as db_commands
 from btcmlops.cli import features as features_commands
 from btcmlops.cli import ingest as ingest_commands
+from btcmlops.cli import models as models_commands
 from btcmlops.cli import sentiment as sentiment_commands
 from btcmlops.cli.demo import demo
 from btcmlops.cli.output import err_console
+from btcmlops.cli.serve import serve
 from btcmlops.cli.state import CliState
 from btcmlops.clock import parse_utc
 from btcmlops.errors import BtcmlopsError
@@ -33,7 +35,10 @@ app.add_typer(config_commands.app, name="config")
 app.add_typer(ingest_commands.app, name="ingest")
 app.add_typer(sentiment_commands.app, name="sentiment")
 app.add_typer(features_commands.app, name="features")
+app.command("train")(models_commands.train)
+app.add_typer(models_commands.app, name="models")
 app.command("demo")(demo)
+app.command("serve")(serve)
 
 
 def _version(value: bool) -> None:

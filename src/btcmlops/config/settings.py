@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     )
     model_drift_min_predictions: int = Field(default=30, ge=1)
 
+    # --- training ----------------------------------------------------------------------
+    train_min_rows: int = Field(
+        default=100, ge=10, description="Fewest rows with a known target that training accepts."
+    )
+
     # --- retraining --------------------------------------------------------------------
     retrain_accuracy_degradation: float = Field(default=0.10, gt=0, lt=1)
     retrain_drift_severity: Severity = "medium"

@@ -1,0 +1,159 @@
+"""``/models``: the registry as the service sees it; reload, promote and roll back."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+
+from btcmlops.api.deps import get_services, require_api_key, require_read_access
+from btcmlops.api.schemas import (
+    ChampionMoveResponse,
+    ErrorResponse,
+    FeatureSetName,
+    ModelsResponse,
+    ModelTypeName,
+    ReloadResponse,
+)
+from btcmlops.api.services import Services
+from btcmlops.features.schema import FEATURE_SETS
+from btcmlops.modeling.model_types import MODEL_TYPES
+
+router = APIRouter(prefix="/models", tags=["models"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 503)}
+REASON = Query("", max_length=500, description="Why; recorded in the champion history.")
+
+
+@router.get(
+    "",
+    response_model=ModelsResponse,
+    dependencies=[Depends(require_read_access)],
+    summary="Registered models per feature set: versions, latest and champion",
+)
+def list_models(services: Services = Depends(get_services)) -> dict:
+    versions = services.registry.list_versions()
+    available: dict[str, list[dict]] = {feature_set: [] for feature_set in FEATURE_SETS}
+    for feature_set in FEATURE_SETS:
+        for model_type in MODEL_TYPES:
+            mine = sorted(
+                (v for v in versions if (v.feature_set, v.model_type) == (feature_set, model_type)),
+                key=lambda v: (v.created_at, v.id),
+            )
+            if not mine:
+                continue
+            champion = next((v.version for v in mine if v.status == "champion"), None)
+            available[feature_set].append(
+                {
+                    "model_type": model_type,
+                    "versions": [v.version for v in mine],
+                    "latest": mine[-1].version,
+                    "champion": champion,
+                }
+            )
+    return {"success": True, "available_models": available}
+
+
+@router.get(
+    "/versions",
+    dependencies=[Depends(require_read_access)],
+    summary="Every registered version with its metrics (newest first)",
+)
+def versions(
+    feature_set: FeatureSetName | None = Query(None),
+    model_type: ModelTypeName | None = Query(None),
+    services: Services = Depends(get_services),
+) -> dict:
+    found = services.registry.list_versions(feature_set=feature_set, model_type=model_type)
+    return {"success": True, "count": len(found), "versions": [v.as_dict() for v in found]}
+
+
+@router.get(
+    "/history",
+    dependencies=[Depends(require_read_access)],
+    summary="Every move of a champion pointer: who, when, why",
+)
+def history(
+    feature_set: FeatureSetName | None = Query(None),
+    model_type: ModelTypeName | None = Query(None),
+    services: Services = Depends(get_services),
+) -> dict:
+    changes = services.registry.champion_history(feature_set=feature_set, model_type=model_type)
+    return {"success": True, "count": len(changes), "history": [c.as_dict() for c in changes]}
+
+
+@router.post(
+    "/reload",
+    response_model=ReloadResponse,
+    responses=ERRORS,
+    dependencies=[Depends(require_api_key)],
+    summary="Reload the champion of a pair from the registry pointer",
+)
+async def reload(
+    feature_set: FeatureSetName = Query(...),
+    model_type: ModelTypeName = Query("random_forest"),
+    services: Services = Depends(get_services),
+) -> dict:
+    loaded = await run_in_threadpool(services.predictor.reload, feature_set, model_type)
+    return {
+        "success": True,
+        "message": f"{feature_set}/{model_type} serves {loaded.info.version}",
+        "model_info": {
+            "feature_set": feature_set,
+            "model_type": model_type,
+            "version": loaded.info.version,
+            "loaded_at": loaded.loaded_at,
+        },
+    }
+
+
+def _moved(services: Services, info, action: str, reason: str) -> dict:  # type: ignore[no-untyped-def]
+    services.predictor.reload(info.feature_set, info.model_type)
+    change = services.registry.champion_history(
+        feature_set=info.feature_set, model_type=info.model_type
+    )[0]
+    return {
+        "success": True,
+        "message": f"{info.feature_set}/{info.model_type} champion is now {info.version}",
+        "champion": {
+            "feature_set": info.feature_set,
+            "model_type": info.model_type,
+            "version": info.version,
+            "previous_version": change.previous_version,
+            "action": action,
+            "reason": reason,
+        },
+    }
+
+
+@router.post(
+    "/rollback",
+    response_model=ChampionMoveResponse,
+    responses=ERRORS,
+    dependencies=[Depends(require_api_key)],
+    summary="Re-point the champion to the one it replaced",
+)
+def rollback(
+    feature_set: FeatureSetName = Query(...),
+    model_type: ModelTypeName = Query("random_forest"),
+    reason: str = REASON,
+    services: Services = Depends(get_services),
+) -> dict:
+    reason = reason or "manual rollback through the API"
+    info = services.registry.rollback(feature_set, model_type, actor="api", reason=reason)
+    return _moved(services, info, "rollback", reason)
+
+
+@router.post(
+    "/promote",
+    response_model=ChampionMoveResponse,
+    responses=ERRORS,
+    dependencies=[Depends(require_api_key)],
+    summary="Make a registered version the champion of its pair",
+)
+def promote(
+    version: str = Query(..., min_length=1, max_length=96),
+    reason: str = REASON,
+    services: Services = Depends(get_services),
+) -> dict:
+    reason = reason or "manual promotion through the API"
+    info = services.registry.promote(version, actor="api", reason=reason)
+    return _moved(services, info, "promote", reason)

@@ -1,0 +1,107 @@
+"""``/predictions``: the prediction log, accuracy and statistics; manual outcomes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+
+from btcmlops.api.deps import get_services, require_api_key, require_read_access
+from btcmlops.api.schemas import (
+    AccuracyResponse,
+    ErrorResponse,
+    FeatureSetName,
+    ModelTypeName,
+    OutcomeRequest,
+    OutcomeResponse,
+    PredictionResponse,
+    RecentPredictionsResponse,
+    StatisticsResponse,
+)
+from btcmlops.api.services import Services
+
+router = APIRouter(prefix="/predictions", tags=["predictions"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
+PREDICTION_ID = Path(..., ge=1, le=2**53, description="The id /predict returned.")
+
+
+@router.get(
+    "/recent",
+    response_model=RecentPredictionsResponse,
+    dependencies=[Depends(require_read_access)],
+    summary="The newest predictions, optionally only those with outcomes",
+)
+def recent(
+    feature_set: FeatureSetName | None = Query(None),
+    model_type: ModelTypeName | None = Query(None),
+    limit: int = Query(100, ge=1, le=1000),
+    only_with_outcomes: bool = Query(False),
+    services: Services = Depends(get_services),
+) -> dict:
+    predictions = services.logger.get_recent_predictions(
+        feature_set, model_type, limit, only_with_outcomes
+    )
+    return {
+        "success": True,
+        "count": len(predictions),
+        "predictions": predictions,
+        "filters": {
+            "feature_set": feature_set,
+            "model_type": model_type,
+            "limit": limit,
+            "only_with_outcomes": only_with_outcomes,
+        },
+    }
+
+
+@router.get(
+    "/accuracy",
+    response_model=AccuracyResponse,
+    dependencies=[Depends(require_read_access)],
+    summary="Realised accuracy of one model over the last days, by direction and confidence",
+)
+def accuracy(
+    feature_set: FeatureSetName = Query("vader"),
+    model_type: ModelTypeName = Query("random_forest"),
+    days: int = Query(7, ge=1, le=365),
+    services: Services = Depends(get_services),
+) -> dict:
+    stats = services.logger.get_model_accuracy(feature_set, model_type, days)
+    return {"success": True, "accuracy_stats": stats}
+
+
+@router.get(
+    "/statistics",
+    response_model=StatisticsResponse,
+    dependencies=[Depends(require_read_access)],
+    summary="Totals over every logged prediction",
+)
+def statistics(services: Services = Depends(get_services)) -> dict:
+    return {"success": True, "statistics": services.logger.get_prediction_statistics()}
+
+
+@router.get(
+    "/{prediction_id}",
+    response_model=PredictionResponse,
+    responses=ERRORS,
+    dependencies=[Depends(require_read_access)],
+    summary="One prediction with its feature snapshot and outcome",
+)
+def one(prediction_id: int = PREDICTION_ID, services: Services = Depends(get_services)) -> dict:
+    return {"success": True, "prediction": services.logger.get_prediction(prediction_id)}
+
+
+@router.post(
+    "/{prediction_id}/outcome",
+    response_model=OutcomeResponse,
+    responses=ERRORS,
+    dependencies=[Depends(require_api_key)],
+    summary="Record what actually happened, by hand",
+)
+def record_outcome(
+    prediction_id: int = PREDICTION_ID,
+    outcome: OutcomeRequest = Body(...),
+    services: Services = Depends(get_services),
+) -> dict:
+    updated = services.logger.update_prediction_outcome(
+        prediction_id, outcome.actual_direction, outcome.bitcoin_price_1h_later
+    )
+    return {"success": True, "prediction": updated}

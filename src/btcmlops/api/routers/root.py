@@ -1,0 +1,33 @@
+"""``GET /`` and ``GET /health``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from btcmlops import __version__
+from btcmlops.api.deps import get_services
+from btcmlops.api.schemas import HealthResponse, RootResponse
+from btcmlops.api.services import Services
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/", response_model=RootResponse, summary="What this service is and where things are")
+def root(request: Request) -> RootResponse:
+    endpoints = {
+        operation["operationId"]: path
+        for path, operations in request.app.openapi()["paths"].items()
+        for operation in operations.values()
+    }
+    return RootResponse(name="btcmlops", version=__version__, status="running", endpoints=endpoints)
+
+
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    summary="Real checks of the store, the prediction writer and the loaded models",
+)
+async def health(services: Services = Depends(get_services)) -> HealthResponse:
+    report = await run_in_threadpool(services.health)
+    return HealthResponse(timestamp=services.clock.now(), **report)

@@ -1,0 +1,76 @@
+"""One path for every prediction, from the API or the hourly job: predict, log, shape the answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from btcmlops.clock import HOUR, Clock
+from btcmlops.mlops.prediction_logger import PredictionLogger
+from btcmlops.serving.predictor import Predictor
+
+LiveAccuracy = Callable[[str, str], float | None]
+
+
+def predict_and_log(
+    predictor: Predictor,
+    logger: PredictionLogger,
+    clock: Clock,
+    feature_set: str,
+    model_type: str,
+    *,
+    use_cached_features: bool = True,
+    source: str = "api",
+    live_accuracy: LiveAccuracy | None = None,
+) -> dict[str, Any]:
+    """Predict with the champion of (feature set, model type), log it, and return the answer
+    in the seed's ``/predict`` shape (with ``prediction_id``)."""
+    started = time.perf_counter()
+    result = predictor.predict(feature_set, model_type, use_cached_features=use_cached_features)
+    answer = result.answer
+    response_time_ms = (time.perf_counter() - started) * 1000
+    prediction_id = logger.log_prediction(
+        feature_set=result.feature_set,
+        model_type=result.model_type,
+        model_version=result.model.version,
+        prediction=answer.prediction,
+        probability_down=answer.probability_down,
+        probability_up=answer.probability_up,
+        confidence=answer.confidence,
+        features=result.features,
+        response_time_ms=response_time_ms,
+        cached_features=result.cached_features,
+        bitcoin_price=result.close,
+        feature_ts=result.feature_ts,
+        source=source,
+        imputed_features=answer.imputed_features,
+    )
+    accuracy = live_accuracy(result.feature_set, result.model_type) if live_accuracy else None
+    return {
+        "success": True,
+        "prediction": {
+            "direction": "up" if answer.prediction == 1 else "down",
+            "direction_numeric": answer.prediction,
+            "probability": {"down": answer.probability_down, "up": answer.probability_up},
+            "confidence": answer.confidence,
+            "accuracy": accuracy,
+            "accuracy_period": "7 days",
+            "imputed_features": answer.imputed_features,
+            "feature_hour": result.feature_ts,
+            "target_hour": result.feature_ts + HOUR,
+            "bitcoin_price": result.close,
+        },
+        "model_info": {
+            "feature_set": result.feature_set,
+            "model_type": result.model_type,
+            "model_version": result.model.version,
+            "features_used": len(result.model.feature_names),
+        },
+        "performance": {
+            "response_time_ms": response_time_ms,
+            "cached_features": result.cached_features,
+        },
+        "timestamp": clock.now(),
+        "prediction_id": prediction_id,
+    }

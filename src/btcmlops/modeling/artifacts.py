@@ -1,0 +1,170 @@
+"""Model artifacts on disk: skops files, their sha256, and loading that never runs foreign code.
+
+DESIGN decision 7. An artifact is written with :func:`skops.io.dumps` (no pickle) and read
+back only after two checks, both on the same bytes that are then deserialised (so the file
+cannot change between the check and the load):
+
+1. its sha256 equals the one the registry recorded when the model was registered;
+2. every type in it is either one skops trusts by default (plain containers, numpy arrays,
+   scikit-learn estimators) or on :data:`TRUSTED_TYPES`, the explicit list of the types our
+   three pipelines contain; skops refuses anything else before constructing it.
+
+After loading, the object must be our pipeline shape (imputer → scaler → the classifier of
+the recorded model type) expecting the recorded features. Any failure is an
+:class:`~btcmlops.errors.ArtifactIntegrityError` that says which check failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import skops.io as sio
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from skops.io.exceptions import UntrustedTypesFoundException
+
+from btcmlops.errors import ArtifactIntegrityError, InvalidInputError
+from btcmlops.modeling.model_types import (
+    CLASSIFIER_CLASSES,
+    CLASSIFIER_STEP,
+    IMPUTER_STEP,
+    SCALER_STEP,
+    validate_model_type,
+)
+
+ARTIFACT_SUFFIX = ".skops"
+
+# Every type a fitted imputer → scaler → {forest, histogram boosting, logistic regression}
+# pipeline contains (inventoried with scikit-learn 1.9 and skops 0.16 from the files'
+# schemas). The first three are the ones skops does not trust by default; the rest it
+# already trusts and are listed so this is the complete inventory. A library upgrade
+# that adds a type skops does not trust makes registration fail loudly (see
+# serialize_pipeline) until the type is reviewed and added here.
+#
+# The two tree types are untrusted by default because their node indices are used without
+# bounds checks: a crafted file could make predict() read out of bounds. They are trusted
+# here only because the sha256 check runs first: the bytes must be the ones this registry
+# wrote when it registered the model, so the registry, not the file, is the root of trust.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "numpy.random._generator.Generator",
+)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def serialize_pipeline(pipeline: Pipeline) -> bytes:
+    """The skops bytes of ``pipeline``, refused if the loader would not trust them."""
+    data = sio.dumps(pipeline)
+    untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise InvalidInputError(
+            "the pipeline contains types the artifact loader does not trust: "
+            f"{', '.join(untrusted)} (review them and add them to TRUSTED_TYPES)"
+        )
+    return data
+
+
+def write_artifact(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: readers see no file or the whole file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_verified_pipeline(
+    path: Path,
+    *,
+    expected_sha256: str,
+    model_type: str,
+    feature_names: Sequence[str],
+    label: str,
+) -> Pipeline:
+    """Read, verify and deserialise one artifact (the checks in the module docstring).
+
+    ``label`` names the model in error messages (its registry version).
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactIntegrityError(f"artifact of model {label} is missing: {path}") from None
+    except OSError as exc:
+        raise ArtifactIntegrityError(
+            f"artifact of model {label} cannot be read: {path}: {exc}"
+        ) from exc
+
+    actual = sha256_hex(data)
+    if actual != expected_sha256:
+        raise ArtifactIntegrityError(
+            f"artifact of model {label} does not match the registry: sha256 of {path} is "
+            f"{actual}, the registry recorded {expected_sha256}; refusing to load it"
+        )
+    try:
+        loaded = sio.loads(data, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException as exc:
+        raise ArtifactIntegrityError(
+            f"artifact of model {label} contains types outside the trusted list; refusing to "
+            f"load it. {str(exc).splitlines()[0]}"
+        ) from None
+    except Exception as exc:  # a corrupt archive can fail in many ways inside skops
+        raise ArtifactIntegrityError(
+            f"artifact of model {label} is unreadable ({type(exc).__name__}: {exc})"
+        ) from exc
+    _require_pipeline_shape(loaded, model_type=model_type, feature_names=feature_names, label=label)
+    return loaded
+
+
+def _require_pipeline_shape(
+    loaded: object, *, model_type: str, feature_names: Sequence[str], label: str
+) -> None:
+    expected_classifier = CLASSIFIER_CLASSES[validate_model_type(model_type)]
+    steps = getattr(loaded, "steps", None)
+    shape_ok = (
+        isinstance(loaded, Pipeline)
+        and [name for name, _ in steps or []] == [IMPUTER_STEP, SCALER_STEP, CLASSIFIER_STEP]
+        and type(loaded.named_steps[IMPUTER_STEP]) is SimpleImputer
+        and type(loaded.named_steps[SCALER_STEP]) is StandardScaler
+        and type(loaded.named_steps[CLASSIFIER_STEP]) is expected_classifier
+    )
+    if not shape_ok:
+        raise ArtifactIntegrityError(
+            f"artifact of model {label} is not an imputer → scaler → "
+            f"{expected_classifier.__name__} pipeline; refusing to use it"
+        )
+    expected_features = list(feature_names)
+    actual_features = [str(name) for name in getattr(loaded, "feature_names_in_", [])]
+    if actual_features != expected_features:
+        raise ArtifactIntegrityError(
+            f"artifact of model {label} expects {len(actual_features)} features that differ "
+            f"from the {len(expected_features)} recorded in the registry"
+        )

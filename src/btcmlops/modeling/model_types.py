@@ -1,0 +1,180 @@
+"""The three model types: one sklearn ``Pipeline`` each (imputer → scaler → classifier).
+
+Preprocessing is part of the model (DESIGN decision 3): the median imputer and the scaler
+are fitted with the classifier on the training window only and saved with it, so serving
+never fits anything. The pipeline is fitted on a DataFrame, so it remembers the feature
+order (:func:`feature_order`) and refuses a frame whose columns differ.
+
+Hyperparameters are fixed and deliberately conservative: hourly direction is close to a coin
+flip, and a flexible model mostly learns noise. Every source of randomness takes the seed.
+
+Threads (2 shared cores): the one level of parallelism is inside the estimator. Training
+runs under :func:`training_threads` (joblib threads for the forest's trees, OpenMP threads
+for histogram gradient boosting, BLAS pinned to one thread because the matrices are small
+and its threads would compete with the estimator's); nothing around the estimator (feature
+loops, permutation repeats) runs in parallel, so at most ``n_jobs`` busy threads exist.
+Prediction runs under :func:`prediction_threads`, where the forest sums its trees in one
+thread: with several threads the order of the floating-point sum follows thread timing and
+the probabilities could differ in the last bit from run to run.
+
+>>> build_pipeline("logistic_regression", seed=7).named_steps["classifier"].C
+0.1
+>>> validate_model_type(" Random_Forest ")
+'random_forest'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import parallel_config
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from btcmlops.errors import InvalidInputError
+
+RANDOM_FOREST = "random_forest"
+GRADIENT_BOOSTING = "gradient_boosting"
+LOGISTIC_REGRESSION = "logistic_regression"
+MODEL_TYPES: tuple[str, ...] = (RANDOM_FOREST, GRADIENT_BOOSTING, LOGISTIC_REGRESSION)
+DEFAULT_MODEL_TYPE = RANDOM_FOREST
+
+IMPUTER_STEP = "imputer"
+SCALER_STEP = "scaler"
+CLASSIFIER_STEP = "classifier"
+
+# The classifier class behind each model type (the artifact loader checks it too).
+CLASSIFIER_CLASSES: dict[str, type[ClassifierMixin]] = {
+    RANDOM_FOREST: RandomForestClassifier,
+    GRADIENT_BOOSTING: HistGradientBoostingClassifier,
+    LOGISTIC_REGRESSION: LogisticRegression,
+}
+
+
+def validate_model_type(name: str) -> str:
+    """The canonical model type, or :class:`InvalidInputError` naming the choices."""
+    cleaned = name.strip().lower() if isinstance(name, str) else name
+    if cleaned not in MODEL_TYPES:
+        raise InvalidInputError(
+            f"unknown model type {name!r}: expected one of {', '.join(MODEL_TYPES)}"
+        )
+    return cleaned
+
+
+def _classifier(model_type: str, seed: int) -> ClassifierMixin:
+    if model_type == RANDOM_FOREST:
+        return RandomForestClassifier(
+            n_estimators=200,
+            # Leaves of >= 50 hours: a leaf's vote is an average, not one noisy hour.
+            min_samples_leaf=50,
+            max_features="sqrt",
+            # Each tree sees half the hours: less correlated trees, half the fitting time.
+            max_samples=0.5,
+            # None: threads come from the caller's joblib configuration (training_threads),
+            # and a loaded model predicts in one thread unless its caller says otherwise.
+            n_jobs=None,
+            random_state=seed,
+        )
+    if model_type == GRADIENT_BOOSTING:
+        return HistGradientBoostingClassifier(
+            learning_rate=0.05,
+            max_iter=200,
+            max_leaf_nodes=15,
+            min_samples_leaf=100,
+            l2_regularization=1.0,
+            max_features=0.5,
+            # Off: sklearn's early stopping holds out a random, shuffled slice of the training
+            # rows, i.e. hours interleaved with the ones it learns from. A fixed, small
+            # budget also makes training time predictable for scheduled retraining.
+            early_stopping=False,
+            random_state=seed,
+        )
+    if model_type == LOGISTIC_REGRESSION:
+        # L2 penalty (the default), strong: C = 0.1 on standardised features.
+        return LogisticRegression(C=0.1, max_iter=1_000, random_state=seed)
+    raise InvalidInputError(
+        f"unknown model type {model_type!r}: expected one of {', '.join(MODEL_TYPES)}"
+    )
+
+
+def build_pipeline(model_type: str, *, seed: int) -> Pipeline:
+    """An unfitted ``imputer → scaler → classifier`` pipeline for ``model_type``."""
+    model_type = validate_model_type(model_type)
+    return Pipeline(
+        [
+            # keep_empty_features: a feature with no value in the whole training window
+            # (e.g. a sentiment column before any news) is imputed with 0 instead of being
+            # dropped, so every step sees the same columns as the feature list.
+            (IMPUTER_STEP, SimpleImputer(strategy="median", keep_empty_features=True)),
+            (SCALER_STEP, StandardScaler()),
+            (CLASSIFIER_STEP, _classifier(model_type, seed)),
+        ]
+    )
+
+
+def hyperparameters(pipeline: Pipeline) -> dict[str, Any]:
+    """The pipeline's settings as JSON-safe values (what the registry records)."""
+    classifier = pipeline.named_steps[CLASSIFIER_STEP]
+    imputer = pipeline.named_steps[IMPUTER_STEP]
+    return {
+        "imputer": {"strategy": imputer.strategy},
+        "scaler": type(pipeline.named_steps[SCALER_STEP]).__name__,
+        "classifier": type(classifier).__name__,
+        "classifier_params": {
+            name: value
+            for name, value in sorted(classifier.get_params().items())
+            if value is None or isinstance(value, bool | int | float | str)
+        },
+    }
+
+
+# ----------------------------------------------------------------------------- serving aids
+
+
+def feature_order(pipeline: Pipeline) -> list[str]:
+    """The columns, in order, that a fitted pipeline expects."""
+    return [str(name) for name in pipeline.feature_names_in_]
+
+
+def imputer_of(pipeline: Pipeline) -> SimpleImputer:
+    """The fitted imputer, e.g. to read the medians it fills in (``statistics_``)."""
+    return pipeline.named_steps[IMPUTER_STEP]
+
+
+def count_imputed(pipeline: Pipeline, features: pd.DataFrame) -> int:
+    """How many values of ``features`` the pipeline's imputer will fill in."""
+    return int(np.isnan(features[feature_order(pipeline)].to_numpy(dtype=float)).sum())
+
+
+# -------------------------------------------------------------------------------- threads
+
+
+@contextmanager
+def training_threads(n_jobs: int) -> Iterator[None]:
+    """Run estimator fitting on ``n_jobs`` threads and no more (see the module docstring)."""
+    with (
+        parallel_config(backend="threading", n_jobs=n_jobs),
+        threadpool_limits(limits=n_jobs, user_api="openmp"),
+        threadpool_limits(limits=1, user_api="blas"),
+    ):
+        yield
+
+
+@contextmanager
+def prediction_threads(n_jobs: int) -> Iterator[None]:
+    """Predict reproducibly: forests in one thread, OpenMP (row-parallel, exact) on ``n_jobs``."""
+    with (
+        parallel_config(backend="threading", n_jobs=1),
+        threadpool_limits(limits=n_jobs, user_api="openmp"),
+        threadpool_limits(limits=1, user_api="blas"),
+    ):
+        yield

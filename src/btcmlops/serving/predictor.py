@@ -1,0 +1,276 @@
+"""The predictor: newest feature row + champion model -> a direction and its probabilities.
+
+Both inputs are kept in memory. ``refresh()`` (called by the server's watcher every couple of
+seconds, and by the scheduler right after it builds features or moves a champion) looks for a
+newer feature row and a moved champion pointer with two small queries, so several worker
+processes pick up a new champion without talking to each other. A (model version, feature
+row) pair is computed once and the answer reused: the same inputs give the same answer.
+
+Serving never fits anything: the pipeline's own imputer fills missing values, and the answer
+says how many it filled.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from sqlalchemy import func, select
+
+from btcmlops.clock import Clock
+from btcmlops.db.models import FeatureRow, ModelVersion
+from btcmlops.db.store import Store
+from btcmlops.errors import ArtifactIntegrityError, DependencyUnavailableError, NotFoundError
+from btcmlops.features.builder import LatestFeatureRow, latest_feature_row
+from btcmlops.features.schema import FEATURE_VERSION, validate_feature_set
+from btcmlops.modeling.model_types import prediction_threads, validate_model_type
+from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
+
+log = logging.getLogger(__name__)
+_ANSWER_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    info: ModelVersionInfo
+    pipeline: Pipeline
+    loaded_at: datetime
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "feature_set": self.info.feature_set,
+            "model_type": self.info.model_type,
+            "version": self.info.version,
+            "loaded_at": self.loaded_at.isoformat(),
+            "test_accuracy": self.info.test_accuracy,
+            "features": len(self.info.feature_names),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a model says about one feature row."""
+
+    prediction: int
+    probability_down: float
+    probability_up: float
+    imputed_features: int
+
+    @property
+    def confidence(self) -> float:
+        return max(self.probability_down, self.probability_up)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """An answer with everything a response and a log record need."""
+
+    feature_set: str
+    model_type: str
+    model: ModelVersionInfo
+    answer: Answer
+    feature_ts: datetime
+    close: float
+    features: Mapping[str, float | None]
+    cached_features: bool
+
+
+class Predictor:
+    """Answers predictions from the champion of each (feature set, model type)."""
+
+    def __init__(self, store: Store, registry: ModelRegistry, clock: Clock, *, n_jobs: int = 1):
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.n_jobs = n_jobs
+        self._models: dict[tuple[str, str], LoadedModel] = {}
+        self._rows: dict[str, LatestFeatureRow] = {}
+        self._answers: OrderedDict[tuple[str, str, datetime], Answer] = OrderedDict()
+        self._load_errors: dict[tuple[str, str], str] = {}
+        self._lock = threading.RLock()
+
+    # --------------------------------------------------------------------------- answers
+    def predict(
+        self, feature_set: str, model_type: str, *, use_cached_features: bool = True
+    ) -> Prediction:
+        """Predict the next hour's direction for the newest feature row of ``feature_set``.
+
+        Raises NotFoundError when the pair has no champion, DependencyUnavailableError when
+        no feature row exists yet, ArtifactIntegrityError when the champion cannot load.
+        """
+        feature_set = validate_feature_set(feature_set)
+        model_type = validate_model_type(model_type)
+        model = self._models.get((feature_set, model_type)) or self.reload(feature_set, model_type)
+        row = self._rows.get(feature_set) if use_cached_features else None
+        cached = row is not None
+        if row is None:
+            row = self._read_row(feature_set)
+        if model.info.feature_version != FEATURE_VERSION:
+            raise DependencyUnavailableError(
+                f"the champion {model.info.version} was trained on feature version "
+                f"{model.info.feature_version} but this server builds {FEATURE_VERSION}: "
+                "retrain it (btcmlops train ... --promote)"
+            )
+        answer = self._answer(model, row)
+        return Prediction(
+            feature_set=feature_set,
+            model_type=model_type,
+            model=model.info,
+            answer=answer,
+            feature_ts=row.ts,
+            close=row.close,
+            features=row.values,
+            cached_features=cached,
+        )
+
+    def is_warm(self, feature_set: str, model_type: str) -> bool:
+        """True when a prediction needs no database or disk access."""
+        return (feature_set, model_type) in self._models and feature_set in self._rows
+
+    def _answer(self, model: LoadedModel, row: LatestFeatureRow) -> Answer:
+        key = (model.info.version, model.info.feature_set, row.ts)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = compute_answer(
+                model.pipeline, model.info.feature_names, row.values, self.n_jobs
+            )
+            with self._lock:
+                self._answers[key] = answer
+                while len(self._answers) > _ANSWER_CACHE_SIZE:
+                    self._answers.popitem(last=False)
+        return answer
+
+    # --------------------------------------------------------------------------- inputs
+    def _read_row(self, feature_set: str) -> LatestFeatureRow:
+        row = latest_feature_row(self.store, feature_set)
+        if row is None:
+            raise DependencyUnavailableError(
+                f"no {feature_set} feature row has been built yet: ingest prices and run "
+                f"`btcmlops features build --feature-set {feature_set}`"
+            )
+        with self._lock:
+            current = self._rows.get(feature_set)
+            if current is None or row.ts >= current.ts:
+                self._rows[feature_set] = row
+        return row
+
+    def reload(self, feature_set: str, model_type: str) -> LoadedModel:
+        """Load the pair's champion from the registry pointer (sha256-verified).
+
+        If the new champion cannot load, the model already in memory keeps serving and the
+        error is kept for ``/health``; with nothing in memory the error is raised.
+        """
+        feature_set = validate_feature_set(feature_set)
+        model_type = validate_model_type(model_type)
+        pair = (feature_set, model_type)
+        champion = self.registry.champion(feature_set, model_type)
+        if champion is None:
+            raise NotFoundError(
+                f"no champion model for {feature_set}/{model_type} yet: train one with "
+                f"`btcmlops train --feature-set {feature_set} --model-type {model_type} --promote`"
+            )
+        with self._lock:
+            current = self._models.get(pair)
+            if current is not None and current.info.version == champion.version:
+                return current
+            try:
+                pipeline = self.registry.load_pipeline(champion)
+            except ArtifactIntegrityError as exc:
+                self._load_errors[pair] = str(exc)
+                log.error("cannot load champion %s: %s", champion.version, exc)
+                if current is not None:
+                    return current
+                raise
+            loaded = LoadedModel(champion, pipeline, self.clock.now())
+            self._models[pair] = loaded
+            self._load_errors.pop(pair, None)
+            log.info("loaded champion %s", champion.version)
+            return loaded
+
+    def refresh(self) -> None:
+        """Pick up newer feature rows and moved champion pointers (two small queries)."""
+        with self.store.session() as session:
+            newest = dict(
+                session.execute(
+                    select(FeatureRow.feature_set, func.max(FeatureRow.ts))
+                    .where(FeatureRow.feature_version == FEATURE_VERSION)
+                    .group_by(FeatureRow.feature_set)
+                ).all()
+            )
+            champions = {
+                (fs, mt): version
+                for fs, mt, version in session.execute(
+                    select(
+                        ModelVersion.feature_set, ModelVersion.model_type, ModelVersion.version
+                    ).where(ModelVersion.status == "champion")
+                )
+            }
+        for feature_set, ts in newest.items():
+            cached = self._rows.get(feature_set)
+            if cached is None or ts > cached.ts:
+                self._read_row(feature_set)
+        for pair in set(self._models) - set(champions):
+            with self._lock:
+                self._models.pop(pair, None)
+        for pair, version in champions.items():
+            loaded = self._models.get(pair)
+            if loaded is None or loaded.info.version != version:
+                try:
+                    self.reload(*pair)
+                except ArtifactIntegrityError:
+                    continue  # recorded in load_errors; the previous model (if any) serves
+
+    def forget_features(self, feature_set: str | None = None) -> None:
+        with self._lock:
+            if feature_set is None:
+                self._rows.clear()
+            else:
+                self._rows.pop(feature_set, None)
+
+    # --------------------------------------------------------------------------- state
+    def loaded_models(self) -> list[LoadedModel]:
+        return list(self._models.values())
+
+    def load_errors(self) -> dict[str, str]:
+        return {f"{fs}/{mt}": message for (fs, mt), message in self._load_errors.items()}
+
+    def cached_rows(self) -> dict[str, datetime]:
+        return {feature_set: row.ts for feature_set, row in self._rows.items()}
+
+
+def compute_answer(
+    pipeline: Pipeline,
+    feature_names: list[str],
+    values: Mapping[str, float | None],
+    n_jobs: int = 1,
+) -> Answer:
+    """Run one feature row through a fitted pipeline, exactly as offline prediction does."""
+    vector = np.array([[_as_float(values.get(name)) for name in feature_names]], dtype=float)
+    imputed = int(np.count_nonzero(~np.isfinite(vector)))
+    vector[~np.isfinite(vector)] = np.nan  # infinities are imputed like missing values
+    frame = pd.DataFrame(vector, columns=feature_names)
+    with prediction_threads(n_jobs):
+        probabilities = pipeline.predict_proba(frame)[0]
+    classes = list(pipeline.classes_)
+    probability_up = float(probabilities[classes.index(1)])
+    probability_down = float(probabilities[classes.index(0)])
+    return Answer(
+        prediction=1 if probability_up > probability_down else 0,
+        probability_down=probability_down,
+        probability_up=probability_up,
+        imputed_features=imputed,
+    )
+
+
+def _as_float(value: float | None) -> float:
+    if value is None:
+        return math.nan
+    return float(value)

@@ -1,0 +1,173 @@
+"""Walk every seed endpoint against a real ``btcmlops serve`` process on a temporary home and
+check the response fields of ``API_SHAPES.md`` (fields may be added, never renamed or dropped)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from btcmlops.clock import parse_utc
+from btcmlops.config import Settings
+from btcmlops.db.store import Store
+from conftest import fresh_database
+from support import build_trained_home
+
+END = parse_utc("2024-03-01T00:00:00Z")
+
+PREDICTION_FIELDS = {
+    "success",
+    "prediction",
+    "model_info",
+    "performance",
+    "timestamp",
+    "prediction_id",
+}
+PREDICTION_BODY = {
+    "direction",
+    "direction_numeric",
+    "probability",
+    "confidence",
+    "accuracy",
+    "accuracy_period",
+}
+RECORD_FIELDS = {
+    "id", "feature_set", "model_type", "model_version", "prediction", "probability_down",
+    "probability_up", "confidence", "actual_direction", "prediction_correct",
+    "bitcoin_price_at_prediction", "bitcoin_price_1h_later", "price_change_pct",
+    "response_time_ms", "cached_features", "predicted_at", "outcome_recorded_at",
+}  # fmt: skip
+ACCURACY_FIELDS = {
+    "feature_set", "model_type", "period_days", "total_predictions", "correct_predictions",
+    "incorrect_predictions", "accuracy", "up_predictions", "up_correct", "up_accuracy",
+    "down_predictions", "down_correct", "down_accuracy", "avg_confidence",
+    "avg_confidence_when_correct", "avg_confidence_when_incorrect",
+}  # fmt: skip
+STATISTICS_FIELDS = {
+    "total_predictions", "predictions_with_outcomes", "correct_predictions", "overall_accuracy",
+    "vader_predictions", "finbert_predictions", "avg_response_time_ms", "pending_outcomes",
+}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(backend, tmp_path_factory, request):
+    folder = tmp_path_factory.mktemp(f"contract-{backend}")
+    admin = request.getfixturevalue("postgres_admin_url") if backend == "postgresql" else None
+    with fresh_database(backend, folder, admin) as url:
+        store = Store.open(url)
+        settings = Settings(home=folder / "home", database_url=url, _env_file=None)
+        build_trained_home(store, settings, END)
+        store.close()
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BTCMLOPS_")}
+        env.update(
+            BTCMLOPS_HOME=str(settings.home),
+            BTCMLOPS_DATABASE_URL=url,
+            BTCMLOPS_NOW=END.isoformat(),
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "btcmlops", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_listening(base, process)
+            with httpx.Client(base_url=base, timeout=30) as client:
+                yield client
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def wait_until_listening(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stdout.read().decode()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise TimeoutError("server did not start")
+
+
+def fields(payload: dict, expected: set[str]) -> None:
+    missing = expected - set(payload)
+    assert not missing, f"missing fields {sorted(missing)} in {sorted(payload)}"
+
+
+def test_root_and_health(server):
+    root = server.get("/").json()
+    fields(root, {"name", "version", "status", "endpoints"})
+    seed_paths = ["/", "/health", "/predict", "/predict/both", "/models", "/models/reload", "/predictions/recent", "/predictions/accuracy", "/predictions/statistics"]
+    for path in seed_paths:
+        assert path in root["endpoints"].values(), path
+    health = server.get("/health").json()
+    fields(health, {"status", "timestamp", "loaded_models"})
+    assert health["status"] in ("healthy", "degraded", "unhealthy")
+
+
+def test_predict_and_predict_both(server):
+    body = server.post("/predict", params={"feature_set": "vader"}).json()
+    fields(body, PREDICTION_FIELDS)
+    fields(body["prediction"], PREDICTION_BODY)
+    fields(body["prediction"]["probability"], {"down", "up"})
+    fields(body["model_info"], {"feature_set", "model_type", "model_version", "features_used"})
+    fields(body["performance"], {"response_time_ms", "cached_features"})
+    both = server.post("/predict/both").json()
+    fields(both, {"vader", "finbert", "agreement", "performance"})
+    fields(both["vader"], PREDICTION_FIELDS)
+    fields(both["finbert"], {"success", "error"})
+    fields(both["performance"], {"total_response_time_ms"})
+
+
+def test_models_and_reload(server):
+    models = server.get("/models").json()
+    fields(models, {"success", "available_models"})
+    fields(models["available_models"], {"vader", "finbert"})
+    fields(models["available_models"]["vader"][0], {"model_type", "versions", "latest", "champion"})
+    reload = server.post(
+        "/models/reload", params={"feature_set": "vader", "model_type": "random_forest"}
+    )
+    assert reload.status_code == 200, reload.text
+    fields(reload.json(), {"success", "message", "model_info"})
+    fields(reload.json()["model_info"], {"feature_set", "model_type", "version", "loaded_at"})
+
+
+def test_prediction_log_endpoints(server):
+    server.post("/predict", params={"feature_set": "vader"})
+    recent = server.get("/predictions/recent", params={"feature_set": "vader", "limit": 5})
+    body = recent.json()
+    fields(body, {"success", "count", "predictions", "filters"})
+    assert body["count"] >= 1
+    fields(body["predictions"][0], RECORD_FIELDS)
+    accuracy = server.get(
+        "/predictions/accuracy", params={"feature_set": "vader", "days": 7}
+    ).json()
+    fields(accuracy, {"success", "accuracy_stats"})
+    fields(accuracy["accuracy_stats"], ACCURACY_FIELDS)
+    statistics = server.get("/predictions/statistics").json()
+    fields(statistics, {"success", "statistics"})
+    fields(statistics["statistics"], STATISTICS_FIELDS)
+
+
+def test_errors_are_json_with_proper_codes(server):
+    assert server.post("/predict", params={"feature_set": "bogus"}).status_code == 422
+    missing = server.post(
+        "/predict", params={"feature_set": "vader", "model_type": "gradient_boosting"}
+    )
+    assert missing.status_code == 404 and missing.json()["success"] is False
