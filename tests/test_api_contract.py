@@ -113,7 +113,17 @@ def fields(payload: dict, expected: set[str]) -> None:
 def test_root_and_health(server):
     root = server.get("/").json()
     fields(root, {"name", "version", "status", "endpoints"})
-    seed_paths = ["/", "/health", "/predict", "/predict/both", "/models", "/models/reload", "/predictions/recent", "/predictions/accuracy", "/predictions/statistics"]
+    seed_paths = [
+        "/",
+        "/health",
+        "/predict",
+        "/predict/both",
+        "/models",
+        "/models/reload",
+        "/predictions/recent",
+        "/predictions/accuracy",
+        "/predictions/statistics",
+    ]
     for path in seed_paths:
         assert path in root["endpoints"].values(), path
     health = server.get("/health").json()
