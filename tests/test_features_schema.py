@@ -135,3 +135,15 @@ def test_every_feature_is_documented_in_docs_features_md():
         if f"`{name}`" not in documented
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize("feature_set", ["vader", "finbert"])
+def test_levels_are_stored_but_not_model_inputs(feature_set):
+    from btcmlops.features.schema import model_feature_names
+
+    inputs = set(model_feature_names(feature_set))
+    specs = {spec.name: spec for spec in feature_specs(feature_set)}
+    for level in ("close", "volume", "sma_24h", "sma_168h", "macd", "atr_14h"):
+        assert level in specs and level not in inputs
+    assert {"hour_sin", "ret_1h", "sent_mean_6h"} <= inputs
+    assert all(specs[name].family != "price" or specs[name].monitored for name in inputs)

@@ -16,7 +16,12 @@ from btcmlops.cli.models import train as train_command
 from btcmlops.cli.state import CliState
 from btcmlops.db.models import FeatureRow
 from btcmlops.errors import InsufficientDataError, InvalidInputError
-from btcmlops.features.schema import FEATURE_VERSION, MAX_LOOKBACK_HOURS, feature_names
+from btcmlops.features.schema import (
+    FEATURE_VERSION,
+    MAX_LOOKBACK_HOURS,
+    feature_names,
+    model_feature_names,
+)
 from btcmlops.ingest.sources import Bar
 from btcmlops.ingest.storage import store_bars
 from btcmlops.modeling.evaluation import LAST_HOUR, MAJORITY_CLASS
@@ -244,7 +249,8 @@ def test_train_from_store_uses_only_bars_closed_by_now_and_labels_from_prices(
 
     # Bars up to 699:00 have closed by 700:30, so the last hour with a known target is 698:00.
     assert model.split.test_index.max() == start_time + timedelta(hours=698)
-    assert model.feature_names == tuple(feature_names("vader"))
+    assert model.feature_names == tuple(model_feature_names("vader"))
+    assert "close" not in model.feature_names  # levels are not model inputs
     assert model.feature_version == FEATURE_VERSION
     test_hours = [int((ts - start_time) / timedelta(hours=1)) for ts in model.split.test_index]
     expected_up_rate = np.mean([closes[h + 1] > closes[h] for h in test_hours])

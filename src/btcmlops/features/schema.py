@@ -63,6 +63,10 @@ EWM_HALF_LIVES_HOURS: dict[int, int] = {6: 48, 24: 168}  # half-life -> window i
 class FeatureSpec:
     """One feature: its column name, family, one-line meaning and whether drift watches it.
 
+    ``model_input`` is false for non-stationary levels (raw price, moving averages in USD,
+    raw volume): they are stored for charts and context, but a model that splits on "the
+    price was above 40,000" learns the past, not the market, so training leaves them out.
+
     ``lookback_hours`` bounds the history the feature reads for the row of hour ``t``: no bar
     starting before ``t - lookback_hours``, no article published before ``t - lookback_hours``.
     """
@@ -72,6 +76,7 @@ class FeatureSpec:
     meaning: str
     monitored: bool
     lookback_hours: int = 0
+    model_input: bool = True
 
 
 def _price(name: str, meaning: str, lookback: int, *, monitored: bool = True) -> FeatureSpec:
@@ -79,8 +84,9 @@ def _price(name: str, meaning: str, lookback: int, *, monitored: bool = True) ->
 
 
 def _level(name: str, meaning: str, lookback: int) -> FeatureSpec:
-    # A price or volume level wanders with the market: a drift alarm on it says nothing.
-    return FeatureSpec(name, PRICE, meaning, False, lookback)
+    # A price or volume level wanders with the market: a drift alarm on it says nothing, and
+    # a model that learns levels does not generalise to new ones.
+    return FeatureSpec(name, PRICE, meaning, False, lookback, model_input=False)
 
 
 def _price_specs() -> list[FeatureSpec]:
@@ -298,8 +304,13 @@ def feature_specs(feature_set: str) -> list[FeatureSpec]:
 
 
 def feature_names(feature_set: str) -> list[str]:
-    """The column names of ``feature_set``, in the order models are trained on."""
+    """Every stored column of ``feature_set``, in schema order."""
     return [spec.name for spec in _specs(validate_feature_set(feature_set))]
+
+
+def model_feature_names(feature_set: str) -> list[str]:
+    """The features models are trained on: every feature except non-stationary levels."""
+    return [spec.name for spec in _specs(validate_feature_set(feature_set)) if spec.model_input]
 
 
 def monitored_feature_names(feature_set: str) -> list[str]:

@@ -23,7 +23,7 @@ from btcmlops.config import Settings
 from btcmlops.db.store import Store
 from btcmlops.errors import InsufficientDataError, InvalidInputError
 from btcmlops.features.frames import load_closes, load_feature_frame
-from btcmlops.features.schema import FEATURE_VERSION, feature_names, validate_feature_set
+from btcmlops.features.schema import FEATURE_VERSION, model_feature_names, validate_feature_set
 from btcmlops.features.target import direction_targets
 from btcmlops.modeling.evaluation import (
     LAST_HOUR,
@@ -226,7 +226,7 @@ def train_from_store(
         store,
         feature_set,
         FEATURE_VERSION,
-        feature_names(feature_set),
+        model_feature_names(feature_set),
         start=None if start is None else ensure_utc(start),
         end=closed_before,
     )
