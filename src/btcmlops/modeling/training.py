@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -119,6 +120,7 @@ def train_model(
     min_rows: int = MIN_TRAINING_ROWS,
     purge_gap: timedelta = PURGE_GAP,
     feature_version: str = FEATURE_VERSION,
+    with_importances: bool = True,
 ) -> TrainedModel:
     """Fit one model type on a chronological split and score it on the test window.
 
@@ -168,7 +170,9 @@ def train_model(
     with prediction_threads(n_jobs):
         p_test = pipeline.predict_proba(x_test)[:, up_column]
         p_validation = pipeline.predict_proba(x_validation)[:, up_column]
-        importances = permutation_importances(pipeline, x_test, y_test, seed=seed)
+        importances = (
+            permutation_importances(pipeline, x_test, y_test, seed=seed) if with_importances else []
+        )
     baselines = _baseline_forecasts(split, y_train, last_hour_direction.reindex(features.index))
     evaluated = time.perf_counter()
 
@@ -195,26 +199,39 @@ def train_model(
     )
 
 
-def train_from_store(
+@dataclass(frozen=True)
+class TrainingData:
+    """Stored features and their labels as known at one instant (``closed_before``)."""
+
+    features: pd.DataFrame
+    targets: pd.Series
+    last_hour_direction: pd.Series
+    closed_before: datetime
+
+    def rows(self, index: pd.DatetimeIndex) -> tuple[pd.DataFrame, np.ndarray]:
+        """Features and integer labels of ``index`` (hours whose target is known)."""
+        return self.features.loc[index], self.targets.loc[index].to_numpy(dtype=int)
+
+
+def load_training_data(
     store: Store,
     feature_set: str,
-    model_type: str,
     *,
     clock: Clock,
     settings: Settings,
     symbol: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-    seed: int = DEFAULT_SEED,
-) -> TrainedModel:
-    """Train on the stored feature rows (current ``FEATURE_VERSION``) and prices known at ``end``.
+    columns: Sequence[str] | None = None,
+) -> TrainingData:
+    """The stored feature rows (current ``FEATURE_VERSION``) and prices known at ``end``.
 
     ``end`` defaults to ``clock.now()`` and may not lie after it. Only bars that have closed
     by ``end`` are read (a bar keyed ``t`` closes at ``t + 1h``), so replaying history with
-    a store that already holds later rows never leaks them into training.
+    a store that already holds later rows never leaks them into training. ``columns``
+    defaults to the set's model inputs.
     """
     feature_set = validate_feature_set(feature_set)
-    model_type = validate_model_type(model_type)
     now = clock.now()
     as_of = now if end is None else ensure_utc(end)
     if as_of > now:
@@ -226,7 +243,7 @@ def train_from_store(
         store,
         feature_set,
         FEATURE_VERSION,
-        model_feature_names(feature_set),
+        list(columns) if columns is not None else model_feature_names(feature_set),
         start=None if start is None else ensure_utc(start),
         end=closed_before,
     )
@@ -242,17 +259,74 @@ def train_from_store(
         start=features.index[0].to_pydatetime() - HOUR,
         end=closed_before,
     )
-    return train_model(
-        features,
-        direction_targets(closes),
+    return TrainingData(
+        features=features,
+        targets=direction_targets(closes).reindex(features.index),
+        last_hour_direction=last_hour_directions(closes),
+        closed_before=closed_before,
+    )
+
+
+def train_from_store(
+    store: Store,
+    feature_set: str,
+    model_type: str,
+    *,
+    clock: Clock,
+    settings: Settings,
+    symbol: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    seed: int = DEFAULT_SEED,
+    with_importances: bool = True,
+) -> TrainedModel:
+    """Train on the stored feature rows and prices known at ``end`` (see load_training_data)."""
+    data = load_training_data(
+        store, feature_set, clock=clock, settings=settings, symbol=symbol, start=start, end=end
+    )
+    return train_on(
+        data,
         feature_set=feature_set,
         model_type=model_type,
-        last_hour_direction=last_hour_directions(closes),
+        settings=settings,
+        seed=seed,
+        with_importances=with_importances,
+    )
+
+
+def train_on(
+    data: TrainingData,
+    *,
+    feature_set: str,
+    model_type: str,
+    settings: Settings,
+    seed: int = DEFAULT_SEED,
+    with_importances: bool = True,
+) -> TrainedModel:
+    """:func:`train_model` on loaded :class:`TrainingData` with the settings' threads/minimums."""
+    return train_model(
+        data.features,
+        data.targets,
+        feature_set=feature_set,
+        model_type=model_type,
+        last_hour_direction=data.last_hour_direction,
         n_jobs=settings.n_jobs,
         seed=seed,
-        # Until Settings has train_min_rows, the module default applies.
         min_rows=settings.train_min_rows,
+        with_importances=with_importances,
     )
+
+
+def with_permutation_importances(trained: TrainedModel, data: TrainingData) -> TrainedModel:
+    """``trained`` with its permutation importances computed on its test window.
+
+    Retraining trains challengers without them (they dominate training time) and adds them
+    only to the challenger it deploys.
+    """
+    x_test, y_test = data.rows(trained.split.test_index)
+    with prediction_threads(trained.n_jobs):
+        importances = permutation_importances(trained.pipeline, x_test, y_test, seed=trained.seed)
+    return replace(trained, importances=tuple(importances))
 
 
 def library_versions() -> dict[str, str]:
