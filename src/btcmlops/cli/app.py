@@ -9,9 +9,15 @@ import sys
 import click
 import typer
 
+try:  # Typer >= 0.29 vendors its own copy of click, whose exceptions are distinct classes
+    from typer._click.exceptions import ClickException as TyperClickException
+except ImportError:  # pragma: no cover - older Typer raises click's own
+    TyperClickException = click.ClickException
+
 from btcmlops import __version__
 from btcmlops.cli import config as config_commands
 from btcmlops.cli import db as db_commands
+from btcmlops.cli import drift as drift_commands
 from btcmlops.cli import features as features_commands
 from btcmlops.cli import ingest as ingest_commands
 from btcmlops.cli import models as models_commands
@@ -37,6 +43,7 @@ app.add_typer(sentiment_commands.app, name="sentiment")
 app.add_typer(features_commands.app, name="features")
 app.command("train")(models_commands.train)
 app.add_typer(models_commands.app, name="models")
+app.add_typer(drift_commands.app, name="drift")
 app.command("demo")(demo)
 app.command("serve")(serve)
 
@@ -97,12 +104,12 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="btcmlops", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         err_console.print("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
+    except (click.ClickException, TyperClickException) as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except BtcmlopsError as exc:

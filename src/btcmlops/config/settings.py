@@ -106,6 +106,15 @@ class Settings(BaseSettings):
     retrain_log_loss_tolerance: float = Field(default=0.02, ge=0)
     retrain_require_significance: bool = False
     retrain_timeout_seconds: float = Field(default=600.0, gt=0)
+    retrain_window_days: float = Field(
+        default=28.0,
+        ge=7,
+        description="Challengers train on this many most recent days (a regime change is "
+        "learned once the window is mostly past it).",
+    )
+    retrain_min_comparison_rows: int = Field(
+        default=30, ge=10, description="Fewest test hours on which champion and challenger meet."
+    )
     auto_rollback_window: int = Field(
         default=48, ge=10, description="Outcomes after a deployment judged for auto-rollback."
     )

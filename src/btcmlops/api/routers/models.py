@@ -109,7 +109,7 @@ def _moved(services: Services, info, action: str, reason: str) -> dict:  # type:
     services.predictor.reload(info.feature_set, info.model_type)
     change = services.registry.champion_history(
         feature_set=info.feature_set, model_type=info.model_type
-    )[0]
+    )[-1]  # oldest first: the last entry is the move just made
     return {
         "success": True,
         "message": f"{info.feature_set}/{info.model_type} champion is now {info.version}",

@@ -1,0 +1,133 @@
+"""Compare any two datasets (CSV or Parquet) with the feature-drift statistics.
+
+This is what ``btcmlops drift compare`` runs and what ``bench/drift.py`` times: read both
+files, pick the numeric columns they share (or the named ones), and run
+:func:`~btcmlops.mlops.drift.feature_drift.compare_prepared`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from btcmlops.errors import InvalidInputError
+from btcmlops.mlops.drift.feature_drift import (
+    DriftReference,
+    FeatureDriftResult,
+    compare_prepared,
+)
+from btcmlops.mlops.drift.files import NumericTable, read_numeric_table
+
+
+@dataclass(frozen=True)
+class CompareReport:
+    """The drift check of two files, with notes on the columns that were left out."""
+
+    reference_path: str
+    current_path: str
+    result: FeatureDriftResult
+    notes: tuple[str, ...]
+
+    @property
+    def drift(self) -> bool:
+        """True when the check found drift of any severity (the CLI then exits with 1)."""
+        return self.result.drift_severity not in (None, "none")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference_path,
+            "current": self.current_path,
+            "drift": self.drift,
+            "notes": list(self.notes),
+            **self.result.to_dict(),
+        }
+
+
+def compare_files(
+    reference_path: Path | str,
+    current_path: Path | str,
+    features: Sequence[str] | None = None,
+    *,
+    bins: int = 10,
+    alpha: float = 0.05,
+    psi_effect_floor: float = 0.1,
+    min_samples: int = 24,
+) -> CompareReport:
+    """Feature drift of ``current_path`` against ``reference_path``.
+
+    Raises InvalidInputError for an unreadable file, a named feature missing from (or not
+    numeric in) a file, no numeric column in common, or fewer than ``min_samples`` rows.
+    """
+    wanted = list(dict.fromkeys(features)) if features else None
+    if features is not None and not wanted:
+        raise InvalidInputError("--features names no feature")
+    reference = read_numeric_table(Path(reference_path))
+    current = read_numeric_table(Path(current_path))
+    names, notes = _choose_features(reference, current, wanted)
+    for table in (reference, current):
+        if table.rows < min_samples:
+            raise InvalidInputError(
+                f"too few rows in {table.path}: {table.rows}, need at least {min_samples}"
+            )
+    reference_rows = reference.rows
+    reference_columns, current_columns = reference.columns(names), current.columns(names)
+    del reference, current  # release the Arrow tables before the statistics
+    prepared = DriftReference.from_columns(reference_columns, names, bins=bins, copy=False)
+    del reference_columns  # now sorted in place inside ``prepared``
+    result = compare_prepared(
+        prepared,
+        current_columns,
+        names,
+        reference_rows=reference_rows,
+        alpha=alpha,
+        psi_effect_floor=psi_effect_floor,
+        min_samples=min_samples,
+        bins=bins,
+    )
+    if result.untested_features:
+        notes.append(
+            f"not tested (fewer than {min_samples} values on a side): "
+            + ", ".join(result.untested_features)
+        )
+    return CompareReport(
+        reference_path=str(reference_path),
+        current_path=str(current_path),
+        result=result,
+        notes=tuple(notes),
+    )
+
+
+def _choose_features(
+    reference: NumericTable, current: NumericTable, wanted: list[str] | None
+) -> tuple[list[str], list[str]]:
+    notes: list[str] = []
+    if wanted is not None:
+        for table in (reference, current):
+            missing = [name for name in wanted if name not in table.numeric]
+            absent = [name for name in missing if name not in table.non_numeric]
+            if absent:
+                raise InvalidInputError(f"{table.path} has no column {', '.join(absent)}")
+            if missing:
+                raise InvalidInputError(
+                    f"column(s) {', '.join(missing)} of {table.path} are not numeric"
+                )
+        return wanted, notes
+    ignored = sorted(set(reference.non_numeric) | set(current.non_numeric))
+    if ignored:
+        notes.append(f"non-numeric columns ignored: {', '.join(ignored)}")
+    shared = [name for name in reference.numeric if name in set(current.numeric)]
+    only_reference = [name for name in reference.numeric if name not in set(shared)]
+    only_current = [name for name in current.numeric if name not in set(shared)]
+    only_reference = [name for name in only_reference if name not in ignored]
+    only_current = [name for name in only_current if name not in ignored]
+    if only_reference:
+        notes.append(f"only in the reference, ignored: {', '.join(only_reference)}")
+    if only_current:
+        notes.append(f"only in the current data, ignored: {', '.join(only_current)}")
+    if not shared:
+        raise InvalidInputError(
+            f"{reference.path} and {current.path} have no numeric column in common"
+        )
+    return shared, notes

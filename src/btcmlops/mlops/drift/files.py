@@ -1,0 +1,120 @@
+"""Reading the numeric columns of a CSV or Parquet file as float arrays (Arrow readers).
+
+Rows are kept in file order, which the drift statistics take to be time order (it matters
+for the autocorrelation of the reference). Missing values become NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from btcmlops.errors import InvalidInputError
+
+PARQUET_MAGIC = b"PAR1"
+
+
+# Parquet columns are decoded about this many values at a time straight into the result,
+# so Arrow's buffers are reused instead of holding a second full copy of a large file.
+_PARQUET_VALUES_PER_READ = 1 << 21
+
+
+@dataclass(frozen=True)
+class NumericTable:
+    """The numeric columns of one file, in file order, and the names of the others.
+
+    A CSV file is parsed when opened; a Parquet file's columns are decoded by
+    :meth:`columns`.
+    """
+
+    path: Path
+    format: str
+    rows: int
+    numeric: tuple[str, ...]
+    non_numeric: tuple[str, ...]
+    _source: pa.Table | pq.ParquetFile
+
+    def columns(self, names: Sequence[str]) -> np.ndarray:
+        """A feature-major float64 array (len(names) x rows) of the named numeric columns."""
+        names = list(names)
+        matrix = np.empty((len(names), self.rows), dtype=float)
+        if isinstance(self._source, pa.Table):
+            _fill(matrix, 0, self._source.select(names))
+            return matrix
+        per_read = max(1, _PARQUET_VALUES_PER_READ // max(self.rows, 1))
+        for start in range(0, len(names), per_read):
+            wanted = names[start : start + per_read]
+            try:
+                _fill(matrix, start, self._source.read(columns=wanted))
+            except (pa.ArrowException, OSError) as exc:
+                raise InvalidInputError(f"cannot read {self.path} as Parquet: {exc}") from exc
+        return matrix
+
+
+def _fill(matrix: np.ndarray, start: int, table: pa.Table) -> None:
+    for offset, column in enumerate(table.columns):  # one Arrow column into each row
+        if not pa.types.is_float64(column.type):
+            column = pc.cast(column, pa.float64())
+        matrix[start + offset] = column.to_numpy()
+
+
+def read_numeric_table(path: Path) -> NumericTable:
+    """Open ``path`` (Parquet by its magic bytes, else CSV) and sort its columns into numeric
+    and non-numeric. Booleans count as numeric (0/1); strings, dates and timestamps do not.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"cannot read {path}: no such file")
+    try:
+        with path.open("rb") as handle:
+            is_parquet = handle.read(4) == PARQUET_MAGIC
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if is_parquet:
+        source: pa.Table | pq.ParquetFile = _open_parquet(path)
+        schema, rows = source.schema_arrow, source.metadata.num_rows
+    else:
+        source = _read_csv(path)
+        schema, rows = source.schema, source.num_rows
+    if len(set(schema.names)) != len(schema.names):
+        raise InvalidInputError(f"{path} has repeated column names")
+    return NumericTable(
+        path=path,
+        format="parquet" if is_parquet else "csv",
+        rows=rows,
+        numeric=tuple(field.name for field in schema if _is_numeric(field.type)),
+        non_numeric=tuple(field.name for field in schema if not _is_numeric(field.type)),
+        _source=source,
+    )
+
+
+def _open_parquet(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInputError(f"cannot read {path} as Parquet: {exc}") from exc
+
+
+def _read_csv(path: Path) -> pa.Table:
+    try:
+        return pa_csv.read_csv(path)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInputError(f"cannot read {path} as CSV: {first_line}") from exc
+
+
+def _is_numeric(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_null(kind)
+    )

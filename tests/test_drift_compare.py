@@ -1,0 +1,200 @@
+"""``btcmlops drift compare``: files in, a verdict and an exit code out (0 / 1 / 2)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+
+from btcmlops.cli import app as cli_app
+from btcmlops.cli import drift as drift_commands
+from btcmlops.mlops.drift.compare import compare_files
+from btcmlops.mlops.drift.feature_drift import compare_features
+
+
+@pytest.fixture
+def run(monkeypatch, capsys):
+    """Run the CLI entry point with ``drift`` registered, as cli/app.py will register it."""
+    root = typer.Typer(pretty_exceptions_enable=False)
+    root.add_typer(drift_commands.app, name="drift")
+
+    @root.callback()
+    def _root() -> None:
+        """btcmlops."""
+
+    monkeypatch.setattr(cli_app, "app", root)
+    for name in ("BTCMLOPS_DRIFT_ALPHA", "BTCMLOPS_DRIFT_PSI_BINS", "BTCMLOPS_DRIFT_MIN_SAMPLES"):
+        monkeypatch.delenv(name, raising=False)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as stopped:
+            cli_app.main(["drift", "compare", *args])
+        captured = capsys.readouterr()
+        return stopped.value.code, captured.out, captured.err
+
+    return invoke
+
+
+def frames(seed: int = 0, shift: float = 0.0, rows=(168, 48)):
+    rng = np.random.default_rng(seed)
+    reference = pd.DataFrame(rng.normal(size=(rows[0], 4)), columns=["a", "b", "c", "d"])
+    current = pd.DataFrame(rng.normal(size=(rows[1], 4)), columns=["a", "b", "c", "d"])
+    current["a"] += shift
+    return reference, current
+
+
+def write(frame: pd.DataFrame, path) -> str:
+    if str(path).endswith(".parquet"):
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_no_drift_exits_zero_with_a_table(run, tmp_path):
+    reference, current = frames(seed=1)
+    code, out, _ = run(
+        "--reference", write(reference, tmp_path / "r.csv"),
+        "--current", write(current, tmp_path / "c.parquet"),
+    )  # fmt: skip
+    assert code == 0
+    assert "severity none" in out
+    for header in ("feature", "PSI", "noise level", "KS statistic", "adjusted p", "verdict"):
+        assert header in out
+
+
+def test_drift_exits_one_and_names_the_drifted_feature_first(run, tmp_path):
+    reference, current = frames(seed=1, shift=2.0)
+    code, out, _ = run(
+        "-r", write(reference, tmp_path / "r.parquet"),
+        "-c", write(current, tmp_path / "c.parquet"),
+        "--json",
+    )  # fmt: skip
+    assert code == 1
+    payload = json.loads(out)
+    assert payload["drift"] is True and payload["drift_severity"] == "high"
+    assert payload["drift_results"][0]["feature"] == "a"
+    assert payload["drift_results"][0]["drift_detected"] is True
+    assert payload["significant_drift_count"] == 1
+
+
+def test_cli_result_equals_the_in_memory_comparison(tmp_path):
+    reference, current = frames(seed=2, shift=0.7)
+    report = compare_files(write(reference, tmp_path / "r.csv"), write(current, tmp_path / "c.csv"))
+    direct = compare_features(reference, current)
+    assert report.result.to_dict() == direct.to_dict()
+
+
+def test_features_option_selects_columns(run, tmp_path):
+    reference, current = frames(seed=1, shift=2.0)
+    code, out, _ = run(
+        "-r", write(reference, tmp_path / "r.csv"),
+        "-c", write(current, tmp_path / "c.csv"),
+        "--features", "b, c", "--json",
+    )  # fmt: skip
+    assert code == 0
+    assert sorted(item["feature"] for item in json.loads(out)["drift_results"]) == ["b", "c"]
+
+
+def test_non_numeric_columns_are_ignored_with_a_note(run, tmp_path):
+    reference, current = frames(seed=1)
+    reference["ts"] = pd.date_range("2024-01-01", periods=len(reference), freq="h", tz="UTC")
+    reference["label"] = "x"
+    current["label"] = "y"
+    current["extra"] = 1.0
+    code, out, _ = run(
+        "-r", write(reference, tmp_path / "r.parquet"),
+        "-c", write(current, tmp_path / "c.csv"),
+        "--json",
+    )  # fmt: skip
+    payload = json.loads(out)
+    assert code == 0
+    assert "non-numeric columns ignored: label, ts" in payload["notes"]
+    assert "only in the current data, ignored: extra" in payload["notes"]
+    assert payload["features_tested"] == 4
+
+
+def test_html_report_is_self_contained_and_escapes_names(run, tmp_path):
+    reference, current = frames(seed=1, shift=2.0)
+    reference = reference.rename(columns={"b": "<b>&"})
+    current = current.rename(columns={"b": "<b>&"})
+    report_path = tmp_path / "report.html"
+    code, _, _ = run(
+        "-r", write(reference, tmp_path / "r.csv"),
+        "-c", write(current, tmp_path / "c.csv"),
+        "--html", str(report_path),
+    )  # fmt: skip
+    html = report_path.read_text(encoding="utf-8")
+    assert code == 1
+    assert html.startswith("<!DOCTYPE html>") and "<svg" in html
+    assert "&lt;b&gt;&amp;" in html and "<b>&" not in html
+    assert "http://" not in html and "https://" not in html
+    assert len(html) < 50_000
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing_feature", "has no column zz"),
+        ("missing_file", "no such file"),
+        ("garbage", "cannot read"),
+        ("too_few_rows", "too few rows"),
+        ("nothing_shared", "no numeric column in common"),
+        ("non_numeric_feature", "not numeric"),
+    ],
+)
+def test_errors_exit_two_with_one_line_and_no_traceback(run, tmp_path, case, message):
+    reference, current = frames(seed=1)
+    ref_path = write(reference, tmp_path / "r.csv")
+    cur_path = write(current, tmp_path / "c.csv")
+    extra: list[str] = []
+    if case == "missing_feature":
+        extra = ["--features", "a,zz"]
+    elif case == "missing_file":
+        cur_path = str(tmp_path / "absent.csv")
+    elif case == "garbage":
+        (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
+        cur_path = str(tmp_path / "bad.parquet")
+    elif case == "too_few_rows":
+        cur_path = write(current.head(10), tmp_path / "short.csv")
+    elif case == "nothing_shared":
+        cur_path = write(current.rename(columns=lambda c: c + "_x"), tmp_path / "other.csv")
+    elif case == "non_numeric_feature":
+        current["a"] = "text"
+        cur_path = write(current, tmp_path / "text.csv")
+        extra = ["--features", "a"]
+    code, out, err = run("-r", ref_path, "-c", cur_path, *extra)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--bins", "1"), ("--bins", "101"), ("--alpha", "0"), ("--alpha", "1.5"),
+     ("--psi-floor", "-0.1"), ("--min-samples", "1")],
+)  # fmt: skip
+def test_out_of_range_options_exit_two_with_the_reason(run, tmp_path, option, value):
+    reference, current = frames(seed=1)
+    code, _, err = run(
+        "-r", write(reference, tmp_path / "r.csv"),
+        "-c", write(current, tmp_path / "c.csv"),
+        option, value,
+    )  # fmt: skip
+    assert code == 2
+    assert option in err and len(err.strip().splitlines()) == 1
+
+
+def test_options_override_settings_defaults(run, tmp_path, monkeypatch):
+    reference, current = frames(seed=3, shift=0.6)
+    paths = ["-r", write(reference, tmp_path / "r.csv"), "-c", write(current, tmp_path / "c.csv")]
+    monkeypatch.setenv("BTCMLOPS_DRIFT_PSI_BINS", "5")
+    _, out, _ = run(*paths, "--json")
+    assert json.loads(out)["bins"] == 5
+    _, out, _ = run(*paths, "--json", "--bins", "20", "--alpha", "0.01")
+    payload = json.loads(out)
+    assert payload["bins"] == 20 and payload["alpha"] == 0.01

@@ -1,0 +1,200 @@
+"""Drift checks on the store: windows from the clock, model drift tests, summary, history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from btcmlops.db.models import DriftReport, FeatureRow, PredictionLog
+from btcmlops.features.schema import FEATURE_VERSION, feature_names, monitored_feature_names
+from btcmlops.mlops.drift_detector import DriftDetector
+
+H = timedelta(hours=1)
+
+
+def add_feature_rows(store, start, hours, shift_from=None, shift=0.0, seed=1):
+    rng = np.random.default_rng(seed)
+    names = feature_names("vader")
+    rows = []
+    for i in range(hours):
+        values = rng.normal(size=len(names))
+        if shift_from is not None and i >= shift_from:
+            values[:10] += shift  # the first ten features (all monitored price returns) move
+        rows.append(
+            FeatureRow(
+                feature_set="vader",
+                feature_version=FEATURE_VERSION,
+                ts=start + i * H,
+                close=40_000.0,
+                feature_values={n: float(v) for n, v in zip(names, values, strict=True)},
+                missing_count=0,
+                built_at=start,
+            )
+        )
+    with store.session() as session:
+        session.add_all(rows)
+
+
+def add_predictions(store, start, count, accuracy, *, seed, first_id):
+    """``count`` resolved predictions an hour apart with exactly round(accuracy*count) right."""
+    rng = np.random.default_rng(seed)
+    right = np.zeros(count, dtype=bool)
+    right[: round(accuracy * count)] = True
+    rng.shuffle(right)
+    rows = []
+    for i in range(count):
+        predicted_at = start + i * (timedelta(days=1) / count)
+        p_up = float(rng.uniform(0.5, 0.7))
+        actual = 1 if right[i] else 0
+        rows.append(
+            PredictionLog(
+                id=first_id + i,
+                feature_set="vader",
+                model_type="random_forest",
+                model_version="v1",
+                prediction=1,
+                probability_down=1 - p_up,
+                probability_up=p_up,
+                confidence=p_up,
+                features_json={},
+                feature_ts=predicted_at,
+                target_ts=predicted_at + H,
+                response_time_ms=1.0,
+                cached_features=True,
+                predicted_at=predicted_at,
+                outcome_status="resolved",
+                actual_direction=actual,
+                prediction_correct=bool(right[i]),
+            )
+        )
+    with store.session() as session:
+        session.add_all(rows)
+
+
+@pytest.fixture
+def detector(store, clock, settings):
+    return DriftDetector(store, clock, settings)
+
+
+def test_feature_drift_uses_clock_windows_and_only_monitored_features(
+    store, clock, start_time, detector
+):
+    add_feature_rows(store, start_time, 8 * 24, shift_from=7 * 24, shift=2.0)
+    clock.set(start_time + 8 * 24 * H)
+    analysis = detector.detect_feature_drift("vader", reference_days=7, current_days=1)
+    assert analysis["status"] == "success"
+    assert (analysis["reference_samples"], analysis["current_samples"]) == (168, 24)
+    tested = {row["feature"] for row in analysis["drift_results"]}
+    assert tested <= set(monitored_feature_names("vader"))
+    assert "close" not in tested and "hour_sin" not in tested
+    shifted = set(feature_names("vader")[:10]) & set(monitored_feature_names("vader"))
+    assert analysis["drift_severity"] in ("medium", "high")
+    assert set(analysis["top_features"]) <= shifted
+    assert analysis["drift_results"][0]["feature"] in shifted
+
+
+def test_window_parameters_are_honoured(store, clock, start_time, detector):
+    add_feature_rows(store, start_time, 10 * 24)
+    clock.set(start_time + 10 * 24 * H)
+    analysis = detector.detect_feature_drift("vader", reference_days=3, current_days=2)
+    assert (analysis["reference_samples"], analysis["current_samples"]) == (72, 48)
+
+
+def test_too_few_rows_is_a_status_not_a_severity(store, clock, start_time, detector):
+    add_feature_rows(store, start_time, 30)
+    clock.set(start_time + 30 * H)
+    analysis = detector.detect_feature_drift("vader")
+    assert analysis["status"] == "insufficient_data"
+    assert analysis["drift_severity"] is None
+
+
+def test_a_real_15_point_drop_over_200_per_side_is_high(store, clock, start_time, detector):
+    add_predictions(store, start_time, 200, 0.60, seed=1, first_id=1)
+    add_predictions(store, start_time + timedelta(days=1), 200, 0.45, seed=2, first_id=1000)
+    clock.set(start_time + timedelta(days=2))
+    analysis = detector.detect_model_drift(
+        "vader", "random_forest", reference_days=1, current_days=1
+    )
+    assert analysis["status"] == "success"
+    assert analysis["accuracy"]["drop"] == pytest.approx(0.15)
+    assert analysis["accuracy"]["drift_detected"] is True
+    assert analysis["drift_severity"] == "high"
+
+
+def test_a_5_point_difference_over_40_per_side_is_not_flagged(store, clock, start_time, detector):
+    add_predictions(store, start_time, 40, 0.55, seed=3, first_id=1)
+    add_predictions(store, start_time + timedelta(days=1), 40, 0.50, seed=4, first_id=1000)
+    clock.set(start_time + timedelta(days=2))
+    analysis = detector.detect_model_drift(
+        "vader", "random_forest", reference_days=1, current_days=1
+    )
+    assert analysis["status"] == "success"
+    assert analysis["accuracy"]["drift_detected"] is False
+    assert analysis["drift_severity"] == "none"
+
+
+def test_model_drift_needs_minimum_counts(store, clock, start_time, detector):
+    add_predictions(store, start_time, 20, 0.6, seed=5, first_id=1)
+    add_predictions(store, start_time + timedelta(days=1), 20, 0.2, seed=6, first_id=1000)
+    clock.set(start_time + timedelta(days=2))
+    analysis = detector.detect_model_drift(
+        "vader", "random_forest", reference_days=1, current_days=1
+    )
+    assert analysis["status"] == "insufficient_data" and analysis["drift_severity"] is None
+
+
+def test_calibration_matches_the_offline_definitions(store, clock, start_time, detector):
+    from btcmlops.modeling.evaluation import expected_calibration_error
+
+    add_predictions(store, start_time + timedelta(days=1), 100, 0.6, seed=7, first_id=1)
+    clock.set(start_time + timedelta(days=2))
+    analysis = detector.detect_model_drift(
+        "vader", "random_forest", reference_days=1, current_days=1
+    )
+    with store.session() as session:
+        rows = session.query(PredictionLog.probability_up, PredictionLog.actual_direction).all()
+    p = np.array([r[0] for r in rows])
+    y = np.array([r[1] for r in rows])
+    assert analysis["calibration"]["current_ece"] == pytest.approx(expected_calibration_error(y, p))
+    assert analysis["calibration"]["current_brier"] == pytest.approx(np.mean((p - y) ** 2))
+    assert analysis["confidence"]["current_calibration_gap"] == pytest.approx(p.mean() - 0.6)
+
+
+def test_summary_takes_the_worst_real_severity_and_records_every_check(
+    store, clock, start_time, detector
+):
+    add_feature_rows(store, start_time, 8 * 24)
+    add_predictions(store, start_time + timedelta(days=6), 200, 0.62, seed=8, first_id=1)
+    add_predictions(store, start_time + timedelta(days=7), 200, 0.44, seed=9, first_id=1000)
+    clock.set(start_time + 8 * 24 * H)
+    summary = detector.get_drift_summary("vader", "random_forest", reference_days=1, current_days=1)
+    assert summary["model_drift"]["drift_severity"] == "high"
+    assert summary["overall_severity"] == "high"
+    assert any("ACTION" in note for note in summary["recommendations"])
+    with store.session() as session:
+        kinds = sorted(kind for (kind,) in session.query(DriftReport.kind))
+    assert kinds == ["feature", "model", "summary"]
+    history = detector.history("vader", days=30)
+    assert [row["kind"] for row in history] == ["feature", "model", "summary"]
+
+
+def test_insufficient_model_data_never_outranks_feature_severity(
+    store, clock, start_time, detector
+):
+    add_feature_rows(store, start_time, 8 * 24, shift_from=7 * 24, shift=2.0)
+    clock.set(start_time + 8 * 24 * H)
+    summary = detector.get_drift_summary("vader", "random_forest")
+    assert summary["model_drift"]["status"] == "insufficient_data"
+    assert summary["overall_severity"] == summary["feature_drift"]["drift_severity"]
+    assert summary["overall_severity"] in ("medium", "high")
+
+
+def test_distribution_shares_sum_to_one(store, clock, start_time, detector):
+    add_feature_rows(store, start_time, 8 * 24, shift_from=7 * 24, shift=2.0)
+    clock.set(start_time + 8 * 24 * H)
+    shown = detector.distribution("vader", feature_names("vader")[1])
+    assert sum(shown["reference_share"]) == pytest.approx(1.0)
+    assert sum(shown["current_share"]) == pytest.approx(1.0)
+    assert len(shown["edges"]) == len(shown["reference_share"]) + 1
