@@ -80,6 +80,68 @@ def fresh_database(backend: str, folder: Path, admin_url: str | None) -> Iterato
         admin.dispose()
 
 
+def clone_database(backend: str, source_url: str, folder: Path, admin_url: str | None) -> str:
+    """A copy of the database at ``source_url`` (schema and rows) in a new database/schema.
+
+    Lets a module build an expensive store once and give every test its own copy.
+    """
+    if backend == "sqlite":
+        target = folder / "btcmlops.db"
+        source = Store.open(source_url, upgrade=False)
+        try:
+            with source.engine.connect() as connection:
+                connection.exec_driver_sql(f"VACUUM INTO '{target}'")
+        finally:
+            source.close()
+        return f"sqlite:///{target}"
+    assert admin_url is not None
+    from btcmlops.db.models import Base
+
+    source_schema = make_url(source_url).query["options"].split("=", 1)[1]
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    _CLONED_SCHEMAS.append(schema)
+    url = make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    url_text = url.render_as_string(hide_password=False)
+    Store.open(url_text).close()  # migrations create the tables and their own sequences
+    try:
+        with admin.begin() as connection:
+            for table in Base.metadata.sorted_tables:
+                name = table.name
+                connection.execute(
+                    text(
+                        f'INSERT INTO "{schema}"."{name}" SELECT * FROM "{source_schema}"."{name}"'
+                    )
+                )
+                if "id" in table.c and table.c.id.autoincrement is not False:
+                    connection.execute(
+                        text(
+                            f'SELECT setval(pg_get_serial_sequence(\'"{schema}"."{name}"\', '
+                            f'\'id\'), COALESCE((SELECT max(id) FROM "{schema}"."{name}"), 0) + 1, '
+                            "false)"
+                        )
+                    )
+    finally:
+        admin.dispose()
+    return url_text
+
+
+_CLONED_SCHEMAS: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_cloned_schemas() -> Iterator[None]:
+    yield
+    if _CLONED_SCHEMAS and POSTGRES_URL:
+        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for schema in _CLONED_SCHEMAS:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture
 def empty_database_url(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest

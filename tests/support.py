@@ -35,10 +35,13 @@ def build_trained_home(
     seed: int = 7,
     pairs: tuple[tuple[str, str], ...] = (("vader", "random_forest"),),
     news_rate_per_hour: float = 1.0,
+    **market: object,
 ) -> TrainedHome:
     """Simulate ``days`` ending at ``end``, score with VADER, build features, train champions."""
     clock = ManualClock(end)
-    simulator = MarketSimulator.ending_at(end, days, seed, news_rate_per_hour=news_rate_per_hour)
+    simulator = MarketSimulator.ending_at(
+        end, days, seed, news_rate_per_hour=news_rate_per_hour, **market
+    )
     config = simulator.config
     simulate_into_store(store, clock, simulator, config.start, config.end, settings.symbol)
     score_pending_articles(store, VaderScorer(), clock=clock)
@@ -55,3 +58,13 @@ def build_trained_home(
             info.version, actor="test", reason="fixture"
         )
     return TrainedHome(store, clock, settings, registry, champions, simulator)
+
+
+def reopen_home(url: str, home_dir, template: TrainedHome, end: datetime) -> TrainedHome:
+    """A :class:`TrainedHome` over a cloned database and a copied home folder."""
+    store = Store.open(url)
+    settings = template.settings.model_copy(update={"home": home_dir, "database_url": url})
+    clock = ManualClock(end)
+    registry = ModelRegistry(store, settings.artifacts_dir, clock)
+    champions = {pair: registry.get(info.version) for pair, info in template.champions.items()}
+    return TrainedHome(store, clock, settings, registry, champions, template.simulator)

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from btcmlops import __version__
 from btcmlops.api.errors import install_error_handlers
-from btcmlops.api.routers import models, predict, predictions, root
+from btcmlops.api.routers import drift, market, models, predict, predictions, retrain, root
 from btcmlops.api.services import Services
 from btcmlops.context import AppContext
 
@@ -46,6 +46,15 @@ def create_app(context: AppContext, *, services: Services | None = None) -> Fast
             allow_headers=["X-API-Key", "Authorization", "Content-Type"],
         )
     install_error_handlers(app)
-    for router in (root.router, predict.router, models.router, predictions.router):
+    routers = (
+        root.router,
+        predict.router,
+        models.router,
+        predictions.router,
+        drift.router,
+        retrain.router,
+        market.router,
+    )
+    for router in routers:
         app.include_router(router)
     return app

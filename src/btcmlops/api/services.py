@@ -8,10 +8,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
 from btcmlops.context import AppContext
+from btcmlops.mlops.automated_retraining import AutomatedRetraining, RetrainJob
+from btcmlops.mlops.drift_detector import DriftDetector
 from btcmlops.mlops.prediction_ids import PredictionIdGenerator, register_node
 from btcmlops.mlops.prediction_logger import PredictionLogger
 from btcmlops.modeling.registry import ModelRegistry
@@ -68,10 +72,37 @@ class Services:
             self.store, self.clock, self.settings, PredictionIdGenerator(node)
         )
         self.accuracy = AccuracyCache(self.logger)
+        self.drift = DriftDetector(self.store, self.clock, self.settings)
+        self.retraining = AutomatedRetraining(
+            self.store,
+            self.clock,
+            self.settings,
+            self.registry,
+            drift_summary=lambda fs, mt: self.drift.get_drift_summary(fs, mt, record=False),
+            on_champion_change=self._champion_changed,
+        )
+        # Retraining jobs run here, off the request threads; two at most on two cores.
+        self._jobs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="retrain")
         self.refresh_seconds = refresh_seconds
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self.last_refresh_error: str | None = None
+
+    def _champion_changed(self, feature_set: str, model_type: str) -> None:
+        try:
+            self.predictor.reload(feature_set, model_type)
+        except Exception as exc:  # the watcher retries; the old champion keeps serving
+            log.warning("reload after champion change failed: %s", exc)
+
+    def submit_job(self, job: RetrainJob) -> Future:
+        return self._jobs.submit(job.run)
+
+    def wait_for(self, future: Future) -> dict[str, Any] | None:
+        """The job's result, or None if it is still running after the synchronous timeout."""
+        try:
+            return future.result(timeout=self.settings.retrain_timeout_seconds)
+        except FutureTimeout:
+            return None
 
     def start(self) -> Services:
         self.logger.start()
@@ -95,6 +126,7 @@ class Services:
 
     def close(self) -> None:
         self._stop.set()
+        self._jobs.shutdown(wait=True, cancel_futures=False)
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         self.logger.close()

@@ -107,10 +107,10 @@ class Settings(BaseSettings):
     retrain_require_significance: bool = False
     retrain_timeout_seconds: float = Field(default=600.0, gt=0)
     retrain_window_days: float = Field(
-        default=28.0,
-        ge=7,
-        description="Challengers train on this many most recent days (a regime change is "
-        "learned once the window is mostly past it).",
+        default=60.0,
+        ge=14,
+        description="Challengers train on at most this many recent days, and only on the days "
+        "since the latest drift onset when there was one.",
     )
     retrain_min_comparison_rows: int = Field(
         default=30, ge=10, description="Fewest test hours on which champion and challenger meet."

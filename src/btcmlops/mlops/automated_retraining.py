@@ -43,9 +43,15 @@ from sqlalchemy import case, func, select, update
 
 from btcmlops.clock import Clock, parse_utc
 from btcmlops.config import Settings
-from btcmlops.db.models import FeatureRow, PredictionLog, RetrainCheck, RetrainingRun
+from btcmlops.db.models import (
+    DriftReport,
+    FeatureRow,
+    PredictionLog,
+    RetrainCheck,
+    RetrainingRun,
+)
 from btcmlops.db.store import Store
-from btcmlops.errors import BtcmlopsError, ConflictError
+from btcmlops.errors import BtcmlopsError, ConflictError, InsufficientDataError
 from btcmlops.features.schema import (
     FEATURE_SETS,
     FEATURE_VERSION,
@@ -124,6 +130,7 @@ class AutomatedRetraining:
         drift_summary: DriftSummary | None = None,
         leases: Leases | None = None,
         on_champion_change: Callable[[str, str], None] | None = None,
+        train_challenger: Callable[..., TrainedModel] = train_on,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -132,6 +139,7 @@ class AutomatedRetraining:
         self.drift_summary = drift_summary
         self.leases = leases or Leases(store)
         self.on_champion_change = on_champion_change
+        self.train_challenger = train_challenger
 
     # =================================================================== the decision
     def should_retrain(
@@ -499,27 +507,34 @@ class AutomatedRetraining:
         columns = list(
             dict.fromkeys(challenger_columns + (champion.feature_names if champion else []))
         )
-        data = load_training_data(
-            self.store,
-            job.feature_set,
-            clock=self.clock,
-            settings=settings,
-            start=now - timedelta(days=settings.retrain_window_days),
-            columns=columns,
-        )
+        window = self.training_window(job.feature_set, now)
+        try:
+            data = load_training_data(
+                self.store,
+                job.feature_set,
+                clock=self.clock,
+                settings=settings,
+                start=window["start"],
+                columns=columns,
+            )
+        except InsufficientDataError as exc:
+            raise InsufficientDataError(f"training on {window['why']}: {exc}") from exc
         challenger_data = TrainingData(
             data.features[challenger_columns],
             data.targets,
             data.last_hour_direction,
             data.closed_before,
         )
-        challenger = train_on(
-            challenger_data,
-            feature_set=job.feature_set,
-            model_type=job.model_type,
-            settings=settings,
-            with_importances=False,
-        )
+        try:
+            challenger = self.train_challenger(
+                challenger_data,
+                feature_set=job.feature_set,
+                model_type=job.model_type,
+                settings=settings,
+                with_importances=False,
+            )
+        except InsufficientDataError as exc:
+            raise InsufficientDataError(f"training on {window['why']}: {exc}") from exc
         meeting = self._meet(challenger, champion, data)
         deploy, reason = self._decide(challenger, champion, meeting)
         if deploy:
@@ -554,7 +569,11 @@ class AutomatedRetraining:
                 "test": int(challenger.split.test_index.size),
                 "comparison": meeting["rows"],
             },
-            "windows": {**challenger.windows(), "comparison": meeting["window"]},
+            "windows": {
+                **challenger.windows(),
+                "comparison": meeting["window"],
+                "training_window": {"start": window["start"].isoformat(), "why": window["why"]},
+            },
             "new_model": {
                 "test_accuracy": challenger.test_accuracy,
                 "validation_accuracy": challenger.validation.accuracy,
@@ -589,6 +608,52 @@ class AutomatedRetraining:
                 "decision_reason": reason,
             },
         }
+
+    def training_window(self, feature_set: str, now: datetime) -> dict[str, Any]:
+        """Where a challenger's training data starts, and why.
+
+        At most ``retrain_window_days`` back. If the features drifted (severity at or above
+        ``retrain_drift_severity``) inside that span, only the hours since the latest drift
+        onset are used: a model for the market as it is now, not an average over two
+        regimes. The onset is the start of the current window of the first check of the
+        latest run of consecutive drifted checks. Too few hours since then is an
+        InsufficientDataError (the run is recorded as failed with that reason, and the daily
+        check tries again), not a challenger trained on a market that no longer exists.
+        """
+        default_start = now - timedelta(days=self.settings.retrain_window_days)
+        onset = self._drift_onset(feature_set, default_start, now)
+        if onset is None:
+            return {
+                "start": default_start,
+                "why": f"the last {self.settings.retrain_window_days:g} days",
+            }
+        return {
+            "start": onset,
+            "why": f"the hours since the features drifted at {onset:%Y-%m-%d %H:%M} UTC",
+        }
+
+    def _drift_onset(self, feature_set: str, since: datetime, now: datetime) -> datetime | None:
+        threshold = SEVERITY_ORDER[self.settings.retrain_drift_severity]
+        with self.store.session() as session:
+            reports = session.execute(
+                select(DriftReport.severity, DriftReport.report)
+                .where(
+                    DriftReport.kind == "feature",
+                    DriftReport.feature_set == feature_set,
+                    DriftReport.status == "success",
+                    DriftReport.checked_at > since,
+                    DriftReport.checked_at <= now,
+                )
+                .order_by(DriftReport.checked_at.desc(), DriftReport.id.desc())
+            ).all()
+        onset = None
+        for severity, report in reports:
+            drifted = SEVERITY_ORDER.get(severity or "none", 0) >= threshold
+            if drifted:
+                onset = parse_utc(report["windows"]["current_start"])
+            elif onset is not None:
+                break  # the run of drifted checks that ends with the latest one is over
+        return onset if onset is not None and onset > since else None
 
     def _meet(
         self, challenger: TrainedModel, champion: ModelVersionInfo | None, data: TrainingData

@@ -17,6 +17,7 @@ from btcmlops.api.schemas import (
     StatisticsResponse,
 )
 from btcmlops.api.services import Services
+from btcmlops.mlops.timeline import prediction_timeline
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
@@ -76,6 +77,36 @@ def accuracy(
 )
 def statistics(services: Services = Depends(get_services)) -> dict:
     return {"success": True, "statistics": services.logger.get_prediction_statistics()}
+
+
+@router.get(
+    "/timeline",
+    dependencies=[Depends(require_read_access)],
+    summary="One prediction per hour with rolling realised and estimated accuracy",
+)
+def timeline(
+    feature_set: FeatureSetName = Query("vader"),
+    model_type: ModelTypeName = Query("random_forest"),
+    days: float = Query(30, gt=0, le=365),
+    window: int = Query(48, ge=5, le=1000, description="Resolved predictions per rolling point."),
+    services: Services = Depends(get_services),
+) -> dict:
+    points = prediction_timeline(
+        services.store, services.clock, feature_set, model_type, days=days, window=window
+    )
+    champion = services.registry.champion(feature_set, model_type)
+    baselines = (champion.metrics.get("baselines", {}) if champion else {}) or {}
+    return {
+        "success": True,
+        "feature_set": feature_set,
+        "model_type": model_type,
+        "window": window,
+        "points": points,
+        "baselines": {
+            name: (baselines.get(name) or {}).get("accuracy")
+            for name in ("majority_class", "last_hour")
+        },
+    }
 
 
 @router.get(

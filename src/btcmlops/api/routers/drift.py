@@ -1,0 +1,77 @@
+"""``/drift``: feature and model drift, the summary, history and distributions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from btcmlops.api.deps import get_services, require_read_access
+from btcmlops.api.schemas import ErrorResponse, FeatureSetName, ModelTypeName
+from btcmlops.api.services import Services
+
+router = APIRouter(
+    prefix="/drift",
+    tags=["drift"],
+    dependencies=[Depends(require_read_access)],
+    responses={422: {"model": ErrorResponse}},
+)
+REFERENCE_DAYS = Query(7, gt=0, le=365, description="Days before the current window.")
+CURRENT_DAYS = Query(1, gt=0, le=90, description="The most recent days.")
+
+
+@router.get("/features", summary="KS and PSI of every monitored feature, reference vs current")
+def features(
+    feature_set: FeatureSetName = Query("vader"),
+    reference_days: float = REFERENCE_DAYS,
+    current_days: float = CURRENT_DAYS,
+    services: Services = Depends(get_services),
+) -> dict:
+    analysis = services.drift.detect_feature_drift(feature_set, reference_days, current_days)
+    return {"success": True, "drift_analysis": analysis}
+
+
+@router.get("/model", summary="Accuracy and calibration of a model, reference vs current")
+def model(
+    feature_set: FeatureSetName = Query("vader"),
+    model_type: ModelTypeName = Query("random_forest"),
+    reference_days: float = REFERENCE_DAYS,
+    current_days: float = CURRENT_DAYS,
+    services: Services = Depends(get_services),
+) -> dict:
+    analysis = services.drift.detect_model_drift(
+        feature_set, model_type, reference_days, current_days
+    )
+    return {"success": True, "drift_analysis": analysis}
+
+
+@router.get("/summary", summary="Both analyses, the overall severity and recommendations")
+def summary(
+    feature_set: FeatureSetName = Query("vader"),
+    model_type: ModelTypeName = Query("random_forest"),
+    reference_days: float = REFERENCE_DAYS,
+    current_days: float = CURRENT_DAYS,
+    services: Services = Depends(get_services),
+) -> dict:
+    result = services.drift.get_drift_summary(feature_set, model_type, reference_days, current_days)
+    return {"success": True, "summary": result}
+
+
+@router.get("/history", summary="Stored drift checks of the last days, oldest first")
+def history(
+    feature_set: FeatureSetName | None = Query(None),
+    days: float = Query(30, gt=0, le=365),
+    services: Services = Depends(get_services),
+) -> dict:
+    reports = services.drift.history(feature_set, days)
+    return {"success": True, "count": len(reports), "reports": reports}
+
+
+@router.get("/distribution", summary="Reference and current distribution of one feature")
+def distribution(
+    feature: str = Query(..., min_length=1, max_length=64),
+    feature_set: FeatureSetName = Query("vader"),
+    reference_days: float = REFERENCE_DAYS,
+    current_days: float = CURRENT_DAYS,
+    services: Services = Depends(get_services),
+) -> dict:
+    shown = services.drift.distribution(feature_set, feature, reference_days, current_days)
+    return {"success": True, **shown}

@@ -1,0 +1,149 @@
+"""``/retrain``: the decision, execution (synchronous or as a job), status and history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from btcmlops.api.deps import get_services, require_api_key, require_read_access
+from btcmlops.api.schemas import ErrorResponse, FeatureSetName, ModelTypeName
+from btcmlops.api.services import Services
+from btcmlops.errors import NotFoundError
+
+router = APIRouter(prefix="/retrain", tags=["retraining"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 409, 422)}
+
+
+@router.get(
+    "/check",
+    dependencies=[Depends(require_read_access)],
+    summary="Should this pair retrain now? Every check with its numbers",
+)
+def check(
+    feature_set: FeatureSetName = Query("vader"),
+    model_type: ModelTypeName = Query("random_forest"),
+    services: Services = Depends(get_services),
+) -> dict:
+    return {
+        "success": True,
+        "decision": services.retraining.should_retrain(feature_set, model_type),
+    }
+
+
+@router.post(
+    "/execute",
+    responses={**ERRORS, 202: {"description": "Accepted: the job runs in the background"}},
+    dependencies=[Depends(require_api_key)],
+    summary="Retrain a pair: train a challenger, meet the champion, deploy if better",
+)
+async def execute(
+    feature_set: FeatureSetName = Query("vader"),
+    model_type: ModelTypeName = Query("random_forest"),
+    deploy_if_better: bool = Query(True),
+    run_async: bool = Query(False, alias="async", description="Answer 202 at once with a job id."),
+    services: Services = Depends(get_services),
+):  # type: ignore[no-untyped-def]
+    job = await run_in_threadpool(
+        services.retraining.begin,
+        feature_set,
+        model_type,
+        deploy_if_better=deploy_if_better,
+        trigger="api",
+        reasons=["requested through POST /retrain/execute"],
+    )
+    future = services.submit_job(job)
+    if run_async:
+        return JSONResponse(
+            status_code=202, content={"success": True, "job_id": job.job_id, "status": "running"}
+        )
+    finished = await run_in_threadpool(services.wait_for, future)
+    if finished is None:  # still running after the timeout: hand over the job id
+        return JSONResponse(
+            status_code=202,
+            content={
+                "success": True,
+                "job_id": job.job_id,
+                "status": "running",
+                "message": "still running after the synchronous timeout; poll "
+                f"GET /retrain/jobs/{job.job_id}",
+            },
+        )
+    return finished
+
+
+@router.post(
+    "/both",
+    responses=ERRORS,
+    dependencies=[Depends(require_api_key)],
+    summary="Retrain both feature sets; success is false if either failed",
+)
+def both(
+    model_type: ModelTypeName = Query("random_forest"),
+    deploy_if_better: bool = Query(True),
+    services: Services = Depends(get_services),
+) -> dict:
+    return services.retraining.retrain_both(
+        model_type,
+        deploy_if_better,
+        trigger="api",
+        reasons=["requested through POST /retrain/both"],
+    )
+
+
+@router.get(
+    "/status",
+    dependencies=[Depends(require_read_access)],
+    summary="The decision per feature set and the thresholds in force",
+)
+def status(
+    model_type: ModelTypeName = Query("random_forest"),
+    services: Services = Depends(get_services),
+) -> dict:
+    return {"success": True, "status": services.retraining.status(model_type)}
+
+
+@router.get(
+    "/jobs/{job_id}",
+    responses={404: {"model": ErrorResponse}},
+    dependencies=[Depends(require_read_access)],
+    summary="One retraining job: running, or its recorded result",
+)
+def job(
+    job_id: str = Path(..., min_length=1, max_length=36),
+    services: Services = Depends(get_services),
+) -> dict:
+    found = services.retraining.job(job_id)
+    if found is None:
+        raise NotFoundError(f"no retraining job {job_id}")
+    return {"success": True, "job": found}
+
+
+@router.get(
+    "/history",
+    dependencies=[Depends(require_read_access)],
+    summary="Retraining runs, newest first, deployed or not",
+)
+def history(
+    feature_set: FeatureSetName | None = Query(None),
+    model_type: ModelTypeName | None = Query(None),
+    limit: int = Query(50, ge=1, le=500),
+    services: Services = Depends(get_services),
+) -> dict:
+    runs = services.retraining.history(feature_set, model_type, limit)
+    return {"success": True, "count": len(runs), "runs": runs}
+
+
+@router.get(
+    "/checks",
+    dependencies=[Depends(require_read_access)],
+    summary="Recorded should-retrain checks, newest first",
+)
+def checks(
+    feature_set: FeatureSetName | None = Query(None),
+    model_type: ModelTypeName | None = Query(None),
+    limit: int = Query(50, ge=1, le=500),
+    services: Services = Depends(get_services),
+) -> dict:
+    found = services.retraining.checks(feature_set, model_type, limit)
+    return {"success": True, "count": len(found), "checks": found}

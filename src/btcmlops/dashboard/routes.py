@@ -1,0 +1,127 @@
+"""``/dashboard``: one HTML shell, one script, one stylesheet and the bundled plotly.js.
+
+Everything is served by the app itself, so the dashboard works offline: the chart library is
+the ``plotly.min.js`` that the installed ``plotly`` package ships, read with
+``importlib.resources``. The page holds no data of its own; its script reads the HTTP API
+(the same endpoints any client uses) and draws from that.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from importlib.metadata import PackageNotFoundError, version
+from string import Template
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from btcmlops import __version__
+from btcmlops.api.deps import get_services
+from btcmlops.api.services import Services
+from btcmlops.errors import NotFoundError
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+# plotly.js is 4.8 MB and changes only with the plotly package; its URL carries that version.
+_LONG_CACHE = "public, max-age=31536000, immutable"
+# The page's own files are small: browsers revalidate them (ETag) so an upgrade shows at once.
+_REVALIDATE = "no-cache"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A static file held in memory with its gzip form and an ETag."""
+
+    body: bytes
+    gzipped: bytes
+    media_type: str
+    etag: str
+    cache_control: str
+
+
+def _asset(body: bytes, media_type: str, cache_control: str) -> Asset:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return Asset(body, gzip.compress(body, compresslevel=6), media_type, etag, cache_control)
+
+
+def plotly_version() -> str:
+    try:
+        return version("plotly")
+    except PackageNotFoundError:  # an unusual install: the file may still be there
+        return "unknown"
+
+
+@cache
+def _plotly_js() -> Asset:
+    source = resources.files("plotly") / "package_data" / "plotly.min.js"
+    if not source.is_file():
+        raise NotFoundError(
+            "plotly.min.js is missing from the installed plotly package; reinstall it with "
+            "`pip install --force-reinstall plotly`"
+        )
+    return _asset(source.read_bytes(), "text/javascript; charset=utf-8", _LONG_CACHE)
+
+
+@cache
+def _own_file(name: str) -> Asset:
+    media_types = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+    data = (resources.files("btcmlops.dashboard") / "static" / name).read_bytes()
+    return _asset(data, media_types[name[name.rindex(".") :]], _REVALIDATE)
+
+
+_ASSETS = {
+    "plotly.min.js": _plotly_js,
+    "app.js": lambda: _own_file("app.js"),
+    "app.css": lambda: _own_file("app.css"),
+}
+
+
+@cache
+def _shell_template() -> Template:
+    text = (resources.files("btcmlops.dashboard") / "templates" / "index.html").read_text("utf-8")
+    return Template(text)
+
+
+def _key_configured(services: Services) -> bool:
+    key = services.settings.api_key
+    return key is not None and bool(key.get_secret_value())
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, services: Services = Depends(get_services)) -> HTMLResponse:
+    """The page shell; every number on it is fetched from the API by ``app.js``."""
+    api_base = request.scope.get("root_path", "").rstrip("/")
+    values = {
+        "api_base": api_base,
+        "version": __version__,
+        "plotly_version": plotly_version(),
+        # Whether to ask for the key before an action (the API checks it either way).
+        "key_required": "true" if _key_configured(services) else "false",
+        "reads_protected": "true" if services.settings.protect_reads else "false",
+    }
+    page = _shell_template().substitute({k: html.escape(v, quote=True) for k, v in values.items()})
+    return HTMLResponse(page, headers={"Cache-Control": _REVALIDATE})
+
+
+@router.get("/static/{name}")
+def static_file(name: str, request: Request) -> Response:
+    """``app.js``, ``app.css`` and ``plotly.min.js``; nothing else is served from here."""
+    loader = _ASSETS.get(name)
+    if loader is None:
+        raise NotFoundError(
+            f"no dashboard file {name!r}: expected one of {', '.join(sorted(_ASSETS))}"
+        )
+    asset = loader()
+    headers = {"Cache-Control": asset.cache_control, "ETag": asset.etag, "Vary": "Accept-Encoding"}
+    if asset.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)

@@ -1,0 +1,333 @@
+"""Retraining: the decision and its triggers, champion vs challenger on the same hours,
+one job per pair, automatic rollback. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from btcmlops.clock import parse_utc
+from btcmlops.config import Settings
+from btcmlops.db.models import PredictionLog, RetrainCheck, RetrainingRun
+from btcmlops.db.store import Store
+from btcmlops.mlops.automated_retraining import (
+    AutomatedRetraining,
+    RetrainingInProgressError,
+)
+from btcmlops.mlops.leases import Leases
+from btcmlops.modeling.training import TrainingData, train_on
+
+from conftest import clone_database, fresh_database
+from support import build_trained_home, reopen_home
+
+END = parse_utc("2024-03-01T00:00:00Z")
+PAIR = ("vader", "logistic_regression")
+
+
+@pytest.fixture(scope="module")
+def template(backend, tmp_path_factory, request):
+    """One trained home per backend; every test gets its own copy of it."""
+    folder = tmp_path_factory.mktemp(f"retraining-{backend}")
+    admin = request.getfixturevalue("postgres_admin_url") if backend == "postgresql" else None
+    with fresh_database(backend, folder, admin) as url:
+        store = Store.open(url)
+        settings = Settings(home=folder / "home", database_url=url, _env_file=None)
+        # A market with a strong signal, so a good model and a bad one differ clearly.
+        built = build_trained_home(
+            store, settings, END, days=60, signal_strength=0.6, pairs=(PAIR,)
+        )
+        store.close()
+        yield built
+
+
+@pytest.fixture
+def home(template, backend, tmp_path, request):
+    admin = request.getfixturevalue("postgres_admin_url") if backend == "postgresql" else None
+    url = clone_database(backend, template.settings.effective_database_url, tmp_path, admin)
+    shutil.copytree(template.settings.home, tmp_path / "home")
+    cloned = reopen_home(url, tmp_path / "home", template, END)
+    yield cloned
+    cloned.store.close()
+
+
+def retraining(home, **kwargs):
+    return AutomatedRetraining(home.store, home.clock, home.settings, home.registry, **kwargs)
+
+
+def shuffled_label_trainer(data: TrainingData, *, shuffle_seed: int = 11, **kwargs):
+    rng = np.random.default_rng(shuffle_seed)
+    targets = data.targets.copy()
+    known = targets.notna().to_numpy()
+    targets[known] = rng.permutation(targets[known].to_numpy())
+    return train_on(
+        TrainingData(data.features, targets, data.last_hour_direction, data.closed_before),
+        **kwargs,
+    )
+
+
+def test_a_challenger_trained_on_shuffled_labels_is_never_deployed(home):
+    champion = home.champions[PAIR]
+    for shuffle_seed in range(5):
+        owner = retraining(
+            home,
+            train_challenger=lambda data, seed=shuffle_seed, **kw: shuffled_label_trainer(
+                data, shuffle_seed=seed, **kw
+            ),
+        )
+        result = owner.retrain_model(*PAIR)
+        comparison = result["comparison"]
+        assert result["success"] is True
+        assert result["deployment"]["deployed"] is False, result["deployment"]["reason"]
+        # Worse where it matters: less accurate, or clearly worse probabilities.
+        assert (
+            comparison["new_accuracy"] <= comparison["current_accuracy"]
+            or comparison["new_log_loss"] > comparison["current_log_loss"]
+        )
+        home.clock.advance(hours=25)  # past the cooldown for the next attempt
+    assert home.registry.champion(*PAIR).version == champion.version
+    with home.store.session() as session:
+        runs = session.query(RetrainingRun).all()
+    assert len(runs) == 5
+    assert all(run.status == "succeeded" and run.decision == "kept" for run in runs)
+    assert all("McNemar" in run.significance["test"] for run in runs)
+
+
+def test_an_identical_challenger_ties_and_the_champion_stays(home):
+    champion = home.champions[PAIR]
+    # The same data (a window covering all of it), the same seed: the same model.
+    home.settings = home.settings.model_copy(update={"retrain_window_days": 365.0})
+    result = retraining(home).retrain_model(*PAIR)
+    assert result["comparison"]["accuracy_improvement"] == 0.0
+    assert result["comparison"]["significance"]["p_value"] == 1.0
+    assert result["deployment"]["deployed"] is False
+    assert "kept" in result["deployment"]["reason"]
+    assert home.registry.champion(*PAIR).version == champion.version
+
+
+def test_a_better_challenger_is_deployed_and_recorded(home):
+    # The champion is replaced by a deliberately bad one first; retraining must fix it.
+    bad = shuffled_label_trainer(
+        _data(home), feature_set=PAIR[0], model_type=PAIR[1], settings=home.settings
+    )
+    info = home.registry.register(bad, created_by="test", reason="bad champion")
+    home.registry.promote(info.version, actor="test", reason="make a bad champion")
+    changed = []
+    result = retraining(home, on_champion_change=lambda *pair: changed.append(pair)).retrain_model(
+        *PAIR, trigger="performance", reasons=["test"]
+    )
+    assert result["deployment"]["deployed"] is True, result["deployment"]["reason"]
+    assert home.registry.champion(*PAIR).version == result["new_model"]["model_version"]
+    assert changed == [PAIR]
+    history = home.registry.champion_history(*PAIR)
+    assert history[-1].action == "deploy" and history[-1].previous_version == info.version
+    with home.store.session() as session:
+        run = session.query(RetrainingRun).one()
+    assert (run.decision, run.trigger, run.reasons) == ("deployed", "performance", ["test"])
+
+
+def _data(home):
+    from btcmlops.modeling.training import load_training_data
+
+    return load_training_data(home.store, PAIR[0], clock=home.clock, settings=home.settings)
+
+
+def test_two_simultaneous_executions_exactly_one_trains(home):
+    first = retraining(home, leases=Leases(home.store, "worker-1"))
+    second = retraining(home, leases=Leases(home.store, "worker-2"))
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def attempt(name, owner):
+        barrier.wait()
+        try:
+            outcomes[name] = owner.begin(*PAIR)
+        except RetrainingInProgressError as exc:
+            outcomes[name] = exc
+
+    threads = [
+        threading.Thread(target=attempt, args=(name, owner))
+        for name, owner in (("a", first), ("b", second))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    jobs = [value for value in outcomes.values() if not isinstance(value, Exception)]
+    refused = [value for value in outcomes.values() if isinstance(value, Exception)]
+    assert len(jobs) == 1 and len(refused) == 1
+    assert refused[0].job_id == jobs[0].job_id
+    assert refused[0].http_status == 409
+    result = jobs[0].run()
+    assert result["success"] is True
+    # Once it has finished, the pair is free again.
+    assert second.begin(*PAIR).job_id != jobs[0].job_id
+
+
+def test_a_failed_retraining_is_recorded_and_releases_the_pair(home):
+    def broken_trainer(data, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    owner = retraining(home, train_challenger=broken_trainer)
+    result = owner.retrain_model(*PAIR)
+    assert result["success"] is False and "disk on fire" in result["error"]
+    with home.store.session() as session:
+        run = session.query(RetrainingRun).one()
+    assert run.status == "failed" and "disk on fire" in run.error
+    assert owner.begin(*PAIR) is not None
+
+
+def test_decision_reports_every_check_and_records_it(home):
+    decision = retraining(home).should_retrain(*PAIR)
+    for check in ("performance_check", "drift_check", "schedule_check", "data_check"):
+        assert check in decision
+    assert decision["data_check"]["sufficient_data"] is True
+    assert decision["schedule_check"]["triggered"] is False
+    assert decision["should_retrain"] is False
+    with home.store.session() as session:
+        assert session.query(RetrainCheck).count() == 1
+
+
+def test_schedule_triggers_after_the_interval_and_cooldown_blocks(home):
+    owner = retraining(home)
+    home.clock.advance(days=7, hours=1)
+    decision = owner.should_retrain(*PAIR)
+    assert decision["schedule_check"]["triggered"] is True
+    assert decision["should_retrain"] is True
+    owner.retrain_model(*PAIR, trigger="schedule")
+    decision = owner.should_retrain(*PAIR)
+    assert decision["cooldown_check"]["active"] is True
+    assert decision["should_retrain"] is False
+    assert any("cooldown" in reason for reason in decision["reasons"])
+    home.clock.advance(hours=25)
+    assert owner.should_retrain(*PAIR)["cooldown_check"]["active"] is False
+
+
+def test_too_little_data_never_retrains_and_says_why(home):
+    owner = retraining(home)
+    home.clock.advance(days=59, hours=20)  # the 60-day training window holds 4 rows
+    decision = owner.should_retrain(*PAIR)
+    assert decision["schedule_check"]["triggered"] is True
+    assert decision["data_check"]["sufficient_data"] is False
+    assert decision["should_retrain"] is False
+    assert any("feature rows" in reason for reason in decision["blocked_by"])
+
+
+def add_outcomes(home, version, count, accuracy, start, first_id):
+    right = np.zeros(count, dtype=bool)
+    right[: round(accuracy * count)] = True
+    np.random.default_rng(first_id).shuffle(right)
+    with home.store.session() as session:
+        for i in range(count):
+            at = start + timedelta(hours=i)
+            session.add(
+                PredictionLog(
+                    id=first_id + i,
+                    feature_set=PAIR[0],
+                    model_type=PAIR[1],
+                    model_version=version,
+                    prediction=1,
+                    probability_down=0.4,
+                    probability_up=0.6,
+                    confidence=0.6,
+                    features_json={},
+                    feature_ts=at,
+                    target_ts=at + timedelta(hours=1),
+                    response_time_ms=1.0,
+                    cached_features=True,
+                    predicted_at=at,
+                    outcome_status="resolved",
+                    actual_direction=1 if right[i] else 0,
+                    prediction_correct=bool(right[i]),
+                )
+            )
+
+
+def test_performance_drop_against_the_champions_own_baseline_triggers(home):
+    champion = home.champions[PAIR]
+    baseline = champion.test_accuracy
+    add_outcomes(home, champion.version, 120, max(baseline - 0.25, 0.2), END, 1)
+    home.clock.advance(days=5)
+    decision = retraining(home).should_retrain(*PAIR)
+    check = decision["performance_check"]
+    assert check["baseline_accuracy"] == baseline
+    assert check["live_predictions"] == 120
+    assert check["triggered"] is True and check["p_value"] < 0.05
+    assert "performance" in decision["triggers"]
+
+
+def test_automatic_rollback_after_a_bad_deployment(home):
+    first = home.champions[PAIR]
+    second = home.registry.register(
+        train_on(_data(home), feature_set=PAIR[0], model_type=PAIR[1], settings=home.settings),
+        created_by="test",
+    )
+    home.registry.promote(second.version, actor="test", reason="deploy", action="deploy")
+    owner = retraining(home)
+    window = home.settings.auto_rollback_window
+    add_outcomes(home, second.version, window - 1, 0.25, END, 1)
+    home.clock.advance(days=3)
+    assert owner.check_auto_rollback(*PAIR)["status"] == "waiting"
+    add_outcomes(home, second.version, 1, 0.0, END + timedelta(hours=window), 5000)
+    verdict = owner.check_auto_rollback(*PAIR)
+    assert verdict["rolled_back"] is True and verdict["p_value"] < 0.05
+    assert home.registry.champion(*PAIR).version == first.version
+    last = home.registry.champion_history(*PAIR)[-1]
+    assert last.action == "auto_rollback" and "automatic rollback" in last.reason
+    assert owner.check_auto_rollback(*PAIR) is None  # a rolled-back champion is not judged
+
+
+def test_a_good_deployment_is_kept(home):
+    second = home.registry.register(
+        train_on(_data(home), feature_set=PAIR[0], model_type=PAIR[1], settings=home.settings),
+        created_by="test",
+    )
+    home.registry.promote(second.version, actor="test", reason="deploy", action="deploy")
+    window = home.settings.auto_rollback_window
+    add_outcomes(home, second.version, window, 0.7, END, 1)
+    home.clock.advance(days=3)
+    verdict = retraining(home).check_auto_rollback(*PAIR)
+    assert verdict["status"] == "judged" and verdict["rolled_back"] is False
+    assert home.registry.champion(*PAIR).version == second.version
+
+
+def record_feature_drift(home, checked_at, severity):
+    from btcmlops.db.models import DriftReport
+
+    with home.store.session() as session:
+        session.add(
+            DriftReport(
+                kind="feature",
+                feature_set=PAIR[0],
+                model_type=None,
+                status="success",
+                severity=severity,
+                checked_at=checked_at,
+                report={"windows": {"current_start": (checked_at - timedelta(days=1)).isoformat()}},
+            )
+        )
+
+
+def test_after_a_drift_onset_challengers_train_only_on_the_new_market(home):
+    owner = retraining(home)
+    record_feature_drift(home, END - timedelta(days=40), "none")
+    record_feature_drift(home, END - timedelta(days=30), "high")
+    record_feature_drift(home, END - timedelta(days=29), "medium")
+    record_feature_drift(home, END - timedelta(days=28), "none")
+    window = owner.training_window(PAIR[0], END)
+    assert window["start"] == END - timedelta(days=31)
+    assert "drifted" in window["why"]
+    result = owner.retrain_model(*PAIR)
+    assert result["windows"]["train"]["start"] >= (END - timedelta(days=31)).isoformat()
+
+
+def test_too_few_hours_since_the_drift_onset_fail_with_the_reason(home):
+    owner = retraining(home)
+    record_feature_drift(home, END - timedelta(days=3), "high")
+    result = owner.retrain_model(*PAIR, trigger="drift")
+    assert result["success"] is False
+    assert "since the features drifted" in result["error"]
+    assert home.registry.champion(*PAIR).version == home.champions[PAIR].version
