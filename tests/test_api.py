@@ -17,6 +17,7 @@ from btcmlops.db.models import FeatureRow, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.features.frames import load_feature_frame
 from btcmlops.features.schema import FEATURE_VERSION
+
 from conftest import fresh_database
 from support import build_trained_home
 

@@ -15,6 +15,7 @@ import pytest
 from btcmlops.clock import parse_utc
 from btcmlops.config import Settings
 from btcmlops.db.store import Store
+
 from conftest import fresh_database
 from support import build_trained_home
 
