@@ -200,18 +200,24 @@ def test_schedule_triggers_after_the_interval_and_cooldown_blocks(home):
     owner.retrain_model(*PAIR, trigger="schedule")
     decision = owner.should_retrain(*PAIR)
     assert decision["cooldown_check"]["active"] is True
+    assert any("cooldown" in reason for reason in decision["blocked_by"])
+    # A retraining resets the schedule even when the champion was kept.
+    assert decision["schedule_check"]["triggered"] is False
     assert decision["should_retrain"] is False
-    assert any("cooldown" in reason for reason in decision["reasons"])
     home.clock.advance(hours=25)
     assert owner.should_retrain(*PAIR)["cooldown_check"]["active"] is False
+    home.clock.advance(days=7)
+    assert owner.should_retrain(*PAIR)["schedule_check"]["triggered"] is True
 
 
 def test_too_little_data_never_retrains_and_says_why(home):
     owner = retraining(home)
-    home.clock.advance(days=59, hours=20)  # the 60-day training window holds 4 rows
+    home.clock.advance(days=45)  # 15 days of the 60-day window hold rows: too few to split
     decision = owner.should_retrain(*PAIR)
     assert decision["schedule_check"]["triggered"] is True
     assert decision["data_check"]["sufficient_data"] is False
+    assert decision["data_check"]["sample_count"] == 15 * 24
+    assert decision["data_check"]["min_required"] == owner.minimum_training_rows() > 100
     assert decision["should_retrain"] is False
     assert any("feature rows" in reason for reason in decision["blocked_by"])
 

@@ -10,17 +10,29 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from btcmlops import __version__
 from btcmlops.api.errors import install_error_handlers
-from btcmlops.api.routers import drift, market, models, predict, predictions, retrain, root
+from btcmlops.api.routers import (
+    drift,
+    market,
+    models,
+    predict,
+    predictions,
+    retrain,
+    root,
+    scheduler,
+)
 from btcmlops.api.services import Services
 from btcmlops.context import AppContext
 
 
-def create_app(context: AppContext, *, services: Services | None = None) -> FastAPI:
-    """Build the app for ``context``. Services start with the app and stop with it."""
+def create_app(
+    context: AppContext, *, services: Services | None = None, with_scheduler: bool = False
+) -> FastAPI:
+    """Build the app for ``context``. Services (and the scheduler, if asked for) start with
+    the app and stop with it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        running = services or Services(context)
+        running = services or Services(context, with_scheduler=with_scheduler)
         app.state.services = running.start()
         try:
             yield
@@ -54,6 +66,7 @@ def create_app(context: AppContext, *, services: Services | None = None) -> Fast
         drift.router,
         retrain.router,
         market.router,
+        scheduler.router,
     )
     for router in routers:
         app.include_router(router)

@@ -9,4 +9,5 @@ from btcmlops.api.app import create_app
 from btcmlops.config import Settings
 from btcmlops.context import AppContext
 
-app = create_app(AppContext.from_settings(Settings()))
+_settings = Settings()
+app = create_app(AppContext.from_settings(_settings), with_scheduler=_settings.serve_scheduler)

@@ -1,4 +1,4 @@
-"""The long-lived parts a server process holds, built once at start-up and closed at the end.
+"""What a server process holds: the runtime plus API-specific parts, built once at start-up.
 
 Routes receive them through ``deps.get_services`` (FastAPI ``Depends``), never as globals.
 """
@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from btcmlops.context import AppContext
-from btcmlops.mlops.automated_retraining import AutomatedRetraining, RetrainJob
-from btcmlops.mlops.drift_detector import DriftDetector
-from btcmlops.mlops.prediction_ids import PredictionIdGenerator, register_node
+from btcmlops.mlops.automated_retraining import RetrainJob
 from btcmlops.mlops.prediction_logger import PredictionLogger
-from btcmlops.modeling.registry import ModelRegistry
-from btcmlops.serving.predictor import Predictor
+from btcmlops.mlops.runtime import Runtime
+from btcmlops.mlops.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -57,42 +55,26 @@ class AccuracyCache:
         return accuracy
 
 
-class Services:
-    """Registry, predictor, prediction logger and the watcher that keeps them fresh."""
+class Services(Runtime):
+    """The runtime plus what the HTTP API adds: a live-accuracy cache, background retraining
+    jobs, the watcher that keeps the predictor fresh, and (optionally) the scheduler."""
 
-    def __init__(self, context: AppContext, *, refresh_seconds: float = 2.0) -> None:
-        self.context = context
-        self.settings = context.settings
-        self.clock = context.clock
-        self.store = context.store
-        self.registry = ModelRegistry(self.store, self.settings.artifacts_dir, self.clock)
-        self.predictor = Predictor(self.store, self.registry, self.clock, n_jobs=1)
-        node = register_node(self.store, self.clock)
-        self.logger = PredictionLogger(
-            self.store, self.clock, self.settings, PredictionIdGenerator(node)
-        )
+    def __init__(
+        self,
+        context: AppContext,
+        *,
+        refresh_seconds: float = 2.0,
+        with_scheduler: bool = False,
+    ) -> None:
+        super().__init__(context)
         self.accuracy = AccuracyCache(self.logger)
-        self.drift = DriftDetector(self.store, self.clock, self.settings)
-        self.retraining = AutomatedRetraining(
-            self.store,
-            self.clock,
-            self.settings,
-            self.registry,
-            drift_summary=lambda fs, mt: self.drift.get_drift_summary(fs, mt, record=False),
-            on_champion_change=self._champion_changed,
-        )
         # Retraining jobs run here, off the request threads; two at most on two cores.
         self._jobs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="retrain")
         self.refresh_seconds = refresh_seconds
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self.last_refresh_error: str | None = None
-
-    def _champion_changed(self, feature_set: str, model_type: str) -> None:
-        try:
-            self.predictor.reload(feature_set, model_type)
-        except Exception as exc:  # the watcher retries; the old champion keeps serving
-            log.warning("reload after champion change failed: %s", exc)
+        self.scheduler: Scheduler | None = Scheduler(self) if with_scheduler else None
 
     def submit_job(self, job: RetrainJob) -> Future:
         return self._jobs.submit(job.run)
@@ -105,14 +87,11 @@ class Services:
             return None
 
     def start(self) -> Services:
-        self.logger.start()
-        try:  # warm up: load every champion and the newest rows before the first request
-            self.predictor.refresh()
-        except Exception as exc:
-            self.last_refresh_error = f"{type(exc).__name__}: {exc}"
-            log.warning("warm-up failed: %s", self.last_refresh_error)
+        super().start()
         self._watcher = threading.Thread(target=self._watch, name="serving-watcher", daemon=True)
         self._watcher.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
         return self
 
     def _watch(self) -> None:
@@ -126,13 +105,15 @@ class Services:
 
     def close(self) -> None:
         self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         self._jobs.shutdown(wait=True, cancel_futures=False)
         if self._watcher is not None:
             self._watcher.join(timeout=5)
-        self.logger.close()
+        super().close()
 
     def health(self) -> dict[str, Any]:
-        """Real checks of the store, the writer queue and the loaded models."""
+        """Real checks of the store, the writer queue, the loaded models and the scheduler."""
         components: dict[str, Any] = {}
         try:
             self.store.ping()
@@ -146,7 +127,11 @@ class Services:
             "loaded": loaded,
             "load_errors": self.predictor.load_errors(),
             "feature_rows": {k: v.isoformat() for k, v in self.predictor.cached_rows().items()},
+            "refresh_error": self.last_refresh_error,
         }
+        components["scheduler"] = (
+            self.scheduler.describe() if self.scheduler is not None else {"running": False}
+        )
         if not loaded:
             status = "unhealthy"
         elif (

@@ -21,6 +21,7 @@ from btcmlops.cli import drift as drift_commands
 from btcmlops.cli import features as features_commands
 from btcmlops.cli import ingest as ingest_commands
 from btcmlops.cli import models as models_commands
+from btcmlops.cli import operations
 from btcmlops.cli import sentiment as sentiment_commands
 from btcmlops.cli.demo import demo
 from btcmlops.cli.output import err_console
@@ -44,6 +45,10 @@ app.add_typer(features_commands.app, name="features")
 app.command("train")(models_commands.train)
 app.add_typer(models_commands.app, name="models")
 app.add_typer(drift_commands.app, name="drift")
+app.command("predict")(operations.predict)
+app.add_typer(operations.outcomes_app, name="outcomes")
+app.add_typer(operations.retrain_app, name="retrain")
+app.command("scheduler")(operations.scheduler)
 app.command("demo")(demo)
 app.command("serve")(serve)
 

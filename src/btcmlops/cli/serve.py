@@ -29,6 +29,9 @@ def serve(
     insecure: bool = typer.Option(
         False, "--insecure", help="Allow a non-loopback host without BTCMLOPS_API_KEY."
     ),
+    no_scheduler: bool = typer.Option(
+        False, "--no-scheduler", help="Do not run the scheduler in the server processes."
+    ),
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -47,9 +50,10 @@ def serve(
     if workers == 1:
         from btcmlops.api.app import create_app
 
-        uvicorn.run(create_app(context), **options)
+        uvicorn.run(create_app(context, with_scheduler=not no_scheduler), **options)
         return
     # Several workers each build their own context from the environment.
     if settings.now is not None:
         os.environ["BTCMLOPS_NOW"] = settings.now.isoformat()
+    os.environ["BTCMLOPS_SERVE_SCHEDULER"] = "false" if no_scheduler else "true"
     uvicorn.run("btcmlops.api.main:app", workers=workers, **options)

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     )
     protect_reads: bool = Field(default=False, description="Require the API key on reads too.")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
+    serve_scheduler: bool = Field(
+        default=True, description="Run the scheduler inside `btcmlops serve` (one leads)."
+    )
 
     # --- sentiment -----------------------------------------------------------------------
     finbert_model: str = Field(
@@ -54,6 +57,12 @@ class Settings(BaseSettings):
         description="FinBERT weights: a Hugging Face id already in the local cache, or a folder.",
     )
     finbert_batch_size: int = Field(default=16, ge=1, le=512)
+
+    # --- data source of the hourly ingest job ---------------------------------------------
+    source: Literal["simulated", "live"] = Field(
+        default="simulated",
+        description="simulated: continue the home's simulated world; live: exchange + RSS.",
+    )
 
     # --- live sources ------------------------------------------------------------------
     live_exchange_url: str = Field(
@@ -80,7 +89,14 @@ class Settings(BaseSettings):
 
     # --- drift -------------------------------------------------------------------------
     drift_reference_days: int = Field(default=7, ge=1, le=365)
-    drift_current_days: int = Field(default=1, ge=1, le=90)
+    drift_current_days: int = Field(
+        default=2,
+        ge=1,
+        le=90,
+        description="Current window of the daily drift check and the retraining policy. The "
+        "API's own default stays the seed's 1 day; one day of hourly rows holds about one "
+        "independent observation of a daily-scale feature (docs/drift.md).",
+    )
     drift_min_samples: int = Field(default=24, ge=2, description="Minimum rows per window.")
     drift_psi_bins: int = Field(default=10, ge=2, le=100)
     drift_alpha: float = Field(default=0.05, gt=0, lt=1, description="FDR level for KS tests.")

@@ -31,6 +31,7 @@ so it holds across API worker processes on PostgreSQL too. A second request gets
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import case, func, select, update
 
-from btcmlops.clock import Clock, parse_utc
+from btcmlops.clock import HOUR, Clock, parse_utc
 from btcmlops.config import Settings
 from btcmlops.db.models import (
     DriftReport,
@@ -63,11 +64,11 @@ from btcmlops.mlops.significance import mcnemar_exact, two_proportion_test
 from btcmlops.modeling.evaluation import ClassificationMetrics, evaluate_forecast
 from btcmlops.modeling.model_types import (
     DEFAULT_MODEL_TYPE,
-    prediction_threads,
+    probability_up,
     validate_model_type,
 )
 from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo, json_safe
-from btcmlops.modeling.splits import PURGE_GAP
+from btcmlops.modeling.splits import PURGE_GAP, SPLIT_FRACTIONS
 from btcmlops.modeling.training import (
     TrainedModel,
     TrainingData,
@@ -152,9 +153,10 @@ class AutomatedRetraining:
         champion = self.registry.champion(feature_set, model_type)
         performance = self._performance_check(champion, now)
         drift = self._drift_check(feature_set, model_type)
-        schedule = self._schedule_check(champion, now)
+        last_run = self._last_run_at(feature_set, model_type)
+        schedule = self._schedule_check(champion, last_run, now)
         data = self._data_check(feature_set, now)
-        cooldown = self._cooldown_check(feature_set, model_type, now)
+        cooldown = self._cooldown_check(last_run, now)
 
         reasons = [
             check["reason"] for check in (performance, drift, schedule) if check["triggered"]
@@ -299,52 +301,76 @@ class AutomatedRetraining:
         )
         return check
 
-    def _schedule_check(self, champion: ModelVersionInfo | None, now: datetime) -> dict[str, Any]:
-        interval = self.settings.retrain_interval_days
-        if champion is None:
-            return {"triggered": False, "interval_days": interval, "reason": "no champion"}
-        age_days = (now - champion.created_at) / timedelta(days=1)
-        triggered = age_days >= interval
-        return {
-            "triggered": triggered,
-            "interval_days": interval,
-            "champion_age_days": age_days,
-            "champion_created_at": champion.created_at,
-            "reason": f"schedule: champion is {age_days:.1f} days old (interval {interval:g} days)",
-        }
-
-    def _data_check(self, feature_set: str, now: datetime) -> dict[str, Any]:
-        window = self.settings.retrain_window_days
-        since = now - timedelta(days=window)
+    def _last_run_at(self, feature_set: str, model_type: str) -> datetime | None:
         with self.store.session() as session:
-            count = session.scalar(
-                select(func.count()).where(
-                    FeatureRow.feature_set == feature_set,
-                    FeatureRow.feature_version == FEATURE_VERSION,
-                    FeatureRow.ts >= since,
-                    FeatureRow.ts < now,
-                )
-            )
-        required = self.settings.retrain_min_samples
-        sufficient = int(count or 0) >= required
-        return {
-            "sufficient_data": sufficient,
-            "sample_count": int(count or 0),
-            "min_required": required,
-            "window_days": window,
-            "reason": f"{count} {feature_set} feature rows in the last {window:g} days, "
-            f"{required} required",
-        }
-
-    def _cooldown_check(self, feature_set: str, model_type: str, now: datetime) -> dict[str, Any]:
-        hours = self.settings.retrain_cooldown_hours
-        with self.store.session() as session:
-            last = session.scalar(
+            return session.scalar(
                 select(func.max(RetrainingRun.started_at)).where(
                     RetrainingRun.feature_set == feature_set,
                     RetrainingRun.model_type == model_type,
                 )
             )
+
+    def _schedule_check(
+        self, champion: ModelVersionInfo | None, last_run: datetime | None, now: datetime
+    ) -> dict[str, Any]:
+        """Due when neither the champion nor any retraining of the pair (deployed or not) is
+        younger than the interval: a challenger that lost resets the clock too, so a pair
+        whose champion keeps winning is retrained once per interval, not every day."""
+        interval = self.settings.retrain_interval_days
+        if champion is None:
+            return {"triggered": False, "interval_days": interval, "reason": "no champion"}
+        age_days = (now - champion.created_at) / timedelta(days=1)
+        latest = max(filter(None, (champion.created_at, last_run)))
+        since_days = (now - latest) / timedelta(days=1)
+        triggered = since_days >= interval
+        return {
+            "triggered": triggered,
+            "interval_days": interval,
+            "champion_age_days": age_days,
+            "champion_created_at": champion.created_at,
+            "last_retraining_at": last_run,
+            "days_since_last_training": since_days,
+            "reason": f"schedule: champion is {age_days:.1f} days old, last training "
+            f"{since_days:.1f} days ago (interval {interval:g} days)",
+        }
+
+    def minimum_training_rows(self) -> int:
+        """Hours a training window needs so the chronological split leaves enough rows: the
+        training part at least ``train_min_rows`` (70 %), the test part at least
+        ``retrain_min_comparison_rows`` (20 %), plus the rows the two purge gaps drop."""
+        settings = self.settings
+        usable = max(
+            math.ceil(settings.train_min_rows / SPLIT_FRACTIONS[0]),
+            math.ceil(settings.retrain_min_comparison_rows / SPLIT_FRACTIONS[2]),
+        )
+        return max(settings.retrain_min_samples, usable + 2 * int(PURGE_GAP / HOUR))
+
+    def _data_check(self, feature_set: str, now: datetime) -> dict[str, Any]:
+        window = self.training_window(feature_set, now)
+        with self.store.session() as session:
+            count = session.scalar(
+                select(func.count()).where(
+                    FeatureRow.feature_set == feature_set,
+                    FeatureRow.feature_version == FEATURE_VERSION,
+                    FeatureRow.ts >= window["start"],
+                    FeatureRow.ts < now,
+                )
+            )
+        required = self.minimum_training_rows()
+        count = int(count or 0)
+        return {
+            "sufficient_data": count >= required,
+            "sample_count": count,
+            "min_required": required,
+            "window_start": window["start"],
+            "window": window["why"],
+            "reason": f"{count} {feature_set} feature rows in {window['why']}, {required} "
+            f"required (at least {self.settings.retrain_min_samples}, and enough for a "
+            "chronological split with two purge gaps)",
+        }
+
+    def _cooldown_check(self, last: datetime | None, now: datetime) -> dict[str, Any]:
+        hours = self.settings.retrain_cooldown_hours
         if last is None:
             return {"active": False, "cooldown_hours": hours, "last_run_at": None, "reason": ""}
         since = (now - last) / timedelta(hours=1)
@@ -595,6 +621,8 @@ class AutomatedRetraining:
                 if champion_metrics is None
                 else champion_metrics["log_loss"],
                 "current_version": champion.version if champion else None,
+                "majority_accuracy": challenger.baselines["majority_class"].accuracy,
+                "last_hour_accuracy": challenger.baselines["last_hour"].accuracy,
                 "significance": meeting.get("significance"),
             },
             "deployment": {"deployed": deployed, "reason": reason},
@@ -677,15 +705,13 @@ class AutomatedRetraining:
         }
         if not len(hours):
             return meeting
-        with prediction_threads(self.settings.n_jobs):
-            p_challenger = _p_up(challenger.pipeline, x[list(challenger.feature_names)])
-            challenger_scores = evaluate_forecast(y, p_challenger)
-            meeting["challenger"] = _metrics(challenger_scores)
-            meeting["majority_baseline"] = _metrics(challenger.baselines["majority_class"])
-            if champion is None:
-                return meeting
-            pipeline = self.registry.load_pipeline(champion)
-            p_champion = _p_up(pipeline, x[champion.feature_names])
+        p_challenger = probability_up(challenger.pipeline, x[list(challenger.feature_names)])
+        meeting["challenger"] = _metrics(evaluate_forecast(y, p_challenger))
+        meeting["majority_baseline"] = _metrics(challenger.baselines["majority_class"])
+        if champion is None:
+            return meeting
+        pipeline = self.registry.load_pipeline(champion)
+        p_champion = probability_up(pipeline, x[champion.feature_names])
         meeting["champion"] = _metrics(evaluate_forecast(y, p_champion))
         challenger_right = (p_challenger > 0.5).astype(int) == y
         champion_right = (p_champion > 0.5).astype(int) == y
@@ -913,10 +939,6 @@ def run_as_dict(run: RetrainingRun) -> dict[str, Any]:
 
 def _metrics(metrics: ClassificationMetrics) -> dict[str, Any]:
     return metrics.as_dict()
-
-
-def _p_up(pipeline: Any, features: Any) -> np.ndarray:
-    return pipeline.predict_proba(features)[:, list(pipeline.classes_).index(1)]
 
 
 def _isoformat_times(value: Any) -> Any:

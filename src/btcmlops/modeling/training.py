@@ -43,7 +43,7 @@ from btcmlops.modeling.evaluation import (
 from btcmlops.modeling.model_types import (
     build_pipeline,
     hyperparameters,
-    prediction_threads,
+    probability_up,
     training_threads,
     validate_model_type,
 )
@@ -166,13 +166,11 @@ def train_model(
         pipeline.fit(x_train, y_train)
     fitted = time.perf_counter()
 
-    up_column = list(pipeline.classes_).index(1)
-    with prediction_threads(n_jobs):
-        p_test = pipeline.predict_proba(x_test)[:, up_column]
-        p_validation = pipeline.predict_proba(x_validation)[:, up_column]
-        importances = (
-            permutation_importances(pipeline, x_test, y_test, seed=seed) if with_importances else []
-        )
+    p_test = probability_up(pipeline, x_test)
+    p_validation = probability_up(pipeline, x_validation)
+    importances = (
+        permutation_importances(pipeline, x_test, y_test, seed=seed) if with_importances else []
+    )
     baselines = _baseline_forecasts(split, y_train, last_hour_direction.reindex(features.index))
     evaluated = time.perf_counter()
 
@@ -324,8 +322,7 @@ def with_permutation_importances(trained: TrainedModel, data: TrainingData) -> T
     only to the challenger it deploys.
     """
     x_test, y_test = data.rows(trained.split.test_index)
-    with prediction_threads(trained.n_jobs):
-        importances = permutation_importances(trained.pipeline, x_test, y_test, seed=trained.seed)
+    importances = permutation_importances(trained.pipeline, x_test, y_test, seed=trained.seed)
     return replace(trained, importances=tuple(importances))
 
 

@@ -31,7 +31,7 @@ from btcmlops.db.store import Store
 from btcmlops.errors import ArtifactIntegrityError, DependencyUnavailableError, NotFoundError
 from btcmlops.features.builder import LatestFeatureRow, latest_feature_row
 from btcmlops.features.schema import FEATURE_VERSION, validate_feature_set
-from btcmlops.modeling.model_types import prediction_threads, validate_model_type
+from btcmlops.modeling.model_types import class_probabilities, validate_model_type
 from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
 
 log = logging.getLogger(__name__)
@@ -257,15 +257,13 @@ def compute_answer(
     imputed = int(np.count_nonzero(~np.isfinite(vector)))
     vector[~np.isfinite(vector)] = np.nan  # infinities are imputed like missing values
     frame = pd.DataFrame(vector, columns=feature_names)
-    with prediction_threads(n_jobs):
-        probabilities = pipeline.predict_proba(frame)[0]
+    probabilities = class_probabilities(pipeline, frame)[0]
     classes = list(pipeline.classes_)
-    probability_up = float(probabilities[classes.index(1)])
-    probability_down = float(probabilities[classes.index(0)])
+    up, down = float(probabilities[classes.index(1)]), float(probabilities[classes.index(0)])
     return Answer(
-        prediction=1 if probability_up > probability_down else 0,
-        probability_down=probability_down,
-        probability_up=probability_up,
+        prediction=1 if up > down else 0,
+        probability_down=down,
+        probability_up=up,
         imputed_features=imputed,
     )
 

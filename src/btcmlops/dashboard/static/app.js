@@ -2,7 +2,8 @@
  *
  * No framework and no build step. Every string that comes from the API reaches the page
  * through textContent (el() below) or, inside charts, through plotText(); never innerHTML.
- * The page refreshes the visible view every 15 s and pauses while the tab is hidden.
+ * The visible view refreshes every 15 s and the refresh pauses while the tab is hidden.
+ * When a refresh has drawn everything, <body data-ready="<view>"> says so (tests wait on it).
  */
 "use strict";
 
@@ -16,8 +17,10 @@
   const PAIR_STORAGE = "btcmlops.pair";
   const VIEWS = ["overview", "drift", "models", "retraining", "health"];
   const HOUR_MS = 3600 * 1000;
+  const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+  const MONO = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace";
 
-  // One colour per feature set and model type, used by every chart and table.
+  // One colour per feature set and model type, the same in every chart and table.
   const PAIR_COLOURS = {
     "vader/random_forest": "#2563eb",
     "vader/gradient_boosting": "#0891b2",
@@ -28,22 +31,27 @@
   };
   const FEATURE_SET_COLOURS = { vader: "#2563eb", finbert: "#ea580c" };
   const OUTCOME_COLOURS = { correct: "#16a34a", incorrect: "#dc2626", pending: "#98a2b3" };
+  const DECISION_COLOURS = { deployed: "#16a34a", kept: "#64748b" };
   const SEVERITY_LEVELS = { none: 0, low: 1, medium: 2, high: 3 };
   const RUNNING_STATUSES = new Set(["queued", "pending", "running", "started"]);
-  const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+  const MODEL_NAMES = {
+    random_forest: "random forest",
+    gradient_boosting: "gradient boosting",
+    logistic_regression: "logistic regression",
+  };
 
   const state = {
     view: "overview",
-    pairs: [], // [{feature_set, model_type, champion, versions}]
-    pair: null, // "feature_set/model_type"
+    pairs: [], // [{feature_set, model_type, champion, versions}] from GET /models
+    pair: null, // the selected "feature_set/model_type"
     health: null,
     serverNow: null,
     driftFeature: null,
-    sorts: {},
+    sorts: {}, // table id -> {key, direction}, kept across refreshes
     refreshes: 0,
   };
 
-  // ======================================================================= DOM helpers
+  // ===================================================================== DOM helpers
 
   /** Build an element; strings become text nodes, so API data is never parsed as HTML. */
   function el(tag, attrs, ...children) {
@@ -51,7 +59,6 @@
     for (const [key, value] of Object.entries(attrs || {})) {
       if (value === undefined || value === null || value === false) continue;
       if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = String(value);
       else if (key === "style") Object.assign(node.style, value);
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
       else node.setAttribute(key, value === true ? "" : String(value));
@@ -65,9 +72,14 @@
 
   const byId = (id) => document.getElementById(id);
   const code = (text) => el("code", null, text);
+  const sub = (text) => (text ? el("span", { class: "sub" }, text) : null);
+  /** Long text shown in two lines at most; all of it in the tooltip (and the DOM). */
+  const clamped = (text, extraClass) =>
+    text ? el("span", { class: `sub clamp ${extraClass || ""}`.trim(), title: text }, text) : null;
+  const emptyState = (...parts) => el("div", { class: "empty" }, ...parts);
 
-  function emptyState(...parts) {
-    return el("div", { class: "empty" }, ...parts);
+  function fill(id, ...nodes) {
+    byId(id).replaceChildren(...nodes);
   }
 
   function pill(word, extraClass) {
@@ -76,7 +88,40 @@
     return el("span", { class: `pill ${kind} ${extraClass || ""}`.trim() }, text);
   }
 
-  /** Characters Plotly would read as markup in chart text, escaped. */
+  function swatch(colour) {
+    return el("span", { class: "swatch", style: { background: colour } });
+  }
+
+  /** A model's colour swatch and name, as a table cell. */
+  function modelCell(featureSet, modelType) {
+    return el(
+      "span",
+      { class: "nowrap" },
+      swatch(pairColour(featureSet, modelType)),
+      pairLabel(featureSet, modelType)
+    );
+  }
+
+  function kpi(label, value, detail) {
+    return el(
+      "div",
+      { class: "kpi" },
+      el("div", { class: "label" }, label),
+      el("div", { class: "value" }, value),
+      detail ? el("div", { class: "detail" }, detail) : null
+    );
+  }
+
+  function fact(label, value) {
+    return el(
+      "div",
+      { class: "fact" },
+      el("div", { class: "label" }, label),
+      el("div", { class: "value" }, value)
+    );
+  }
+
+  /** Characters plotly would read as markup in chart text, escaped. */
   function plotText(value) {
     return String(value ?? "")
       .replace(/&/g, "&amp;")
@@ -84,10 +129,11 @@
       .replace(/>/g, "&gt;");
   }
 
-  // ======================================================================= formatting
+  // ===================================================================== formatting
 
   const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
   const pct = (value, digits = 1) => (isNumber(value) ? `${(value * 100).toFixed(digits)}%` : "–");
+  const count = (value) => (isNumber(value) ? value.toLocaleString("en-US") : "–");
 
   function num(value, digits = 3) {
     if (!isNumber(value)) return "–";
@@ -100,14 +146,17 @@
     return value < 0.001 ? value.toExponential(1) : value.toFixed(3);
   }
 
-  function interval(low, high) {
+  /** "[51.2, 57.3]" from a pair of proportions; "" when either is missing. */
+  function interval(bounds) {
+    const [low, high] = Array.isArray(bounds) ? bounds : [];
     if (!isNumber(low) || !isNumber(high)) return "";
     return `[${(low * 100).toFixed(1)}, ${(high * 100).toFixed(1)}]`;
   }
 
-  const count = (value) => (isNumber(value) ? value.toLocaleString("en-US") : "–");
-  const money = (value) =>
-    isNumber(value) ? `$${value.toLocaleString("en-US", { maximumFractionDigits: 0 })}` : "–";
+  function money(value) {
+    if (!isNumber(value)) return "–";
+    return `$${value.toLocaleString("en-US", { maximumFractionDigits: 0 })}`;
+  }
 
   function utc(value) {
     if (!value) return "–";
@@ -117,6 +166,12 @@
   }
 
   const shortTime = (value) => utc(value).replace(" UTC", "");
+
+  /** Milliseconds with two significant digits below 10 ms (cached answers take microseconds). */
+  function milliseconds(value) {
+    if (!isNumber(value)) return "–";
+    return `${value < 10 ? value.toPrecision(2) : value.toFixed(1)} ms`;
+  }
 
   function seconds(value) {
     if (!isNumber(value)) return "–";
@@ -132,19 +187,14 @@
     return `${(value / 1024 ** 2).toFixed(1)} MiB`;
   }
 
-  const MODEL_NAMES = {
-    random_forest: "random forest",
-    gradient_boosting: "gradient boosting",
-    logistic_regression: "logistic regression",
-  };
   const pairKey = (featureSet, modelType) => `${featureSet}/${modelType}`;
   const pairLabel = (featureSet, modelType) =>
     `${featureSet} · ${MODEL_NAMES[modelType] || modelType}`;
-  const pairColour = (featureSet, modelType) =>
-    PAIR_COLOURS[pairKey(featureSet, modelType)] || FEATURE_SET_COLOURS[featureSet] || "#475467";
 
-  function swatch(colour) {
-    return el("span", { class: "swatch", style: { background: colour } });
+  function pairColour(featureSet, modelType) {
+    return (
+      PAIR_COLOURS[pairKey(featureSet, modelType)] || FEATURE_SET_COLOURS[featureSet] || "#475467"
+    );
   }
 
   /** The version without its "feature_set-model_type-" prefix (the rest is unique). */
@@ -160,16 +210,16 @@
   }
 
   const timeKey = (value) => Math.round(Date.parse(value) / 1000);
+  const isoTime = (instant) => new Date(instant).toISOString();
 
-  // ======================================================================= problems banner
+  // ===================================================================== banner, notices
 
-  const problems = new Map(); // label -> message; cleared at the start of every refresh
+  const problems = new Map(); // request -> what went wrong; cleared at every refresh
   const actionProblems = new Map(); // kept until the next action succeeds
 
   function renderBanner() {
-    const list = byId("banner-list");
     const all = [...problems.entries(), ...actionProblems.entries()];
-    list.replaceChildren(...all.map(([label, message]) => el("li", null, `${label}: ${message}`)));
+    fill("banner-list", ...all.map(([label, message]) => el("li", null, `${label}: ${message}`)));
     byId("banner").hidden = all.length === 0;
   }
 
@@ -179,7 +229,7 @@
     notice.hidden = !message;
   }
 
-  // ======================================================================= the API client
+  // ===================================================================== the API client
 
   class ApiError extends Error {
     constructor(status, kind, detail) {
@@ -196,6 +246,8 @@
     }
   }
 
+  const describeError = (error) => (error instanceof ApiError ? error.describe() : String(error));
+
   function storedKey() {
     try {
       return sessionStorage.getItem(KEY_STORAGE) || "";
@@ -209,23 +261,27 @@
       if (key) sessionStorage.setItem(KEY_STORAGE, key);
       else sessionStorage.removeItem(KEY_STORAGE);
     } catch {
-      /* storage disabled: the key is asked again next time */
+      /* storage disabled: the key is asked for again next time */
     }
   }
 
-  async function send(method, path, params) {
-    const url = new URL(API_BASE + path, window.location.origin);
+  function queryString(params) {
+    const query = new URLSearchParams();
     for (const [name, value] of Object.entries(params || {})) {
-      if (value !== undefined && value !== null && value !== "") {
-        url.searchParams.set(name, String(value));
-      }
+      if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
     }
+    const text = query.toString();
+    return text ? `?${text}` : "";
+  }
+
+  /** One request; the stored API key goes along as X-API-Key. Throws ApiError. */
+  async function send(method, path, params) {
     const headers = { Accept: "application/json" };
     const key = storedKey();
     if (key) headers["X-API-Key"] = key;
     let response;
     try {
-      response = await fetch(url, { method, headers });
+      response = await fetch(API_BASE + path + queryString(params), { method, headers });
     } catch (error) {
       throw new ApiError(0, "NetworkError", `the server did not answer (${error.message})`);
     }
@@ -245,23 +301,18 @@
     return payload;
   }
 
-  let keyPrompt = null; // one prompt shared by every request that met a 401 meanwhile
+  let keyPrompt = null; // one prompt shared by every read that met a 401 meanwhile
 
   function promptForKey(message) {
     if (!keyPrompt) {
-      keyPrompt = ask({
-        title: "API key needed",
-        text: message,
-        askKey: true,
-        confirmLabel: "Use key",
-      }).finally(() => {
+      keyPrompt = ask({ title: "API key needed", text: message, askKey: true }).finally(() => {
         keyPrompt = null;
       });
     }
     return keyPrompt;
   }
 
-  /** A request; a 401 asks for the key (kept in sessionStorage) and tries again. */
+  /** A read: on 401 (reads protected by the server) ask for the key and try again. */
   async function api(method, path, params) {
     for (;;) {
       try {
@@ -278,24 +329,21 @@
     }
   }
 
-  /** A read for a view: errors go to the banner and the caller gets null. */
+  /** A read for a view: a failure goes to the banner and the caller gets null. */
   async function load(path, params) {
     try {
       return await api("GET", path, params);
     } catch (error) {
-      const query = new URLSearchParams(
-        Object.entries(params || {}).filter(([, v]) => v !== undefined && v !== null)
-      ).toString();
-      problems.set(`GET ${path}${query ? `?${query}` : ""}`, error.describe ? error.describe() : String(error));
+      problems.set(`GET ${path}${queryString(params)}`, describeError(error));
       return null;
     }
   }
 
-  // ======================================================================= the dialog
+  // ===================================================================== the dialog
 
   let dialogQueue = Promise.resolve();
 
-  /** Open the confirmation dialog; resolves {reason, key} or null when cancelled. */
+  /** Open the dialog (one at a time); resolves {reason, key}, or null when cancelled. */
   function ask(options) {
     const next = dialogQueue.then(() => openDialog(options));
     dialogQueue = next.catch(() => null);
@@ -305,6 +353,7 @@
   function openDialog({ title, text, askReason = false, askKey = false, confirmLabel, danger }) {
     const dialog = byId("action-dialog");
     const form = byId("action-form");
+    const cancel = byId("action-cancel");
     const reason = byId("action-reason");
     const key = byId("action-key");
     const confirm = byId("action-confirm");
@@ -314,12 +363,12 @@
     byId("action-key-row").hidden = !askKey;
     reason.value = "";
     key.value = "";
-    confirm.textContent = confirmLabel || "Confirm";
+    confirm.textContent = confirmLabel || "Continue";
     confirm.className = danger ? "primary danger-fill" : "primary";
     return new Promise((resolve) => {
       const finish = (answer) => {
         form.removeEventListener("submit", onSubmit);
-        byId("action-cancel").removeEventListener("click", onCancel);
+        cancel.removeEventListener("click", onCancel);
         dialog.removeEventListener("cancel", onCancel);
         if (dialog.open) dialog.close();
         resolve(answer);
@@ -337,7 +386,7 @@
         finish(null);
       };
       form.addEventListener("submit", onSubmit);
-      byId("action-cancel").addEventListener("click", onCancel);
+      cancel.addEventListener("click", onCancel);
       dialog.addEventListener("cancel", onCancel);
       dialog.showModal();
       (askKey ? key : askReason ? reason : confirm).focus();
@@ -345,23 +394,18 @@
   }
 
   /**
-   * A state-changing action: confirm (with a reason and, when the server has one, the API
-   * key), send it, and on 401 ask again for the key. Resolves the response or null.
+   * A state-changing action: confirm it (with a reason and, when the server has a key and
+   * this tab has none yet, the API key), send it, and on 401 ask for the key again.
+   * Resolves the response, or null when cancelled or refused (the banner says why).
    */
-  async function runAction({ label, title, text, confirmLabel, askReason, method, path, params, danger }) {
-    let keyProblem = "";
+  async function runAction(action) {
+    const { label, text, askReason, method, path, params } = action;
+    let refusal = "";
     for (;;) {
-      const needKey = (KEY_REQUIRED && !storedKey()) || Boolean(keyProblem);
-      const answer = await ask({
-        title,
-        text: keyProblem ? `${keyProblem} ${text}` : text,
-        askReason,
-        askKey: needKey,
-        confirmLabel,
-        danger,
-      });
+      const askKey = (KEY_REQUIRED && !storedKey()) || Boolean(refusal);
+      const answer = await ask({ ...action, text: refusal ? `${refusal} ${text}` : text, askKey });
       if (!answer) return null;
-      if (needKey) storeKey(answer.key);
+      if (askKey) storeKey(answer.key);
       const query = { ...params };
       if (askReason && answer.reason) query.reason = answer.reason;
       try {
@@ -372,17 +416,17 @@
       } catch (error) {
         if (error instanceof ApiError && error.status === 401) {
           storeKey("");
-          keyProblem = "The API key was not accepted.";
+          refusal = "The API key was not accepted.";
           continue;
         }
-        actionProblems.set(label, error.describe ? error.describe() : String(error));
+        actionProblems.set(label, describeError(error));
         renderBanner();
         return null;
       }
     }
   }
 
-  // ======================================================================= charts
+  // ===================================================================== charts
 
   const PLOT_CONFIG = {
     displaylogo: false,
@@ -391,7 +435,8 @@
   };
 
   function layout(extra) {
-    const base = {
+    const axis = { gridcolor: "#eef1f5", linecolor: "#d0d5dd", zeroline: false, automargin: true };
+    return {
       margin: { l: 56, r: 18, t: 8, b: 40 },
       font: { family: FONT, size: 12, color: "#1b2433" },
       paper_bgcolor: "#ffffff",
@@ -399,16 +444,13 @@
       hovermode: "closest",
       hoverlabel: { font: { family: FONT } },
       legend: { orientation: "h", x: 0, y: -0.16, font: { size: 11 } },
-      xaxis: { gridcolor: "#eef1f5", linecolor: "#d0d5dd", zeroline: false, automargin: true },
-      yaxis: { gridcolor: "#eef1f5", linecolor: "#d0d5dd", zeroline: false, automargin: true },
+      ...extra,
+      xaxis: { ...axis, ...(extra.xaxis || {}) },
+      yaxis: { ...axis, ...(extra.yaxis || {}) },
     };
-    const merged = { ...base, ...extra };
-    merged.xaxis = { ...base.xaxis, ...(extra.xaxis || {}) };
-    merged.yaxis = { ...base.yaxis, ...(extra.yaxis || {}) };
-    return merged;
   }
 
-  /** Draw traces into a chart box, or an empty state when there is nothing to draw. */
+  /** Draw traces into a chart box, or show `empty` when no trace has a point. */
   function drawChart(id, traces, chartLayout, empty) {
     const box = byId(id);
     const hasData = traces.some((trace) => (trace.x || trace.y || []).length > 0);
@@ -425,172 +467,97 @@
     section.querySelectorAll(".js-plotly-plot").forEach((box) => Plotly.Plots.resize(box));
   }
 
-  // ======================================================================= tables
+  /** [min - pad, max + pad] of the finite values, clamped to [floor, ceiling]. */
+  function paddedRange(values, pad, floor = -Infinity, ceiling = Infinity) {
+    const finite = values.filter(isNumber);
+    if (!finite.length) return undefined;
+    const low = Math.max(floor, Math.min(...finite) - pad);
+    return [low, Math.min(ceiling, Math.max(...finite) + pad)];
+  }
+
+  // ===================================================================== tables
 
   /**
-   * A table from column specs {key, label, value(row) -> sortable, cell(row) -> Node|string,
-   * num}. With `sortId`, clicking a header sorts by it (remembered across refreshes).
+   * A table from column specs {key, label, cell(row) -> node|text, value(row) -> sortable,
+   * num, title, className, firstDirection}. With `sortId`, clicking a header with a `value`
+   * sorts by it; the choice is kept across refreshes.
    */
-  function table(columns, rows, { sortId, rowClass, onRowClick } = {}) {
+  function table(columns, rows, options = {}) {
+    const { sortId, rowClass, onRowClick } = options;
     const sort = sortId ? state.sorts[sortId] : null;
-    let shown = rows.slice();
-    if (sort) {
-      const column = columns.find((c) => c.key === sort.key);
-      if (column && column.value) {
-        const direction = sort.direction === "ascending" ? 1 : -1;
-        shown.sort((a, b) => compareValues(column.value(a), column.value(b)) * direction);
-      }
+    const sorted = rows.slice();
+    const sortColumn = sort && columns.find((c) => c.key === sort.key && c.value);
+    if (sortColumn) {
+      const direction = sort.direction === "ascending" ? 1 : -1;
+      sorted.sort((a, b) => compareValues(sortColumn.value(a), sortColumn.value(b)) * direction);
     }
-    const head = el(
-      "tr",
-      null,
-      columns.map((column) => {
-        const sortable = Boolean(sortId && column.value);
-        const th = el("th", {
-          class: `${column.num ? "num" : ""} ${sortable ? "sortable" : ""}`.trim() || null,
+    const rerender = (th) =>
+      th.closest(".table-wrap").replaceChildren(table(columns, rows, options));
+    const headers = columns.map((column) => {
+      const sortable = Boolean(sortId && column.value);
+      const th = el(
+        "th",
+        {
+          class: [column.num ? "num" : "", sortable ? "sortable" : ""].join(" ").trim() || null,
           scope: "col",
-          "aria-sort": sort && sort.key === column.key ? sort.direction : null,
           title: column.title,
-        }, column.label);
-        if (sortable) {
-          th.tabIndex = 0;
-          const toggle = () => {
-            const current = state.sorts[sortId];
-            const direction =
-              current && current.key === column.key && current.direction === "descending"
-                ? "ascending"
-                : current && current.key === column.key
-                  ? "descending"
-                  : column.firstDirection || "descending";
-            state.sorts[sortId] = { key: column.key, direction };
-            th.closest(".table-wrap").replaceChildren(table(columns, rows, { sortId, rowClass, onRowClick }));
-          };
-          th.addEventListener("click", toggle);
-          th.addEventListener("keydown", (event) => {
-            if (event.key === "Enter" || event.key === " ") {
-              event.preventDefault();
-              toggle();
-            }
-          });
-        }
-        return th;
-      })
-    );
-    const body = shown.map((row) => {
-      const tr = el(
-        "tr",
-        { class: rowClass ? rowClass(row) : null },
-        columns.map((column) => {
-          const content = column.cell ? column.cell(row) : column.value(row);
-          return el("td", { class: column.num ? "num" : column.className }, content ?? "–");
-        })
+          "aria-sort": sort && sort.key === column.key ? sort.direction : null,
+          tabindex: sortable ? 0 : null,
+        },
+        column.label
       );
+      if (sortable) {
+        const toggle = () => {
+          state.sorts[sortId] = nextSort(state.sorts[sortId], column);
+          rerender(th);
+        };
+        th.addEventListener("click", toggle);
+        th.addEventListener("keydown", (event) => {
+          if (event.key === "Enter" || event.key === " ") {
+            event.preventDefault();
+            toggle();
+          }
+        });
+      }
+      return th;
+    });
+    const body = sorted.map((row) => {
+      const cells = columns.map((column) => {
+        const content = column.cell ? column.cell(row) : column.value(row);
+        return el("td", { class: column.num ? "num" : column.className }, content ?? "–");
+      });
+      const tr = el("tr", { class: rowClass ? rowClass(row) : null }, cells);
       if (onRowClick) {
-        tr.style.cursor = "pointer";
+        tr.classList.add("clickable");
         tr.addEventListener("click", () => onRowClick(row));
       }
       return tr;
     });
-    return el("table", null, el("thead", null, head), el("tbody", null, body));
+    return el("table", null, el("thead", null, el("tr", null, headers)), el("tbody", null, body));
+  }
+
+  function nextSort(current, column) {
+    if (!current || current.key !== column.key) {
+      return { key: column.key, direction: column.firstDirection || "descending" };
+    }
+    const direction = current.direction === "descending" ? "ascending" : "descending";
+    return { key: column.key, direction };
   }
 
   function compareValues(a, b) {
-    const missingA = a === null || a === undefined || (typeof a === "number" && Number.isNaN(a));
-    const missingB = b === null || b === undefined || (typeof b === "number" && Number.isNaN(b));
-    if (missingA || missingB) return missingA === missingB ? 0 : missingA ? -1 : 1;
+    const missing = (v) => v === null || v === undefined || (typeof v === "number" && isNaN(v));
+    if (missing(a) || missing(b)) return missing(a) === missing(b) ? 0 : missing(a) ? -1 : 1;
     if (typeof a === "number" && typeof b === "number") return a - b;
     return String(a).localeCompare(String(b));
   }
 
-  function fill(id, ...nodes) {
-    byId(id).replaceChildren(...nodes);
-  }
-
-  function kpi(label, value, detail, extraClass) {
-    return el(
-      "div",
-      { class: `kpi ${extraClass || ""}`.trim() },
-      el("div", { class: "label" }, label),
-      el("div", { class: "value" }, value),
-      detail ? el("div", { class: "detail" }, detail) : null
-    );
-  }
-
-  function fact(label, value) {
-    return el("div", { class: "fact" }, el("div", { class: "label" }, label), el("div", { class: "value" }, value));
-  }
-
-  // ======================================================================= shared state
+  // ===================================================================== shared state
 
   function selectedPair() {
-    const found = state.pairs.find((p) => pairKey(p.feature_set, p.model_type) === state.pair);
-    return found || null;
+    return state.pairs.find((p) => pairKey(p.feature_set, p.model_type) === state.pair) || null;
   }
 
-  function championPairs() {
-    return state.pairs.filter((p) => p.champion);
-  }
-
-  async function refreshCommon() {
-    const [health, models] = await Promise.all([load("/health"), load("/models")]);
-    state.health = health;
-    if (health) {
-      state.serverNow = health.timestamp;
-      const status = health.status || "unknown";
-      const healthPill = byId("health-pill");
-      healthPill.className = `pill ${status}`;
-      healthPill.textContent = status;
-      byId("server-clock").textContent = `server time ${utc(health.timestamp)}`;
-    }
-    if (models) {
-      const pairs = [];
-      for (const [featureSet, entries] of Object.entries(models.available_models || {})) {
-        for (const entry of entries) {
-          pairs.push({
-            feature_set: featureSet,
-            model_type: entry.model_type,
-            champion: entry.champion,
-            versions: entry.versions || [],
-          });
-        }
-      }
-      state.pairs = pairs;
-      renderPairPicker();
-    }
-  }
-
-  function renderPairPicker() {
-    const select = byId("pair-select");
-    const keys = state.pairs.map((p) => pairKey(p.feature_set, p.model_type));
-    if (!keys.includes(state.pair)) {
-      let remembered = null;
-      try {
-        remembered = localStorage.getItem(PAIR_STORAGE);
-      } catch {
-        remembered = null;
-      }
-      const withChampion = championPairs().map((p) => pairKey(p.feature_set, p.model_type));
-      state.pair = keys.includes(remembered) ? remembered : withChampion[0] || keys[0] || null;
-    }
-    const options = state.pairs.map((p) =>
-      el(
-        "option",
-        { value: pairKey(p.feature_set, p.model_type) },
-        pairLabel(p.feature_set, p.model_type) + (p.champion ? "" : " (no champion)")
-      )
-    );
-    if (!options.length) options.push(el("option", { value: "" }, "no models yet"));
-    select.replaceChildren(...options);
-    select.value = state.pair || "";
-    const pair = selectedPair();
-    const label = pair ? pairLabel(pair.feature_set, pair.model_type) : "";
-    document.querySelectorAll(".pair-label").forEach((node) => {
-      node.textContent = label ? `· ${label}` : "";
-    });
-    document.querySelectorAll(".feature-set-label").forEach((node) => {
-      node.textContent = pair ? `· ${pair.feature_set}` : "";
-    });
-  }
+  const championPairs = () => state.pairs.filter((p) => p.champion);
 
   const noModels = () =>
     emptyState(
@@ -601,79 +568,142 @@
       "."
     );
 
-  // ======================================================================= overview
+  /** What every view needs: the service's health (title bar) and the models (picker). */
+  async function refreshCommon() {
+    const [health, models] = await Promise.all([load("/health"), load("/models")]);
+    state.health = health;
+    if (health) {
+      state.serverNow = health.timestamp;
+      const healthPill = byId("health-pill");
+      healthPill.className = `pill ${health.status}`;
+      healthPill.textContent = health.status;
+      byId("server-clock").textContent = utc(health.timestamp);
+    }
+    if (models) {
+      state.pairs = Object.entries(models.available_models || {}).flatMap(([featureSet, entries]) =>
+        entries.map((entry) => ({
+          feature_set: featureSet,
+          model_type: entry.model_type,
+          champion: entry.champion,
+          versions: entry.versions || [],
+        }))
+      );
+      renderPairPicker();
+    }
+  }
+
+  function rememberedPair() {
+    try {
+      return localStorage.getItem(PAIR_STORAGE);
+    } catch {
+      return null;
+    }
+  }
+
+  function renderPairPicker() {
+    const keys = state.pairs.map((p) => pairKey(p.feature_set, p.model_type));
+    if (!keys.includes(state.pair)) {
+      const remembered = rememberedPair();
+      const firstChampion = championPairs().map((p) => pairKey(p.feature_set, p.model_type))[0];
+      state.pair = keys.includes(remembered) ? remembered : firstChampion || keys[0] || null;
+    }
+    const options = state.pairs.map((p) => {
+      const label = pairLabel(p.feature_set, p.model_type) + (p.champion ? "" : " (no champion)");
+      return el("option", { value: pairKey(p.feature_set, p.model_type) }, label);
+    });
+    if (!options.length) options.push(el("option", { value: "" }, "no models yet"));
+    const select = byId("pair-select");
+    select.replaceChildren(...options);
+    select.value = state.pair || "";
+    const pair = selectedPair();
+    const label = pair ? `· ${pairLabel(pair.feature_set, pair.model_type)}` : "";
+    document.querySelectorAll(".pair-label").forEach((node) => {
+      node.textContent = label;
+    });
+    document.querySelectorAll(".feature-set-label").forEach((node) => {
+      node.textContent = pair ? `· ${pair.feature_set}` : "";
+    });
+  }
+
+  // ===================================================================== overview
 
   async function renderOverview() {
     const pairs = championPairs();
     const pair = selectedPair();
-    const timelineOf = (p) =>
-      load("/predictions/timeline", {
-        feature_set: p.feature_set,
-        model_type: p.model_type,
-        days: 30,
-        window: 48,
-      });
-    const accuracyOf = (p) =>
-      load("/predictions/accuracy", { feature_set: p.feature_set, model_type: p.model_type, days: 7 });
+    const ofPair = (p, extra) => ({
+      feature_set: p.feature_set,
+      model_type: p.model_type,
+      ...extra,
+    });
+    const timeline = (p) => load("/predictions/timeline", ofPair(p, { days: 30, window: 48 }));
+    const accuracy = (p) => load("/predictions/accuracy", ofPair(p, { days: 7 }));
     const [statistics, prices, recent, timelines, accuracies] = await Promise.all([
       load("/predictions/statistics"),
       load("/market/prices", { hours: 720 }),
       load("/predictions/recent", { limit: 1000 }),
-      Promise.all(pairs.map(timelineOf)),
-      Promise.all(pairs.map(accuracyOf)),
+      Promise.all(pairs.map(timeline)),
+      Promise.all(pairs.map(accuracy)),
     ]);
     const priceRows = (prices && prices.prices) || [];
-    renderOverviewKpis(statistics, priceRows, recent);
-    const selectedIndex = pairs.findIndex((p) => p === pair);
-    renderPriceChart(priceRows, selectedIndex >= 0 ? timelines[selectedIndex] : null, pair);
+    const selected = pairs.indexOf(pair);
+    renderOverviewKpis(statistics && statistics.statistics, priceRows, recent);
+    renderPriceChart(priceRows, selected >= 0 ? timelines[selected] : null, pair);
     renderAccuracyChart(pairs, timelines);
     renderModelSummary(pairs, timelines, accuracies);
     renderLatency(recent);
   }
 
   function percentile(sorted, q) {
-    if (!sorted.length) return null;
     const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
     return sorted[index];
   }
 
-  function renderOverviewKpis(statistics, priceRows, recent) {
+  function latencySummary(recent) {
+    const sorted = ((recent && recent.predictions) || [])
+      .map((p) => p.response_time_ms)
+      .filter(isNumber)
+      .sort((a, b) => a - b);
+    if (!sorted.length) return "no predictions yet";
+    const [p50, p95] = [0.5, 0.95].map((q) => milliseconds(percentile(sorted, q)));
+    return `p50 ${p50} · p95 ${p95}`;
+  }
+
+  function renderOverviewKpis(totals, priceRows, recent) {
     const cards = [];
     const last = priceRows[priceRows.length - 1];
-    const dayAgo = priceRows[priceRows.length - 25];
     if (last) {
+      const dayAgo = priceRows[priceRows.length - 25];
       const change = dayAgo ? last.close / dayAgo.close - 1 : null;
-      cards.push(
-        kpi("BTC close", money(last.close), isNumber(change) ? `${change >= 0 ? "+" : ""}${pct(change, 2)} in 24 h` : shortTime(last.ts))
-      );
+      const detail = isNumber(change)
+        ? `${change >= 0 ? "+" : ""}${pct(change, 2)} in 24 h`
+        : shortTime(last.ts);
+      cards.push(kpi("BTC close", money(last.close), detail));
     }
-    if (statistics && statistics.statistics) {
-      const s = statistics.statistics;
+    if (totals) {
       cards.push(
-        kpi("Predictions", count(s.total_predictions), `vader ${count(s.vader_predictions)} · finbert ${count(s.finbert_predictions)}`),
-        kpi("Realised accuracy", pct(s.overall_accuracy), `${count(s.correct_predictions)} of ${count(s.predictions_with_outcomes)} with outcomes`),
-        kpi("Pending outcomes", count(s.pending_outcomes), `expired ${count(s.expired_outcomes)}`),
-        kpi("Avg response", isNumber(s.avg_response_time_ms) ? `${s.avg_response_time_ms.toFixed(1)} ms` : "–", latencySummary(recent))
+        kpi(
+          "Predictions",
+          count(totals.total_predictions),
+          `vader ${count(totals.vader_predictions)} · finbert ${count(totals.finbert_predictions)}`
+        ),
+        kpi(
+          "Realised accuracy",
+          pct(totals.overall_accuracy),
+          `${count(totals.correct_predictions)} of ${count(totals.predictions_with_outcomes)} ` +
+            "with outcomes"
+        ),
+        kpi(
+          "Pending outcomes",
+          count(totals.pending_outcomes),
+          `expired ${count(totals.expired_outcomes)}`
+        ),
+        kpi("Avg response", milliseconds(totals.avg_response_time_ms), latencySummary(recent))
       );
     }
     fill("overview-kpis", ...cards);
   }
 
-  function latencies(recent) {
-    return ((recent && recent.predictions) || [])
-      .map((p) => p.response_time_ms)
-      .filter(isNumber)
-      .sort((a, b) => a - b);
-  }
-
-  function latencySummary(recent) {
-    const sorted = latencies(recent);
-    if (!sorted.length) return "no predictions yet";
-    return `p50 ${percentile(sorted, 0.5).toFixed(1)} · p95 ${percentile(sorted, 0.95).toFixed(1)} ms`;
-  }
-
   function renderPriceChart(priceRows, timeline, pair) {
-    const closeAt = new Map(priceRows.map((row) => [timeKey(row.ts), row.close]));
     const traces = [];
     if (priceRows.length) {
       traces.push({
@@ -686,41 +716,20 @@
         hovertemplate: "%{x|%Y-%m-%d %H:%M} UTC<br>close $%{y:,.0f}<extra></extra>",
       });
     }
-    const points = (timeline && timeline.points) || [];
-    const groups = { correct: [], incorrect: [], pending: [] };
-    for (const point of points) {
-      const close = closeAt.get(timeKey(point.feature_hour));
-      if (!isNumber(close)) continue;
-      const group = point.correct === true ? "correct" : point.correct === false ? "incorrect" : "pending";
-      groups[group].push({ point, close });
-    }
-    for (const [group, items] of Object.entries(groups)) {
-      if (!items.length) continue;
-      traces.push({
-        type: "scatter",
-        mode: "markers",
-        name: group,
-        x: items.map((i) => i.point.feature_hour),
-        y: items.map((i) => i.close),
-        marker: {
-          color: OUTCOME_COLOURS[group],
-          size: 8,
-          symbol: items.map((i) => (i.point.prediction === 1 ? "triangle-up" : "triangle-down")),
-          line: { color: "#ffffff", width: 0.5 },
-        },
-        text: items.map((i) => predictionHover(i.point)),
-        hovertemplate: "%{text}<extra></extra>",
-      });
-    }
+    traces.push(...predictionMarkers(priceRows, (timeline && timeline.points) || []));
     let range;
     if (priceRows.length) {
+      // The last week by default: a month of hourly markers would overlap.
       const end = Date.parse(priceRows[priceRows.length - 1].ts) + 2 * HOUR_MS;
       const start = Math.max(Date.parse(priceRows[0].ts), end - 7 * 24 * HOUR_MS);
-      range = [new Date(start).toISOString(), new Date(end).toISOString()];
+      range = [isoTime(start), isoTime(end)];
     }
-    const empty = priceRows.length
-      ? null
-      : emptyState("No price bars yet: run ", code("btcmlops demo"), " or ", code("btcmlops ingest prices"), ".");
+    const dayButton = (days) => ({
+      count: days,
+      label: `${days}d`,
+      step: "day",
+      stepmode: "backward",
+    });
     drawChart(
       "chart-price",
       traces,
@@ -730,41 +739,107 @@
           type: "date",
           range,
           rangeselector: {
-            buttons: [
-              { count: 1, label: "1d", step: "day", stepmode: "backward" },
-              { count: 3, label: "3d", step: "day", stepmode: "backward" },
-              { count: 7, label: "7d", step: "day", stepmode: "backward" },
-              { step: "all", label: "all" },
-            ],
+            buttons: [dayButton(1), dayButton(3), dayButton(7), { step: "all", label: "all" }],
             x: 0,
             y: 1.02,
             bgcolor: "#f1f5f9",
             activecolor: "#dbeafe",
           },
         },
-        yaxis: { title: { text: "USD" }, tickformat: "$,.0f" },
+        yaxis: {
+          title: { text: "USD" },
+          tickformat: "$,.0f",
+          range: yRangeWithin(priceRows, range),
+        },
         margin: { l: 70, r: 18, t: 34, b: 40 },
         legend: { orientation: "h", x: 1, xanchor: "right", y: 1.08 },
       }),
-      empty
+      emptyState(
+        "No price bars yet: run ",
+        code("btcmlops demo"),
+        " or ",
+        code("btcmlops ingest simulate"),
+        "."
+      )
     );
+    followXRange(byId("chart-price"), priceRows);
+  }
+
+  /** One marker trace per outcome: ▲/▼ the predicted direction, at the close it was made at. */
+  function predictionMarkers(priceRows, points) {
+    const closeAt = new Map(priceRows.map((row) => [timeKey(row.ts), row.close]));
+    const groups = { correct: [], incorrect: [], pending: [] };
+    for (const point of points) {
+      const close = closeAt.get(timeKey(point.feature_hour));
+      if (!isNumber(close)) continue;
+      const outcome =
+        point.correct === true ? "correct" : point.correct === false ? "incorrect" : "pending";
+      groups[outcome].push({ point, close });
+    }
+    return Object.entries(groups)
+      .filter(([, items]) => items.length)
+      .map(([outcome, items]) => ({
+        type: "scatter",
+        mode: "markers",
+        name: outcome,
+        x: items.map((item) => item.point.feature_hour),
+        y: items.map((item) => item.close),
+        marker: {
+          color: OUTCOME_COLOURS[outcome],
+          size: 8,
+          symbol: items.map((item) =>
+            item.point.prediction === 1 ? "triangle-up" : "triangle-down"
+          ),
+          line: { color: "#ffffff", width: 0.5 },
+        },
+        text: items.map((item) => predictionHover(item.point)),
+        hovertemplate: "%{text}<extra></extra>",
+      }));
   }
 
   function predictionHover(point) {
-    const direction = point.prediction === 1 ? "up" : "down";
-    const actual =
-      point.actual_direction === 1 ? "up" : point.actual_direction === 0 ? "down" : "pending";
-    const verdict = point.correct === true ? "correct" : point.correct === false ? "incorrect" : point.outcome_status;
+    const directions = { 1: "up", 0: "down" };
+    const verdict =
+      point.correct === true ? "correct" : point.correct === false ? "incorrect" : "pending";
     return [
-      `<b>${plotText(shortTime(point.target_hour))}</b> predicted ${direction} (p up ${pct(point.probability_up)})`,
-      `actual ${actual} · ${plotText(verdict)}`,
+      `<b>${plotText(shortTime(point.target_hour))}</b> predicted ${directions[point.prediction]}` +
+        ` (p up ${pct(point.probability_up)})`,
+      `actual ${directions[point.actual_direction] || "not known yet"} · ${verdict}`,
       `model ${plotText(point.model_version)}`,
     ].join("<br>");
   }
 
+  /** Closes inside an x range, padded: plotly scales y over all data, not over what shows. */
+  function yRangeWithin(priceRows, range) {
+    const [start, end] = range ? range.map((v) => Date.parse(v)) : [-Infinity, Infinity];
+    const shown = priceRows.filter((row) => {
+      const t = Date.parse(row.ts);
+      return t >= start && t <= end;
+    });
+    if (!shown.length) return undefined;
+    const low = Math.min(...shown.map((row) => Math.min(row.low ?? row.close, row.close)));
+    const high = Math.max(...shown.map((row) => Math.max(row.high ?? row.close, row.close)));
+    const pad = Math.max((high - low) * 0.08, high * 0.002);
+    return [low - pad, high + pad];
+  }
+
+  /** Keep the price axis fitted to the visible hours as the user zooms or picks a range. */
+  function followXRange(box, priceRows) {
+    box.priceRows = priceRows;
+    if (box.followsXRange || !box.on) return;
+    box.followsXRange = true;
+    box.on("plotly_relayout", (change) => {
+      const keys = Object.keys(change);
+      if (!keys.some((key) => key.startsWith("xaxis.range") || key === "xaxis.autorange")) return;
+      const range = change["xaxis.autorange"] ? null : box.layout.xaxis.range;
+      const y = yRangeWithin(box.priceRows, range);
+      if (y) Plotly.relayout(box, { "yaxis.range": y });
+    });
+  }
+
   function renderAccuracyChart(pairs, timelines) {
     const traces = [];
-    const baselines = new Map();
+    const baselines = new Map(); // "kind:value" -> {kind, value, owners}
     let window = null;
     let firstX = null;
     let lastX = null;
@@ -772,89 +847,132 @@
       const timeline = timelines[index];
       if (!timeline) return;
       window = timeline.window || window;
-      const colour = pairColour(pair.feature_set, pair.model_type);
-      const name = pairLabel(pair.feature_set, pair.model_type);
       const points = timeline.points || [];
-      const resolved = points.filter((p) => isNumber(p.rolling_accuracy));
-      const banded = resolved.filter((p) => isNumber(p.rolling_low) && isNumber(p.rolling_high));
-      for (const p of points) {
-        if (firstX === null || p.target_hour < firstX) firstX = p.target_hour;
-        if (lastX === null || p.target_hour > lastX) lastX = p.target_hour;
+      for (const point of points) {
+        if (firstX === null || point.target_hour < firstX) firstX = point.target_hour;
+        if (lastX === null || point.target_hour > lastX) lastX = point.target_hour;
       }
-      if (banded.length) {
-        traces.push({
-          type: "scatter", mode: "lines", x: banded.map((p) => p.target_hour),
-          y: banded.map((p) => p.rolling_high), line: { width: 0, color: colour },
-          hoverinfo: "skip", showlegend: false, legendgroup: name,
-        });
-        traces.push({
-          type: "scatter", mode: "lines", x: banded.map((p) => p.target_hour),
-          y: banded.map((p) => p.rolling_low), line: { width: 0, color: colour },
-          fill: "tonexty", fillcolor: withAlpha(colour, 0.14), hoverinfo: "skip",
-          name: `${name} 95% interval`, showlegend: false, legendgroup: name,
-        });
-      }
-      traces.push({
-        type: "scatter", mode: "lines", name, legendgroup: name,
-        x: resolved.map((p) => p.target_hour), y: resolved.map((p) => p.rolling_accuracy),
-        line: { color: colour, width: 2.2 },
-        customdata: resolved.map((p) => [p.rolling_low, p.rolling_high]),
-        hovertemplate: `${plotText(name)}<br>%{x|%m-%d %H:%M}: %{y:.1%} [%{customdata[0]:.1%}, %{customdata[1]:.1%}]<extra></extra>`,
-      });
-      const estimated = points.filter((p) => isNumber(p.estimated_accuracy));
-      if (estimated.length) {
-        traces.push({
-          type: "scatter", mode: "lines", name: `${name} label-free estimate`, legendgroup: name,
-          x: estimated.map((p) => p.target_hour), y: estimated.map((p) => p.estimated_accuracy),
-          line: { color: colour, width: 1.4, dash: "dot" },
-          hovertemplate: `${plotText(name)} estimate from its own probabilities<br>%{y:.1%}<extra></extra>`,
-        });
-      }
+      traces.push(...accuracyTraces(pair, points));
       for (const [kind, value] of Object.entries(timeline.baselines || {})) {
-        if (isNumber(value)) {
-          const key = `${kind}:${value.toFixed(4)}`;
-          if (!baselines.has(key)) baselines.set(key, { kind, value, pairs: [] });
-          baselines.get(key).pairs.push(name);
-        }
+        if (!isNumber(value)) continue;
+        const key = `${kind}:${value.toFixed(4)}`;
+        if (!baselines.has(key)) baselines.set(key, { kind, value, owners: [] });
+        baselines.get(key).owners.push(pairLabel(pair.feature_set, pair.model_type));
       }
     });
-    const baselineStyle = { majority_class: "dash", last_hour: "dashdot" };
-    const baselineName = { majority_class: "majority-class baseline", last_hour: "last-hour baseline" };
-    const kindsSeen = new Map();
-    for (const { kind } of baselines.values()) kindsSeen.set(kind, (kindsSeen.get(kind) || 0) + 1);
-    for (const { kind, value, pairs: owners } of baselines.values()) {
-      if (firstX === null) break;
-      const label = baselineName[kind] || kind;
-      const name = kindsSeen.get(kind) > 1 ? `${label} (${owners.join(", ")})` : label;
-      traces.push({
-        type: "scatter", mode: "lines", name, x: [firstX, lastX], y: [value, value],
-        line: { color: "#6b7280", width: 1.3, dash: baselineStyle[kind] || "dot" },
-        hovertemplate: `${plotText(name)}: %{y:.1%}<extra></extra>`,
-      });
-    }
+    if (firstX !== null) traces.push(...baselineTraces([...baselines.values()], firstX, lastX));
     byId("accuracy-window-note").textContent = window
       ? `each point: the last ${window} resolved predictions; band: 95% interval`
       : "";
+    const empty = championPairs().length
+      ? emptyState(
+          "No predictions with outcomes yet: run ",
+          code("btcmlops demo"),
+          ", or wait an hour for the first outcome."
+        )
+      : noModels();
+    const coinFlip = {
+      type: "line",
+      xref: "paper",
+      x0: 0,
+      x1: 1,
+      y0: 0.5,
+      y1: 0.5,
+      line: { color: "#cbd5e1", width: 1 },
+    };
     drawChart(
       "chart-accuracy",
       traces,
       layout({
         uirevision: "accuracy",
-        yaxis: { tickformat: ".0%", title: { text: "accuracy" } },
         xaxis: { type: "date" },
-        shapes: [
-          {
-            type: "line", xref: "paper", x0: 0, x1: 1, y0: 0.5, y1: 0.5,
-            line: { color: "#cbd5e1", width: 1 },
-          },
-        ],
-        legend: { orientation: "h", x: 0, y: -0.18, font: { size: 11 } },
-        margin: { l: 60, r: 18, t: 8, b: 40 },
+        yaxis: { tickformat: ".0%", title: { text: "accuracy" } },
+        shapes: [coinFlip],
+        legend: { orientation: "h", x: 0, y: -0.12, font: { size: 11 }, tracegroupgap: 4 },
+        margin: { l: 60, r: 18, t: 8, b: 30 },
       }),
-      championPairs().length
-        ? emptyState("No predictions with outcomes yet: run ", code("btcmlops demo"), ", or wait an hour for the first outcome.")
-        : noModels()
+      empty
     );
+  }
+
+  /** A pair's rolling accuracy, its 95% band and its label-free estimate. */
+  function accuracyTraces(pair, points) {
+    const colour = pairColour(pair.feature_set, pair.model_type);
+    const name = pairLabel(pair.feature_set, pair.model_type);
+    const resolved = points.filter((p) => isNumber(p.rolling_accuracy));
+    const banded = resolved.filter((p) => isNumber(p.rolling_low) && isNumber(p.rolling_high));
+    const estimated = points.filter((p) => isNumber(p.estimated_accuracy));
+    const hours = (list) => list.map((p) => p.target_hour);
+    const traces = [];
+    if (banded.length) {
+      const edge = {
+        type: "scatter",
+        mode: "lines",
+        line: { width: 0, color: colour },
+        hoverinfo: "skip",
+        showlegend: false,
+        legendgroup: name,
+        x: hours(banded),
+      };
+      traces.push(
+        { ...edge, y: banded.map((p) => p.rolling_high) },
+        // Filled down to the previous trace: the band between high and low.
+        {
+          ...edge,
+          y: banded.map((p) => p.rolling_low),
+          fill: "tonexty",
+          fillcolor: withAlpha(colour, 0.14),
+        }
+      );
+    }
+    traces.push({
+      type: "scatter",
+      mode: "lines",
+      name,
+      legendgroup: name,
+      x: hours(resolved),
+      y: resolved.map((p) => p.rolling_accuracy),
+      line: { color: colour, width: 2.2 },
+      customdata: resolved.map((p) => [p.rolling_low, p.rolling_high]),
+      hovertemplate:
+        `${plotText(name)}<br>%{x|%m-%d %H:%M}: %{y:.1%} ` +
+        "[%{customdata[0]:.1%}, %{customdata[1]:.1%}]<extra></extra>",
+    });
+    if (estimated.length) {
+      traces.push({
+        type: "scatter",
+        mode: "lines",
+        name: `${name}, label-free estimate`,
+        legendgroup: name,
+        x: hours(estimated),
+        y: estimated.map((p) => p.estimated_accuracy),
+        line: { color: colour, width: 1.4, dash: "dot" },
+        hovertemplate:
+          `${plotText(name)}: estimate from its own probabilities %{y:.1%}<extra></extra>`,
+      });
+    }
+    return traces;
+  }
+
+  /** The baselines as flat lines; pairs that share a value share a line. */
+  function baselineTraces(baselines, firstX, lastX) {
+    const names = { majority_class: "majority-class baseline", last_hour: "last-hour baseline" };
+    const dashes = { majority_class: "dash", last_hour: "dashdot" };
+    const perKind = new Map();
+    for (const { kind } of baselines) perKind.set(kind, (perKind.get(kind) || 0) + 1);
+    return baselines.map(({ kind, value, owners }) => {
+      const label = names[kind] || kind;
+      const name = perKind.get(kind) > 1 ? `${label} (${owners.join(", ")})` : label;
+      return {
+        type: "scatter",
+        mode: "lines",
+        name,
+        x: [firstX, lastX],
+        y: [value, value],
+        line: { color: "#6b7280", width: 1.3, dash: dashes[kind] || "dot" },
+        hovertemplate: `${plotText(name)}: %{y:.1%}<extra></extra>`,
+      };
+    });
   }
 
   function renderModelSummary(pairs, timelines, accuracies) {
@@ -863,45 +981,66 @@
       return;
     }
     const rows = pairs.map((pair, index) => {
-      const stats = accuracies[index] && accuracies[index].accuracy_stats;
       const points = (timelines[index] && timelines[index].points) || [];
       const latest = [...points].reverse().find((p) => isNumber(p.estimated_accuracy));
-      return { pair, stats, estimate: latest ? latest.estimated_accuracy : null, baselines: timelines[index] && timelines[index].baselines };
+      return {
+        pair,
+        stats: (accuracies[index] && accuracies[index].accuracy_stats) || {},
+        estimate: latest ? latest.estimated_accuracy : null,
+        baselines: (timelines[index] && timelines[index].baselines) || {},
+      };
     });
-    fill(
-      "overview-models",
-      table(
-        [
-          { key: "model", label: "Model", cell: (r) => [swatch(pairColour(r.pair.feature_set, r.pair.model_type)), pairLabel(r.pair.feature_set, r.pair.model_type)] },
-          {
-            key: "accuracy", label: "Realised", num: true, title: "7-day realised accuracy, 95% interval",
-            cell: (r) => r.stats ? [pct(r.stats.accuracy), el("span", { class: "sub" }, r.stats.accuracy_interval_95 ? interval(...r.stats.accuracy_interval_95) : "")] : "–",
-          },
-          { key: "n", label: "Outcomes", num: true, cell: (r) => (r.stats ? count(r.stats.total_predictions) : "–") },
-          { key: "pending", label: "Pending", num: true, cell: (r) => (r.stats ? count(r.stats.pending_predictions) : "–") },
-          { key: "estimate", label: "Label-free estimate", num: true, title: "the model's own probability-based estimate", cell: (r) => pct(r.estimate) },
-          { key: "majority", label: "Majority", num: true, cell: (r) => pct(r.baselines && r.baselines.majority_class) },
-          { key: "last_hour", label: "Last hour", num: true, cell: (r) => pct(r.baselines && r.baselines.last_hour) },
-        ],
-        rows
-      )
-    );
+    const columns = [
+      {
+        key: "model",
+        label: "Model",
+        cell: (r) => modelCell(r.pair.feature_set, r.pair.model_type),
+      },
+      {
+        key: "accuracy",
+        label: "Realised",
+        num: true,
+        title: "7-day realised accuracy with its 95% interval",
+        cell: (r) => [pct(r.stats.accuracy), sub(interval(r.stats.accuracy_interval_95))],
+      },
+      { key: "n", label: "Outcomes", num: true, cell: (r) => count(r.stats.total_predictions) },
+      {
+        key: "pending",
+        label: "Pending",
+        num: true,
+        cell: (r) => count(r.stats.pending_predictions),
+      },
+      {
+        key: "estimate",
+        label: "Label-free estimate",
+        num: true,
+        title: "what the model's own probabilities say its accuracy is",
+        cell: (r) => pct(r.estimate),
+      },
+      {
+        key: "majority",
+        label: "Majority",
+        num: true,
+        cell: (r) => pct(r.baselines.majority_class),
+      },
+      { key: "last_hour", label: "Last hour", num: true, cell: (r) => pct(r.baselines.last_hour) },
+    ];
+    fill("overview-models", table(columns, rows));
   }
 
   function renderLatency(recent) {
-    const predictions = (recent && recent.predictions) || [];
     const byPair = new Map();
-    for (const p of predictions) {
+    for (const p of (recent && recent.predictions) || []) {
       if (!isNumber(p.response_time_ms)) continue;
       const key = pairKey(p.feature_set, p.model_type);
-      if (!byPair.has(key)) byPair.set(key, { feature_set: p.feature_set, model_type: p.model_type, values: [] });
+      if (!byPair.has(key)) byPair.set(key, { pair: p, values: [] });
       byPair.get(key).values.push(p.response_time_ms);
     }
-    const traces = [...byPair.values()].map((group) => ({
+    const traces = [...byPair.values()].map(({ pair, values }) => ({
       type: "histogram",
-      name: pairLabel(group.feature_set, group.model_type),
-      x: group.values,
-      marker: { color: withAlpha(pairColour(group.feature_set, group.model_type), 0.75) },
+      name: pairLabel(pair.feature_set, pair.model_type),
+      x: values,
+      marker: { color: withAlpha(pairColour(pair.feature_set, pair.model_type), 0.75) },
       nbinsx: 40,
       hovertemplate: "%{x} ms: %{y} predictions<extra></extra>",
     }));
@@ -920,68 +1059,85 @@
     );
   }
 
-  // ======================================================================= drift
+  // ===================================================================== drift
 
   async function renderDrift() {
     const pair = selectedPair();
     if (!pair) {
-      fill("drift-kpis");
-      ["chart-drift-history", "chart-distribution"].forEach((id) => drawChart(id, [], {}, noModels()));
+      for (const id of ["chart-drift-history", "chart-distribution"]) {
+        drawChart(id, [], {}, noModels());
+      }
+      ["drift-kpis", "drift-recommendations", "model-drift"].forEach((id) => fill(id));
       fill("drift-table", noModels());
-      fill("drift-recommendations");
-      fill("model-drift");
       return;
     }
     const featureSets = [...new Set(state.pairs.map((p) => p.feature_set))];
-    const params = { feature_set: pair.feature_set, model_type: pair.model_type };
-    const [histories, features, summary, modelDrift] = await Promise.all([
+    const ofPair = { feature_set: pair.feature_set, model_type: pair.model_type };
+    const [histories, features, summary, model] = await Promise.all([
       Promise.all(featureSets.map((fs) => load("/drift/history", { feature_set: fs, days: 30 }))),
       load("/drift/features", { feature_set: pair.feature_set }),
-      load("/drift/summary", params),
-      load("/drift/model", params),
+      load("/drift/summary", ofPair),
+      load("/drift/model", ofPair),
     ]);
     const analysis = features && features.drift_analysis;
-    const results = (analysis && analysis.drift_results) || [];
-    const tested = results.filter((r) => r.tested !== false);
+    const tested = ((analysis && analysis.drift_results) || []).filter((r) => r.tested !== false);
     if (!tested.some((r) => r.feature === state.driftFeature)) {
-      state.driftFeature = tested.length ? tested[0].feature : null;
+      state.driftFeature = tested.length ? tested[0].feature : null; // the most drifted
     }
-    renderDriftKpis(analysis, summary && summary.summary, modelDrift && modelDrift.drift_analysis);
+    const modelDrift = model && model.drift_analysis;
+    renderDriftKpis(analysis, summary && summary.summary, modelDrift);
     renderDriftHistory(featureSets, histories);
     renderDriftTable(analysis);
     renderRecommendations(summary && summary.summary);
-    renderModelDrift(modelDrift && modelDrift.drift_analysis);
+    renderModelDrift(modelDrift);
     renderFeaturePicker(tested);
     await renderDistribution(pair);
   }
 
   function renderDriftKpis(analysis, summary, modelDrift) {
     const cards = [];
-    if (summary) cards.push(kpi("Overall severity", pill(summary.overall_severity || summary.status || "n/a"), pairLabel(summary.feature_set, summary.model_type)));
-    if (analysis) {
-      if (analysis.status === "success") {
-        cards.push(
-          kpi("Feature drift", pill(analysis.drift_severity), `${count(analysis.significant_drift_count)} of ${count(analysis.features_tested)} features drifted`),
-          kpi("Windows", `${count(analysis.reference_samples)} / ${count(analysis.current_samples)}`, `rows: reference ${analysis.reference_period_days} d / current ${analysis.current_period_days} d`)
-        );
-      } else {
-        cards.push(kpi("Feature drift", pill(analysis.status), analysis.message || "not enough rows for a check"));
-      }
+    if (summary) {
+      const severity = summary.overall_severity || summary.status;
+      cards.push(
+        kpi("Overall severity", pill(severity), pairLabel(summary.feature_set, summary.model_type))
+      );
+    }
+    if (analysis && analysis.status === "success") {
+      cards.push(
+        kpi(
+          "Feature drift",
+          pill(analysis.drift_severity),
+          `${count(analysis.significant_drift_count)} of ${count(analysis.features_tested)} ` +
+            "features drifted"
+        ),
+        kpi(
+          "Windows",
+          `${count(analysis.reference_samples)} / ${count(analysis.current_samples)}`,
+          `rows: reference ${analysis.reference_period_days} d / ` +
+            `current ${analysis.current_period_days} d`
+        )
+      );
+    } else if (analysis) {
+      cards.push(kpi("Feature drift", pill(analysis.status), analysis.message || "too few rows"));
     }
     if (modelDrift) {
       const accuracy = modelDrift.accuracy || {};
-      cards.push(
-        kpi("Model drift", pill(modelDrift.drift_severity || modelDrift.status), isNumber(accuracy.drop) ? `accuracy drop ${pct(accuracy.drop)} (p ${pValue(accuracy.p_value)})` : `${count(modelDrift.current_predictions)} recent outcomes`)
-      );
+      const detail = isNumber(accuracy.drop)
+        ? `accuracy drop ${pct(accuracy.drop)} (p ${pValue(accuracy.p_value)})`
+        : `${count(modelDrift.current_predictions)} recent outcomes`;
+      cards.push(kpi("Model drift", pill(modelDrift.drift_severity || modelDrift.status), detail));
       const estimate = modelDrift.estimated_accuracy;
-      if (estimate) cards.push(kpi("Label-free estimate", pct(estimate.value), `${count(estimate.predictions)} predictions`));
+      if (estimate) {
+        const detail = `${count(estimate.predictions)} predictions`;
+        cards.push(kpi("Label-free estimate", pct(estimate.value), detail));
+      }
     }
     fill("drift-kpis", ...cards);
   }
 
   function renderDriftHistory(featureSets, histories) {
     const traces = [];
-    const unknown = { x: [], text: [] };
+    const noData = { x: [], text: [] };
     featureSets.forEach((featureSet, index) => {
       const reports = ((histories[index] && histories[index].reports) || [])
         .slice()
@@ -990,40 +1146,59 @@
       for (const report of reports) {
         const level = SEVERITY_LEVELS[report.severity];
         if (level === undefined) {
-          unknown.x.push(report.checked_at);
-          unknown.text.push(`${plotText(report.feature_set)} ${plotText(report.kind)}: ${plotText(report.status)}`);
+          // "Not enough data" is a status, not a severity: drawn on a row of its own.
+          noData.x.push(report.checked_at);
+          noData.text.push(`${plotText(report.feature_set)} ${plotText(report.kind)}: ` +
+            plotText(report.status));
           continue;
         }
-        const kind = report.kind === "model" ? `model ${report.model_type || ""}`.trim() : report.kind;
-        const key = `${featureSet}|${kind}`;
-        if (!byKind.has(key)) byKind.set(key, { kind, reports: [] });
-        byKind.get(key).reports.push({ report, level });
+        const kind =
+          report.kind === "model" ? `model ${report.model_type || ""}`.trim() : report.kind;
+        if (!byKind.has(kind)) byKind.set(kind, []);
+        byKind.get(kind).push({ report, level });
       }
-      for (const { kind, reports: items } of byKind.values()) {
-        const colour = FEATURE_SET_COLOURS[featureSet] || "#475467";
-        const dash = kind === "feature" ? "solid" : kind === "summary" ? "dash" : "dot";
+      const colour = FEATURE_SET_COLOURS[featureSet] || "#475467";
+      for (const [kind, items] of byKind) {
         traces.push({
           type: "scatter",
           mode: "lines+markers",
           name: `${featureSet} ${kind}`,
-          x: items.map((i) => i.report.checked_at),
-          y: items.map((i) => i.level),
-          line: { color: colour, shape: "hv", width: kind === "feature" ? 2.2 : 1.4, dash },
+          x: items.map((item) => item.report.checked_at),
+          y: items.map((item) => item.level),
+          line: {
+            color: colour,
+            shape: "hv",
+            width: kind === "feature" ? 2.2 : 1.4,
+            dash: kind === "feature" ? "solid" : kind === "summary" ? "dash" : "dot",
+          },
           marker: { size: 6, color: colour },
-          text: items.map((i) => driftHover(i.report)),
+          text: items.map((item) => driftHover(item.report)),
           hovertemplate: "%{text}<extra></extra>",
         });
       }
     });
-    if (unknown.x.length) {
+    if (noData.x.length) {
       traces.push({
-        type: "scatter", mode: "markers", name: "not enough data", x: unknown.x,
-        y: unknown.x.map(() => -1), marker: { symbol: "circle-open", color: "#98a2b3", size: 7 },
-        text: unknown.text, hovertemplate: "%{x|%m-%d %H:%M}<br>%{text}<extra></extra>",
+        type: "scatter",
+        mode: "markers",
+        name: "not enough data",
+        x: noData.x,
+        y: noData.x.map(() => -1),
+        marker: { symbol: "circle-open", color: "#98a2b3", size: 7 },
+        text: noData.text,
+        hovertemplate: "%{x|%m-%d %H:%M}<br>%{text}<extra></extra>",
       });
     }
-    const band = (y0, y1, colour) => ({
-      type: "rect", xref: "paper", x0: 0, x1: 1, y0, y1, fillcolor: colour, line: { width: 0 }, layer: "below",
+    const band = (y0, y1, fillcolor) => ({
+      type: "rect",
+      xref: "paper",
+      x0: 0,
+      x1: 1,
+      y0,
+      y1,
+      fillcolor,
+      line: { width: 0 },
+      layer: "below",
     });
     drawChart(
       "chart-drift-history",
@@ -1037,19 +1212,81 @@
           range: [-1.5, 3.5],
           title: { text: "severity" },
         },
-        shapes: [band(1.5, 2.5, "rgba(245, 158, 11, 0.07)"), band(2.5, 3.5, "rgba(220, 38, 38, 0.07)")],
+        shapes: [
+          band(1.5, 2.5, "rgba(245, 158, 11, 0.07)"),
+          band(2.5, 3.5, "rgba(220, 38, 38, 0.07)"),
+        ],
       }),
-      emptyState("No drift checks recorded yet: they run daily with the scheduler (", code("btcmlops demo"), " replays them).")
+      emptyState(
+        "No drift checks recorded yet: the scheduler runs them daily (",
+        code("btcmlops demo"),
+        " replays them)."
+      )
     );
   }
 
   function driftHover(report) {
-    const lines = [`<b>${plotText(utc(report.checked_at))}</b>`, `${plotText(report.kind)} check: ${plotText(report.severity)}`];
+    const lines = [
+      `<b>${plotText(utc(report.checked_at))}</b>`,
+      `${plotText(report.kind)} check: ${plotText(report.severity)}`,
+    ];
     if (isNumber(report.significant_drift_count)) {
       lines.push(`${report.significant_drift_count} of ${report.features_tested} features drifted`);
     }
     if (isNumber(report.accuracy_drop)) lines.push(`accuracy drop ${pct(report.accuracy_drop)}`);
     return lines.join("<br>");
+  }
+
+  const DRIFT_COLUMNS = [
+    {
+      key: "feature",
+      label: "Feature",
+      value: (r) => r.feature,
+      firstDirection: "ascending",
+      cell: (r) => [r.feature, sub(`mean ${num(r.reference_mean)} → ${num(r.current_mean)}`)],
+    },
+    { key: "psi", label: "PSI", num: true, value: (r) => r.psi, cell: (r) => num(r.psi) },
+    {
+      key: "psi_expected",
+      label: "Noise level",
+      num: true,
+      title: "PSI expected with no drift at these sample sizes",
+      value: (r) => r.psi_expected,
+      cell: (r) => num(r.psi_expected),
+    },
+    {
+      key: "psi_excess",
+      label: "PSI above noise",
+      num: true,
+      value: (r) => psiAboveNoise(r),
+      cell: (r) => num(psiAboveNoise(r)),
+    },
+    {
+      key: "ks",
+      label: "KS statistic",
+      num: true,
+      value: (r) => r.ks_statistic,
+      cell: (r) => num(r.ks_statistic),
+    },
+    {
+      key: "p_adjusted",
+      label: "Adjusted p",
+      num: true,
+      title: "KS p-value after Benjamini–Hochberg across features",
+      value: (r) => r.ks_pvalue_adjusted,
+      cell: (r) => pValue(r.ks_pvalue_adjusted),
+      firstDirection: "ascending",
+    },
+    {
+      key: "verdict",
+      label: "Verdict",
+      value: (r) => (r.drift_detected ? 1 : 0),
+      cell: (r) => (r.drift_detected ? pill("drift") : pill("stable", "good")),
+    },
+  ];
+
+  function psiAboveNoise(result) {
+    return isNumber(result.psi_noise_corrected) ? result.psi_noise_corrected : result.psi_excess;
   }
 
   function renderDriftTable(analysis) {
@@ -1063,52 +1300,43 @@
       fill(
         "drift-table",
         emptyState(
-          `Not enough data for a drift check: ${count(analysis.reference_samples)} reference and ${count(analysis.current_samples)} current rows. `,
-          analysis.message || "",
-          " Run ",
+          `Not enough data for a drift check: ${count(analysis.reference_samples)} reference ` +
+            `and ${count(analysis.current_samples)} current rows. ${analysis.message || ""} Run `,
           code("btcmlops demo"),
           " or wait for more hours."
         )
       );
       return;
     }
-    note.textContent = `${utc(analysis.timestamp)} · reference ${analysis.reference_period_days} d vs current ${analysis.current_period_days} d`;
-    const noiseCorrected = (r) => (isNumber(r.psi_noise_corrected) ? r.psi_noise_corrected : r.psi_excess);
-    const verdict = (r) => (r.tested === false ? "untested" : r.drift_detected ? "drift" : "stable");
-    const columns = [
-      { key: "feature", label: "Feature", value: (r) => r.feature, firstDirection: "ascending" },
-      { key: "psi", label: "PSI", num: true, value: (r) => r.psi, cell: (r) => num(r.psi) },
-      { key: "psi_expected", label: "Noise level", num: true, title: "PSI expected under no drift at these sample sizes", value: (r) => r.psi_expected, cell: (r) => num(r.psi_expected) },
-      { key: "psi_excess", label: "PSI above noise", num: true, value: noiseCorrected, cell: (r) => num(noiseCorrected(r)) },
-      { key: "ks", label: "KS statistic", num: true, value: (r) => r.ks_statistic, cell: (r) => num(r.ks_statistic) },
-      { key: "p_adjusted", label: "Adjusted p", num: true, title: "KS p-value after Benjamini–Hochberg", value: (r) => r.ks_pvalue_adjusted, cell: (r) => pValue(r.ks_pvalue_adjusted), firstDirection: "ascending" },
-      { key: "means", label: "Mean ref → cur", num: true, value: (r) => (isNumber(r.current_mean) && isNumber(r.reference_mean) ? r.current_mean - r.reference_mean : null), cell: (r) => `${num(r.reference_mean, 3)} → ${num(r.current_mean, 3)}` },
-      { key: "verdict", label: "Verdict", value: (r) => (r.drift_detected ? 1 : 0), cell: (r) => pill(verdict(r), verdict(r) === "stable" ? "good" : "") },
-    ];
-    if (!state.sorts["drift-table"]) state.sorts["drift-table"] = { key: "psi_excess", direction: "descending" };
+    note.textContent =
+      `${utc(analysis.timestamp)} · reference ${analysis.reference_period_days} d vs current ` +
+      `${analysis.current_period_days} d · most drifted first; click a header to sort`;
+    const rows = (analysis.drift_results || []).filter((r) => r.tested !== false);
     fill(
       "drift-table",
-      table(columns, analysis.drift_results || [], {
+      table(DRIFT_COLUMNS, rows, {
         sortId: "drift-table",
         rowClass: (r) => (r.drift_detected ? "drifted" : null),
-        onRowClick: (r) => {
-          if (r.tested === false) return;
-          state.driftFeature = r.feature;
-          byId("drift-feature-select").value = r.feature;
-          const pair = selectedPair();
-          if (pair) renderDistribution(pair).then(renderBanner);
-        },
+        onRowClick: (r) => chooseDriftFeature(r.feature),
       })
     );
   }
 
+  function chooseDriftFeature(feature) {
+    state.driftFeature = feature;
+    byId("drift-feature-select").value = feature;
+    const pair = selectedPair();
+    if (pair) renderDistribution(pair).then(renderBanner);
+  }
+
   function renderRecommendations(summary) {
     const items = (summary && summary.recommendations) || [];
+    const none = summary ? "Nothing to act on." : "No drift summary available.";
     fill(
       "drift-recommendations",
       ...(items.length
         ? items.map((text) => el("li", null, text))
-        : [el("li", { class: "muted" }, summary ? "Nothing to act on." : "No drift summary available.")])
+        : [el("li", { class: "muted" }, none)])
     );
   }
 
@@ -1120,68 +1348,86 @@
     const accuracy = analysis.accuracy || {};
     const calibration = analysis.calibration || {};
     const estimate = analysis.estimated_accuracy || {};
-    const withInterval = (value, bounds) =>
-      `${pct(value)} ${Array.isArray(bounds) ? interval(bounds[0], bounds[1]) : ""}`.trim();
-    const facts = [
+    const withInterval = (value, bounds) => `${pct(value)} ${interval(bounds)}`.trim();
+    fill(
+      "model-drift",
       fact("Status", pill(analysis.status)),
-      fact("Outcomes ref / current", `${count(analysis.reference_predictions)} / ${count(analysis.current_predictions)}`),
+      fact(
+        "Outcomes ref / current",
+        `${count(analysis.reference_predictions)} / ${count(analysis.current_predictions)}`
+      ),
       fact("Accuracy reference", withInterval(accuracy.reference, accuracy.reference_interval)),
       fact("Accuracy current", withInterval(accuracy.current, accuracy.current_interval)),
       fact("Drop (p-value)", `${pct(accuracy.drop)} (${pValue(accuracy.p_value)})`),
       fact("ECE ref → cur", `${num(calibration.reference_ece)} → ${num(calibration.current_ece)}`),
-      fact("Brier ref → cur", `${num(calibration.reference_brier)} → ${num(calibration.current_brier)}`),
-      fact("Label-free estimate", `${pct(estimate.value)} over ${count(estimate.predictions)}`),
-    ];
-    fill("model-drift", ...facts);
+      fact(
+        "Brier ref → cur",
+        `${num(calibration.reference_brier)} → ${num(calibration.current_brier)}`
+      ),
+      fact("Label-free estimate", `${pct(estimate.value)} over ${count(estimate.predictions)}`)
+    );
   }
 
   function renderFeaturePicker(tested) {
-    const select = byId("drift-feature-select");
-    select.replaceChildren(
-      ...tested.map((r) => el("option", { value: r.feature }, `${r.feature}${r.drift_detected ? "  (drift)" : ""}`))
+    const options = tested.map((r) =>
+      el("option", { value: r.feature }, r.drift_detected ? `${r.feature} (drift)` : r.feature)
     );
-    if (!tested.length) select.append(el("option", { value: "" }, "no features"));
+    if (!options.length) options.push(el("option", { value: "" }, "no features"));
+    const select = byId("drift-feature-select");
+    select.replaceChildren(...options);
     select.value = state.driftFeature || "";
+  }
+
+  /** Bar centres and widths from bin edges; an open outer edge (null) takes its neighbour's. */
+  function bins(edges, binCount) {
+    const centres = [];
+    const widths = [];
+    for (let i = 0; i < binCount; i += 1) {
+      let low = edges[i];
+      let high = edges[i + 1];
+      const inner = isNumber(low) && isNumber(high) ? high - low : null;
+      const neighbour = isNumber(edges[i + 2]) && isNumber(high) ? edges[i + 2] - high
+        : isNumber(edges[i - 1]) && isNumber(low) ? low - edges[i - 1] : 1;
+      if (!isNumber(low)) low = high - neighbour;
+      if (!isNumber(high)) high = low + neighbour;
+      centres.push((low + high) / 2);
+      widths.push((inner ?? neighbour) * 0.96);
+    }
+    return { centres, widths };
   }
 
   async function renderDistribution(pair) {
     const feature = state.driftFeature;
     if (!feature) {
-      drawChart("chart-distribution", [], {}, emptyState("Choose a feature once a drift check has run."));
+      drawChart("chart-distribution", [], {}, emptyState("Choose a feature once a check has run."));
       return;
     }
     const result = await load("/drift/distribution", { feature_set: pair.feature_set, feature });
-    if (!result || state.driftFeature !== feature) return;
-    const edges = result.edges || [];
+    if (!result || state.driftFeature !== feature) return; // a newer choice is on its way
     const reference = result.reference_share || [];
     const current = result.current_share || [];
-    const widths = [];
-    const centres = [];
-    for (let i = 0; i < reference.length; i += 1) {
-      let low = edges[i];
-      let high = edges[i + 1];
-      const typical = isNumber(edges[i + 2]) && isNumber(edges[i + 1]) ? edges[i + 2] - edges[i + 1] : isNumber(edges[i - 1]) && isNumber(low) ? low - edges[i - 1] : 1;
-      if (!isNumber(low)) low = high - typical;
-      if (!isNumber(high)) high = low + typical;
-      centres.push((low + high) / 2);
-      widths.push((high - low) * 0.96);
-    }
+    const { centres, widths } = bins(result.edges || [], reference.length);
     const colour = pairColour(pair.feature_set, pair.model_type);
-    const traces = [
-      {
-        type: "bar", name: `reference (${count(result.reference_samples)} rows)`, x: centres, y: reference,
-        width: widths, marker: { color: "rgba(100, 116, 139, 0.55)" },
-        hovertemplate: "%{x:.4g}: %{y:.1%} of reference<extra></extra>",
-      },
-      {
-        type: "bar", name: `current (${count(result.current_samples)} rows)`, x: centres, y: current,
-        width: widths, marker: { color: withAlpha(colour, 0.55), line: { color: colour, width: 1 } },
-        hovertemplate: "%{x:.4g}: %{y:.1%} of current<extra></extra>",
-      },
-    ];
+    const bars = (name, shares, marker) => ({
+      type: "bar",
+      name,
+      x: centres,
+      y: shares,
+      width: widths,
+      marker,
+      hovertemplate: `%{x:.4g}: %{y:.1%} of ${name.split(" ")[0]}<extra></extra>`,
+    });
     drawChart(
       "chart-distribution",
-      traces,
+      [
+        bars(`reference (${count(result.reference_samples)} rows)`, reference, {
+          color: "rgba(100, 116, 139, 0.55)",
+        }),
+        bars(`current (${count(result.current_samples)} rows)`, current, {
+          color: withAlpha(colour, 0.55),
+          line: { color: colour, width: 1 },
+        }),
+      ],
       layout({
         barmode: "overlay",
         bargap: 0,
@@ -1194,10 +1440,13 @@
     );
   }
 
-  // ======================================================================= models
+  // ===================================================================== models
 
   async function renderModels() {
-    const [versions, history] = await Promise.all([load("/models/versions"), load("/models/history")]);
+    const [versions, history] = await Promise.all([
+      load("/models/versions"),
+      load("/models/history"),
+    ]);
     const all = (versions && versions.versions) || [];
     const changes = (history && history.history) || [];
     renderChampions(all, changes);
@@ -1213,51 +1462,74 @@
       return;
     }
     const lastChange = (v) =>
-      [...changes].reverse().find((c) => c.feature_set === v.feature_set && c.model_type === v.model_type);
-    fill(
-      "models-champions",
-      table(
-        [
-          { key: "model", label: "Model", cell: (v) => [swatch(pairColour(v.feature_set, v.model_type)), pairLabel(v.feature_set, v.model_type)] },
-          { key: "version", label: "Champion", className: "version", cell: (v) => el("span", { title: v.version, class: "champion-version", "data-pair": pairKey(v.feature_set, v.model_type) }, shortVersion(v.version, v.feature_set, v.model_type)) },
-          { key: "test", label: "Test accuracy", num: true, cell: (v) => [pct(v.test_accuracy), el("span", { class: "sub" }, interval(...(v.test_accuracy_ci || [])))] },
-          {
-            key: "since", label: "Since",
-            cell: (v) => {
-              const c = lastChange(v);
-              if (!c) return "–";
-              return [
-                shortTime(c.changed_at),
-                el("span", { class: "sub" }, `${c.action} by ${c.actor}`),
-                c.reason ? el("span", { class: "sub reason" }, c.reason) : null,
-              ];
+      changes.filter((c) => c.feature_set === v.feature_set && c.model_type === v.model_type).pop();
+    const columns = [
+      { key: "model", label: "Model", cell: (v) => modelCell(v.feature_set, v.model_type) },
+      {
+        key: "version",
+        label: "Champion",
+        className: "version",
+        cell: (v) =>
+          el(
+            "span",
+            {
+              class: "champion-version",
+              title: v.version,
+              "data-pair": pairKey(v.feature_set, v.model_type),
             },
-          },
-          {
-            key: "action", label: "",
-            cell: (v) => el("button", {
-              type: "button", class: "small danger rollback-button", "data-pair": pairKey(v.feature_set, v.model_type),
+            shortVersion(v.version, v.feature_set, v.model_type)
+          ),
+      },
+      {
+        key: "test",
+        label: "Test accuracy",
+        num: true,
+        cell: (v) => [pct(v.test_accuracy), sub(interval(v.test_accuracy_ci))],
+      },
+      {
+        key: "since",
+        label: "Since",
+        cell: (v) => {
+          const change = lastChange(v);
+          if (!change) return "–";
+          return [
+            shortTime(change.changed_at),
+            sub(`${change.action} by ${change.actor}`),
+            clamped(change.reason, "reason"),
+          ];
+        },
+      },
+      {
+        key: "action",
+        label: "",
+        cell: (v) =>
+          el(
+            "button",
+            {
+              type: "button",
+              class: "small danger rollback-button",
+              "data-pair": pairKey(v.feature_set, v.model_type),
               onclick: () => rollback(v),
-            }, "Roll back"),
-          },
-        ],
-        champions
-      )
-    );
+            },
+            "Roll back"
+          ),
+      },
+    ];
+    fill("models-champions", table(columns, champions));
   }
 
-  async function rollback(version) {
-    const label = pairLabel(version.feature_set, version.model_type);
+  async function rollback(champion) {
+    const label = pairLabel(champion.feature_set, champion.model_type);
     const result = await runAction({
       label: `rollback ${label}`,
-      title: "Roll back champion",
+      title: "Roll back the champion",
+      text: `Re-point the champion of ${label} to the version ${champion.version} replaced.`,
       confirmLabel: "Roll back",
-      text: `Re-point the champion of ${label} to the version ${version.version} replaced.`,
       askReason: true,
       danger: true,
       method: "POST",
       path: "/models/rollback",
-      params: { feature_set: version.feature_set, model_type: version.model_type },
+      params: { feature_set: champion.feature_set, model_type: champion.model_type },
     });
     if (result) {
       notify(result.message || "rolled back");
@@ -1269,9 +1541,9 @@
     const label = pairLabel(version.feature_set, version.model_type);
     const result = await runAction({
       label: `promote ${version.version}`,
-      title: "Promote version",
+      title: "Promote a version",
+      text: `Make ${version.version} the champion of ${label}; serving switches within seconds.`,
       confirmLabel: "Promote",
-      text: `Make ${version.version} the champion of ${label}. Serving switches to it within seconds.`,
       askReason: true,
       method: "POST",
       path: "/models/promote",
@@ -1290,74 +1562,127 @@
       if (!byPair.has(key)) byPair.set(key, []);
       byPair.get(key).push(change);
     }
-    const symbols = { promote: "circle", deploy: "star", rollback: "triangle-left", auto_rollback: "x" };
+    const symbols = {
+      promote: "circle",
+      deploy: "star",
+      rollback: "triangle-left",
+      auto_rollback: "x",
+    };
     const traces = [];
-    for (const items of byPair.values()) {
-      const first = items[0];
-      const colour = pairColour(first.feature_set, first.model_type);
-      const label = (c) => shortVersion(c.version, c.feature_set, c.model_type);
-      const x = items.map((c) => c.changed_at);
-      const y = items.map(label);
-      if (state.serverNow && state.serverNow > x[x.length - 1]) {
-        x.push(state.serverNow);
-        y.push(y[y.length - 1]);
-      }
-      traces.push({
-        type: "scatter", mode: "lines", x, y, showlegend: false, hoverinfo: "skip",
-        line: { color: withAlpha(colour, 0.5), shape: "hv", width: 2 },
-      });
-      traces.push({
-        type: "scatter",
-        mode: "markers",
-        name: pairLabel(first.feature_set, first.model_type),
-        x: items.map((c) => c.changed_at),
-        y: items.map(label),
-        marker: { color: colour, size: 11, symbol: items.map((c) => symbols[c.action] || "circle"), line: { color: "#fff", width: 1 } },
-        text: items.map((c) => [`<b>${plotText(c.action)}</b> ${plotText(utc(c.changed_at))}`, plotText(c.version), `from ${plotText(c.previous_version || "nothing")}`, `by ${plotText(c.actor)}: ${plotText(c.reason || "no reason given")}`].join("<br>")),
-        hovertemplate: "%{text}<extra></extra>",
-      });
+    for (const moves of byPair.values()) {
+      const { feature_set: featureSet, model_type: modelType } = moves[0];
+      const colour = pairColour(featureSet, modelType);
+      const x = moves.map((c) => c.changed_at);
+      const y = moves.map((c) => shortVersion(c.version, featureSet, modelType));
+      // The step line runs on to now: the last champion is still serving.
+      const stepX = state.serverNow > x[x.length - 1] ? [...x, state.serverNow] : x;
+      const stepY = stepX.length > y.length ? [...y, y[y.length - 1]] : y;
+      traces.push(
+        {
+          type: "scatter",
+          mode: "lines",
+          x: stepX,
+          y: stepY,
+          showlegend: false,
+          hoverinfo: "skip",
+          line: { color: withAlpha(colour, 0.5), shape: "hv", width: 2 },
+        },
+        {
+          type: "scatter",
+          mode: "markers",
+          name: pairLabel(featureSet, modelType),
+          x,
+          y,
+          marker: {
+            color: colour,
+            size: 11,
+            symbol: moves.map((c) => symbols[c.action] || "circle"),
+            line: { color: "#ffffff", width: 1 },
+          },
+          text: moves.map(championMoveHover),
+          hovertemplate: "%{text}<extra></extra>",
+        }
+      );
     }
     drawChart(
       "chart-champions",
       traces,
       layout({
         xaxis: { type: "date" },
-        yaxis: { type: "category", automargin: true, tickfont: { family: "ui-monospace, Menlo, Consolas, monospace", size: 11 } },
+        yaxis: { type: "category", tickfont: { family: MONO, size: 11 } },
         margin: { l: 20, r: 18, t: 8, b: 40 },
       }),
-      emptyState("No champion has been promoted yet: ", code("btcmlops train --promote"), " or ", code("btcmlops demo"), ".")
+      emptyState(
+        "No champion has been promoted yet: ",
+        code("btcmlops train --promote"),
+        " or ",
+        code("btcmlops demo"),
+        "."
+      )
     );
+  }
+
+  function championMoveHover(change) {
+    return [
+      `<b>${plotText(change.action)}</b> ${plotText(utc(change.changed_at))}`,
+      plotText(change.version),
+      `from ${plotText(change.previous_version || "nothing")}`,
+      `by ${plotText(change.actor)}: ${plotText(change.reason || "no reason given")}`,
+    ].join("<br>");
   }
 
   function renderImportances(all) {
     const pair = selectedPair();
-    const champion = pair && all.find((v) => v.feature_set === pair.feature_set && v.model_type === pair.model_type && v.status === "champion");
-    const importances = ((champion && champion.metrics && champion.metrics.feature_importances) || [])
-      .filter((i) => isNumber(i.importance_mean))
+    const champion =
+      pair &&
+      all.find(
+        (v) =>
+          v.feature_set === pair.feature_set &&
+          v.model_type === pair.model_type &&
+          v.status === "champion"
+      );
+    const importances = ((champion && champion.metrics.feature_importances) || [])
+      .filter((item) => isNumber(item.importance_mean))
       .sort((a, b) => b.importance_mean - a.importance_mean)
       .slice(0, 18)
-      .reverse();
+      .reverse(); // plotly draws the first bar at the bottom
     const colour = pair ? pairColour(pair.feature_set, pair.model_type) : "#475467";
-    drawChart(
-      "chart-importances",
-      importances.length
-        ? [{
-            type: "bar", orientation: "h", x: importances.map((i) => i.importance_mean),
-            y: importances.map((i) => plotText(i.feature)),
-            error_x: { type: "data", array: importances.map((i) => i.importance_std || 0), color: "#94a3b8", thickness: 1 },
+    const traces = importances.length
+      ? [
+          {
+            type: "bar",
+            orientation: "h",
+            x: importances.map((item) => item.importance_mean),
+            y: importances.map((item) => plotText(item.feature)),
+            error_x: {
+              type: "data",
+              array: importances.map((item) => item.importance_std || 0),
+              color: "#94a3b8",
+              thickness: 1,
+            },
             marker: { color: withAlpha(colour, 0.8) },
             hovertemplate: "%{y}: %{x:.4f}<extra></extra>",
-          }]
-        : [],
+          },
+        ]
+      : [];
+    let empty = noModels();
+    if (champion) empty = emptyState("This champion has no recorded feature importances.");
+    else if (pair) {
+      empty = emptyState(`${pairLabel(pair.feature_set, pair.model_type)} has no champion yet.`);
+    }
+    drawChart(
+      "chart-importances",
+      traces,
       layout({
-        xaxis: { title: { text: "drop in score when shuffled" }, zeroline: true, zerolinecolor: "#cbd5e1" },
-        yaxis: { automargin: true },
+        xaxis: {
+          title: { text: "drop in ROC AUC when shuffled" },
+          zeroline: true,
+          zerolinecolor: "#cbd5e1",
+        },
         margin: { l: 20, r: 18, t: 8, b: 44 },
         showlegend: false,
       }),
-      champion
-        ? emptyState("This champion has no recorded feature importances.")
-        : pair ? emptyState(`${pairLabel(pair.feature_set, pair.model_type)} has no champion yet.`) : noModels()
+      empty
     );
   }
 
@@ -1366,43 +1691,111 @@
       fill("models-registry", noModels());
       return;
     }
-    const baseline = (v, name) => v.metrics && v.metrics.baselines && v.metrics.baselines[name] && v.metrics.baselines[name].accuracy;
     const test = (v) => (v.metrics && v.metrics.test) || {};
-    fill(
-      "models-registry",
-      table(
-        [
-          { key: "version", label: "Version", className: "version", value: (v) => v.version, cell: (v) => el("span", { title: v.version }, v.version) },
-          { key: "model", label: "Model", value: (v) => pairKey(v.feature_set, v.model_type), cell: (v) => [swatch(pairColour(v.feature_set, v.model_type)), pairLabel(v.feature_set, v.model_type)] },
-          { key: "status", label: "Status", value: (v) => v.status, cell: (v) => pill(v.status) },
-          { key: "test", label: "Test accuracy", num: true, value: (v) => v.test_accuracy, cell: (v) => [pct(v.test_accuracy), el("span", { class: "sub" }, interval(...(v.test_accuracy_ci || [])))] },
-          { key: "validation", label: "Validation", num: true, value: (v) => v.validation_accuracy, cell: (v) => pct(v.validation_accuracy) },
-          { key: "auc", label: "ROC AUC", num: true, value: (v) => test(v).roc_auc, cell: (v) => num(test(v).roc_auc) },
-          { key: "brier", label: "Brier", num: true, value: (v) => test(v).brier_score, cell: (v) => num(test(v).brier_score) },
-          { key: "baselines", label: "Majority / last hour", num: true, value: (v) => baseline(v, "majority_class"), cell: (v) => `${pct(baseline(v, "majority_class"))} / ${pct(baseline(v, "last_hour"))}` },
-          { key: "rows", label: "Test rows", num: true, value: (v) => test(v).rows, cell: (v) => count(test(v).rows) },
-          { key: "created", label: "Created", value: (v) => v.created_at, cell: (v) => [shortTime(v.created_at), el("span", { class: "sub" }, `by ${v.created_by}`)] },
-          { key: "reason", label: "Reason", cell: (v) => el("span", { class: "sub" }, v.reason || "") },
-          {
-            key: "action", label: "",
-            cell: (v) => v.status === "champion" ? "" : el("button", { type: "button", class: "small promote-button", "data-version": v.version, onclick: () => promote(v) }, "Promote"),
-          },
-        ],
-        all,
-        { sortId: "registry" }
-      )
-    );
+    const baseline = (v, name) => {
+      const baselines = (v.metrics && v.metrics.baselines) || {};
+      return baselines[name] ? baselines[name].accuracy : null;
+    };
+    const promoteButton = (v) =>
+      el(
+        "button",
+        {
+          type: "button",
+          class: "small promote-button",
+          "data-version": v.version,
+          onclick: () => promote(v),
+        },
+        "Promote"
+      );
+    const columns = [
+      {
+        key: "version",
+        label: "Version",
+        className: "version",
+        value: (v) => v.created_at,
+        cell: (v) =>
+          el("span", { title: v.version }, shortVersion(v.version, v.feature_set, v.model_type)),
+      },
+      {
+        key: "model",
+        label: "Model",
+        value: (v) => pairKey(v.feature_set, v.model_type),
+        cell: (v) => modelCell(v.feature_set, v.model_type),
+      },
+      { key: "status", label: "Status", value: (v) => v.status, cell: (v) => pill(v.status) },
+      {
+        key: "test",
+        label: "Test accuracy",
+        num: true,
+        value: (v) => v.test_accuracy,
+        cell: (v) => [pct(v.test_accuracy), sub(interval(v.test_accuracy_ci))],
+      },
+      {
+        key: "validation",
+        label: "Validation",
+        num: true,
+        value: (v) => v.validation_accuracy,
+        cell: (v) => pct(v.validation_accuracy),
+      },
+      {
+        key: "auc",
+        label: "ROC AUC",
+        num: true,
+        value: (v) => test(v).roc_auc,
+        cell: (v) => num(test(v).roc_auc),
+      },
+      {
+        key: "brier",
+        label: "Brier",
+        num: true,
+        value: (v) => test(v).brier_score,
+        cell: (v) => num(test(v).brier_score),
+      },
+      {
+        key: "baselines",
+        label: "Majority / last hour",
+        num: true,
+        value: (v) => baseline(v, "majority_class"),
+        cell: (v) => `${pct(baseline(v, "majority_class"))} / ${pct(baseline(v, "last_hour"))}`,
+      },
+      {
+        key: "rows",
+        label: "Test rows",
+        num: true,
+        value: (v) => test(v).rows,
+        cell: (v) => count(test(v).rows),
+      },
+      {
+        key: "created",
+        label: "Created",
+        value: (v) => v.created_at,
+        cell: (v) => [shortTime(v.created_at), sub(`by ${v.created_by}`)],
+      },
+      { key: "reason", label: "Reason", cell: (v) => clamped(v.reason) },
+      {
+        key: "action",
+        label: "",
+        cell: (v) => (v.status === "champion" ? "" : promoteButton(v)),
+      },
+    ];
+    fill("models-registry", table(columns, all, { sortId: "registry" }));
   }
 
-  // ======================================================================= retraining
+  // ===================================================================== retraining
 
-  let retrainJob = null; // {job_id, pair} while a run started here is being followed
+  let retrainJob = null; // {job_id, label} while a run started from this page is followed
 
   async function renderRetraining() {
     const pair = selectedPair();
     byId("retrain-button").disabled = !pair || Boolean(retrainJob);
     const [checks, history] = await Promise.all([
-      pair ? load("/retrain/checks", { feature_set: pair.feature_set, model_type: pair.model_type, limit: 50 }) : null,
+      pair
+        ? load("/retrain/checks", {
+            feature_set: pair.feature_set,
+            model_type: pair.model_type,
+            limit: 50,
+          })
+        : null,
       load("/retrain/history", { limit: 100 }),
     ]);
     const runs = (history && history.runs) || [];
@@ -1414,50 +1807,141 @@
   function accuracyOf(metrics) {
     if (!metrics) return null;
     if (isNumber(metrics.accuracy)) return metrics.accuracy;
-    if (isNumber(metrics.test_accuracy)) return metrics.test_accuracy;
-    return null;
+    return isNumber(metrics.test_accuracy) ? metrics.test_accuracy : null;
   }
 
   function renderRunsChart(runs) {
     const finished = runs.filter((r) => isNumber(accuracyOf(r.challenger_metrics))).reverse();
-    const decisionColour = { deployed: "#16a34a", kept: "#64748b" };
-    const connectors = { x: [], y: [] };
-    for (const run of finished) {
-      const champion = accuracyOf(run.champion_metrics);
-      if (isNumber(champion)) {
-        connectors.x.push(run.started_at, run.started_at, null);
-        connectors.y.push(champion, accuracyOf(run.challenger_metrics), null);
-      }
-    }
     const withChampion = finished.filter((r) => isNumber(accuracyOf(r.champion_metrics)));
+    const connectors = { x: [], y: [] };
+    for (const run of withChampion) {
+      connectors.x.push(run.started_at, run.started_at, null);
+      connectors.y.push(accuracyOf(run.champion_metrics), accuracyOf(run.challenger_metrics), null);
+    }
     const traces = [
-      { type: "scatter", mode: "lines", x: connectors.x, y: connectors.y, line: { color: "#cbd5e1", width: 2 }, hoverinfo: "skip", showlegend: false },
       {
-        type: "scatter", mode: "markers", name: "champion", x: withChampion.map((r) => r.started_at),
-        y: withChampion.map((r) => accuracyOf(r.champion_metrics)),
-        marker: { symbol: "diamond-open", size: 10, color: "#334155", line: { width: 2 } },
-        text: withChampion.map((r) => `champion ${plotText(r.champion_version)}`),
-        hovertemplate: "%{text}<br>%{y:.1%}<extra></extra>",
+        type: "scatter",
+        mode: "lines",
+        x: connectors.x,
+        y: connectors.y,
+        line: { color: "#cbd5e1", width: 2 },
+        hoverinfo: "skip",
+        showlegend: false,
       },
     ];
     for (const decision of ["deployed", "kept"]) {
-      const items = finished.filter((r) => (r.decision === decision) || (decision === "kept" && r.decision !== "deployed"));
-      if (!items.length) continue;
+      const deployed = decision === "deployed";
+      const runsDecided = finished.filter((r) => (r.decision === "deployed") === deployed);
+      if (!runsDecided.length) continue;
       traces.push({
-        type: "scatter", mode: "markers", name: `challenger ${decision}`,
-        x: items.map((r) => r.started_at), y: items.map((r) => accuracyOf(r.challenger_metrics)),
-        marker: { size: 11, color: decisionColour[decision], symbol: items.map((r) => (r.feature_set === "finbert" ? "square" : "circle")) },
-        text: items.map((r) => `${plotText(pairLabel(r.feature_set, r.model_type))}: ${plotText(r.decision_reason || r.decision || "")}`),
+        type: "scatter",
+        mode: "markers",
+        name: `challenger ${decision}`,
+        x: runsDecided.map((r) => r.started_at),
+        y: runsDecided.map((r) => accuracyOf(r.challenger_metrics)),
+        marker: {
+          size: 9,
+          color: DECISION_COLOURS[decision],
+          symbol: runsDecided.map((r) => (r.feature_set === "finbert" ? "square" : "circle")),
+        },
+        text: runsDecided.map(
+          (r) =>
+            `${plotText(pairLabel(r.feature_set, r.model_type))}: ` +
+            plotText(r.decision_reason || r.decision || "")
+        ),
         hovertemplate: "%{text}<br>challenger %{y:.1%}<extra></extra>",
       });
     }
+    // Drawn last and hollow, so a challenger that scored the same shows inside it.
+    traces.push({
+      type: "scatter",
+      mode: "markers",
+      name: "champion",
+      x: withChampion.map((r) => r.started_at),
+      y: withChampion.map((r) => accuracyOf(r.champion_metrics)),
+      marker: { symbol: "diamond-open", size: 16, color: "#334155", line: { width: 2 } },
+      text: withChampion.map((r) => `champion ${plotText(r.champion_version)}`),
+      hovertemplate: "%{text}<br>%{y:.1%}<extra></extra>",
+    });
+    const accuracies = finished.flatMap((r) => [
+      accuracyOf(r.challenger_metrics),
+      accuracyOf(r.champion_metrics),
+    ]);
+    const times = finished.map((r) => Date.parse(r.started_at));
+    const pad = Math.max((Math.max(...times) - Math.min(...times)) * 0.08, 12 * HOUR_MS);
+    const xRange = times.length
+      ? [isoTime(Math.min(...times) - pad), isoTime(Math.max(...times) + pad)]
+      : undefined;
     drawChart(
       "chart-runs",
       traces,
-      layout({ xaxis: { type: "date" }, yaxis: { tickformat: ".0%", title: { text: "accuracy" } } }),
-      emptyState("No retraining has finished yet: press ", el("b", null, "Run retraining"), " above, or let the scheduler trigger one.")
+      layout({
+        xaxis: { type: "date", range: xRange },
+        yaxis: {
+          tickformat: ".0%",
+          title: { text: "accuracy" },
+          range: paddedRange(accuracies, 0.06, 0, 1),
+        },
+      }),
+      emptyState(
+        "No retraining has finished yet: press ",
+        el("b", null, "Run retraining"),
+        " above, or let the scheduler trigger one."
+      )
     );
   }
+
+  const RUN_COLUMNS = [
+    {
+      key: "started",
+      label: "Started",
+      className: "nowrap",
+      value: (r) => r.started_at,
+      cell: (r) => shortTime(r.started_at),
+    },
+    {
+      key: "model",
+      label: "Model",
+      value: (r) => pairKey(r.feature_set, r.model_type),
+      cell: (r) => modelCell(r.feature_set, r.model_type),
+    },
+    {
+      key: "trigger",
+      label: "Trigger",
+      value: (r) => r.trigger,
+      cell: (r) => [r.trigger, clamped((r.reasons || []).join("; "))],
+    },
+    { key: "status", label: "Status", value: (r) => r.status, cell: (r) => pill(r.status) },
+    {
+      key: "decision",
+      label: "Decision",
+      value: (r) => r.decision,
+      cell: (r) => (r.decision ? pill(r.decision) : "–"),
+    },
+    {
+      key: "accuracy",
+      label: "Challenger vs champion",
+      num: true,
+      value: (r) => accuracyOf(r.challenger_metrics),
+      cell: (r) =>
+        `${pct(accuracyOf(r.challenger_metrics))} vs ${pct(accuracyOf(r.champion_metrics))}`,
+    },
+    {
+      key: "p",
+      label: "McNemar p",
+      num: true,
+      value: (r) => (r.significance ? r.significance.p_value : null),
+      cell: (r) => pValue(r.significance ? r.significance.p_value : null),
+    },
+    {
+      key: "duration",
+      label: "Duration",
+      num: true,
+      value: (r) => r.duration_seconds,
+      cell: (r) => seconds(r.duration_seconds),
+    },
+    { key: "reason", label: "Why", cell: (r) => clamped(r.error || r.decision_reason, "wide") },
+  ];
 
   function renderRuns(runs, history) {
     if (!history) {
@@ -1465,73 +1949,171 @@
       return;
     }
     if (!runs.length) {
-      fill("retrain-runs", emptyState("No retraining runs yet: press ", el("b", null, "Run retraining"), " or run ", code("btcmlops demo"), "."));
+      fill(
+        "retrain-runs",
+        emptyState(
+          "No retraining runs yet: press ",
+          el("b", null, "Run retraining"),
+          " or run ",
+          code("btcmlops demo"),
+          "."
+        )
+      );
       return;
     }
-    const significance = (r) => (r.significance && isNumber(r.significance.p_value) ? r.significance.p_value : null);
-    fill(
-      "retrain-runs",
-      table(
-        [
-          { key: "started", label: "Started", value: (r) => r.started_at, cell: (r) => shortTime(r.started_at) },
-          { key: "model", label: "Model", value: (r) => pairKey(r.feature_set, r.model_type), cell: (r) => [swatch(pairColour(r.feature_set, r.model_type)), pairLabel(r.feature_set, r.model_type)] },
-          { key: "trigger", label: "Trigger", value: (r) => r.trigger, cell: (r) => [r.trigger, el("span", { class: "sub" }, (r.reasons || []).join("; "))] },
-          { key: "status", label: "Status", value: (r) => r.status, cell: (r) => pill(r.status) },
-          { key: "decision", label: "Decision", value: (r) => r.decision, cell: (r) => (r.decision ? pill(r.decision) : "–") },
-          { key: "accuracy", label: "Challenger vs champion", num: true, value: (r) => accuracyOf(r.challenger_metrics), cell: (r) => `${pct(accuracyOf(r.challenger_metrics))} vs ${pct(accuracyOf(r.champion_metrics))}` },
-          { key: "p", label: "McNemar p", num: true, value: significance, cell: (r) => pValue(significance(r)) },
-          { key: "duration", label: "Duration", num: true, value: (r) => r.duration_seconds, cell: (r) => seconds(r.duration_seconds) },
-          { key: "reason", label: "Why", cell: (r) => el("span", { class: "sub" }, r.error || r.decision_reason || "") },
-        ],
-        runs,
-        { sortId: "runs", rowClass: (r) => `run-row status-${r.status}` }
-      )
+    const rowClass = (r) => `run-row status-${r.status}`;
+    fill("retrain-runs", table(RUN_COLUMNS, runs, { sortId: "runs", rowClass }));
+  }
+
+  /** Every number of a check, one per line, for a cell's tooltip. */
+  function checkDetails(check) {
+    return Object.entries(check)
+      .filter(([key, value]) => key !== "reason" && value !== null && typeof value !== "object")
+      .map(([key, value]) => `${key.replace(/_/g, " ")}: ${formatCheckValue(key, value)}`)
+      .join("\n");
+  }
+
+  function formatCheckValue(key, value) {
+    if (typeof value === "boolean") return value ? "yes" : "no";
+    if (isNumber(value)) {
+      if (/p_value/.test(key)) return pValue(value);
+      if (/accuracy|drop/.test(key) && Math.abs(value) <= 1) return pct(value);
+      return Number.isInteger(value) ? count(value) : num(value, 2);
+    }
+    return /_at$/.test(key) ? shortTime(value) : String(value);
+  }
+
+  /** One check of the policy: whether it fired, and its reason (which carries the numbers). */
+  function checkCell(check, firedWord, quietWord) {
+    if (!check || typeof check !== "object") return "–";
+    return el(
+      "div",
+      { class: "check", title: checkDetails(check) },
+      firedWord ? pill(firedWord, "medium") : pill(quietWord, "none"),
+      sub(check.reason)
     );
   }
 
-  function checkLines(check) {
-    if (!check || typeof check !== "object") return "–";
-    const lines = [];
-    for (const [key, value] of Object.entries(check)) {
-      if (key === "reason" || value === null || value === undefined || typeof value === "object") continue;
-      let shown = value;
-      if (typeof value === "boolean") shown = value ? "yes" : "no";
-      else if (isNumber(value)) {
-        shown = /accuracy|drop|threshold/.test(key) && Math.abs(value) <= 1 ? pct(value) : /p_value/.test(key) ? pValue(value) : Number.isInteger(value) ? count(value) : num(value, 2);
-      } else if (/_at$/.test(key)) shown = shortTime(value);
-      lines.push(el("li", null, el("span", { class: "k" }, `${key.replace(/_/g, " ")}: `), String(shown)));
-    }
-    const reason = check.reason ? el("li", { class: "muted" }, check.reason) : null;
-    return el("ul", { class: "check-lines" }, reason, lines);
-  }
+  const CHECK_COLUMNS = [
+    {
+      key: "checked",
+      label: "Checked",
+      className: "nowrap",
+      cell: (c) => shortTime(c.checked_at),
+    },
+    {
+      key: "decision",
+      label: "Retrain?",
+      cell: (c) =>
+        el(
+          "div",
+          { class: "check" },
+          c.should_retrain ? pill("retrain", "medium") : pill("no", "none"),
+          (c.reasons || []).map((reason) => sub(reason))
+        ),
+    },
+    {
+      key: "performance",
+      label: "Performance",
+      cell: (c) =>
+        checkCell(c.performance_check, fired(c.performance_check, "degraded"), "holding"),
+    },
+    {
+      key: "drift",
+      label: "Drift",
+      cell: (c) => checkCell(c.drift_check, fired(c.drift_check, "drifted"), "below threshold"),
+    },
+    {
+      key: "schedule",
+      label: "Schedule",
+      cell: (c) => checkCell(c.schedule_check, fired(c.schedule_check, "due"), "not due"),
+    },
+    {
+      key: "data",
+      label: "Data",
+      cell: (c) => {
+        const short = c.data_check && !c.data_check.sufficient_data;
+        return checkCell(c.data_check, short && "too little", "enough");
+      },
+    },
+    {
+      key: "cooldown",
+      label: "Cooldown",
+      cell: (c) => {
+        const active = c.cooldown_check && c.cooldown_check.active;
+        return checkCell(c.cooldown_check, active && "cooling down", "clear");
+      },
+    },
+  ];
+
+  const fired = (check, word) => (check && check.triggered ? word : null);
 
   function renderChecks(pair, checks) {
+    byId("retrain-latest-note").textContent = "";
     if (!pair) {
       fill("retrain-checks", noModels());
+      fill("retrain-latest", noModels());
       return;
     }
     if (!checks) {
       fill("retrain-checks", emptyState("The retraining checks could not be loaded (see above)."));
+      fill("retrain-latest");
       return;
     }
     const items = checks.checks || [];
     if (!items.length) {
-      fill("retrain-checks", emptyState("No checks recorded for this model yet: the scheduler runs one daily (", code("btcmlops demo"), " replays them)."));
+      const none = () =>
+        emptyState(
+          "No checks recorded for this model yet: the scheduler runs one daily (",
+          code("btcmlops demo"),
+          " replays them)."
+        );
+      fill("retrain-checks", none());
+      fill("retrain-latest", none());
       return;
     }
+    renderLatestDecision(items[0]);
+    fill("retrain-checks", table(CHECK_COLUMNS, items));
+  }
+
+  function renderLatestDecision(check) {
+    byId("retrain-latest-note").textContent = utc(check.checked_at);
+    const performance = check.performance_check || {};
+    const drift = check.drift_check || {};
+    const schedule = check.schedule_check || {};
+    const data = check.data_check || {};
+    const cooldown = check.cooldown_check || {};
+    const decision = check.should_retrain
+      ? pill("retrain", "medium")
+      : pill("no retraining", "none");
+    const age = isNumber(schedule.champion_age_days)
+      ? `${schedule.champion_age_days.toFixed(1)} of ${schedule.interval_days} days`
+      : "–";
+    const cooling = cooldown.active
+      ? `active (${num(cooldown.hours_since_last_run, 1)} h since the last run)`
+      : "clear";
+    const reasons = check.reasons && check.reasons.length ? check.reasons : ["No trigger fired."];
     fill(
-      "retrain-checks",
-      table(
-        [
-          { key: "checked", label: "Checked", cell: (c) => shortTime(c.checked_at) },
-          { key: "decision", label: "Retrain?", cell: (c) => [pill(c.should_retrain ? "retrain" : "no", c.should_retrain ? "medium" : "none"), el("ul", { class: "check-lines" }, (c.reasons || []).map((r) => el("li", null, r)))] },
-          { key: "performance", label: "Performance", cell: (c) => checkLines(c.performance_check) },
-          { key: "drift", label: "Drift", cell: (c) => checkLines(c.drift_check) },
-          { key: "schedule", label: "Schedule", cell: (c) => checkLines(c.schedule_check) },
-          { key: "data", label: "Data", cell: (c) => checkLines(c.data_check) },
-        ],
-        items
-      )
+      "retrain-latest",
+      el(
+        "div",
+        { class: "facts" },
+        fact("Decision", decision),
+        fact(
+          "Live vs baseline accuracy",
+          `${pct(performance.live_accuracy)} vs ${pct(performance.baseline_accuracy)}`
+        ),
+        fact("Drop (one-sided p)", `${pct(performance.drop)} (${pValue(performance.p_value)})`),
+        fact(
+          "Outcomes judged",
+          `${count(performance.live_predictions)} (≥ ${count(performance.min_predictions)} needed)`
+        ),
+        fact("Drift severity", pill(drift.severity || "n/a")),
+        fact("Champion age", age),
+        fact("Rows to train on", `${count(data.sample_count)} (≥ ${count(data.min_required)})`),
+        fact("Cooldown", cooling)
+      ),
+      el("ul", { class: "recommendations reasons" }, reasons.map((r) => el("li", null, r)))
     );
   }
 
@@ -1542,56 +2124,67 @@
     const deploy = byId("retrain-deploy").checked;
     const response = await runAction({
       label: `retrain ${label}`,
-      title: "Run retraining",
+      title: "Run a retraining",
+      text:
+        `Train a challenger for ${label} and ` +
+        (deploy ? "deploy it if it beats the champion." : "only compare it with the champion."),
       confirmLabel: "Run",
-      text: `Train a challenger for ${label} and ${deploy ? "deploy it if it beats the champion" : "only compare it with the champion"}.`,
-      askReason: false,
       method: "POST",
       path: "/retrain/execute",
-      params: { feature_set: pair.feature_set, model_type: pair.model_type, deploy_if_better: deploy, async: true },
+      params: {
+        feature_set: pair.feature_set,
+        model_type: pair.model_type,
+        deploy_if_better: deploy,
+        async: true,
+      },
     });
     if (!response) return;
     if (!response.job_id) {
-      showJob(null, response.deployment ? `finished: ${response.deployment.reason}` : "finished");
+      // A server that ran it synchronously: the answer is the outcome.
+      showJob(null, "finished", response.deployment ? response.deployment.reason : "");
       await refresh();
       return;
     }
     retrainJob = { job_id: response.job_id, label };
     byId("retrain-button").disabled = true;
-    showJob(retrainJob, response.status || "queued");
+    showJob(retrainJob, response.status || "queued", "");
     await refresh();
     followJob();
   }
 
-  function showJob(job, text) {
-    const line = byId("retrain-job");
-    line.replaceChildren(job ? el("span", null, `Job ${job.job_id} (${job.label}): `) : "", pill(text.split(":")[0]), text.includes(":") ? ` ${text.slice(text.indexOf(":") + 1)}` : "");
+  function showJob(job, status, detail) {
+    fill(
+      "retrain-job",
+      job ? `Job ${job.job_id} (${job.label}): ` : "",
+      pill(status),
+      detail ? ` ${detail}` : ""
+    );
   }
 
+  /** Poll the job until it ends, then show how it ended and refresh the view. */
   async function followJob() {
     const job = retrainJob;
     if (!job) return;
-    let answer = null;
+    let run = null;
     try {
-      answer = await api("GET", `/retrain/jobs/${encodeURIComponent(job.job_id)}`);
+      run = (await api("GET", `/retrain/jobs/${encodeURIComponent(job.job_id)}`)).job;
     } catch (error) {
-      actionProblems.set(`retraining job ${job.job_id}`, error.describe ? error.describe() : String(error));
+      actionProblems.set(`retraining job ${job.job_id}`, describeError(error));
       renderBanner();
     }
-    const run = answer && answer.job;
     if (run && !RUNNING_STATUSES.has(run.status)) {
       retrainJob = null;
-      const outcome = run.status === "failed" ? `failed: ${run.error || "see the server log"}` : `${run.decision || run.status}: ${run.decision_reason || ""}`;
-      showJob(job, outcome);
+      if (run.status === "failed") showJob(job, "failed", run.error || "see the server log");
+      else showJob(job, run.decision || run.status, run.decision_reason || "");
       byId("retrain-button").disabled = false;
       await refresh();
       return;
     }
-    if (run) showJob(job, run.status);
+    if (run) showJob(job, run.status, "");
     setTimeout(followJob, JOB_POLL_MS);
   }
 
-  // ======================================================================= health
+  // ===================================================================== health
 
   async function renderHealth() {
     const scheduler = await load("/scheduler/jobs");
@@ -1602,84 +2195,194 @@
     const models = components.models || {};
     const jobs = (scheduler && scheduler.jobs) || [];
     const failing = jobs.filter((j) => (j.consecutive_failures || 0) > 0).length;
+    const loadErrors = Object.entries(models.load_errors || {});
     fill(
       "health-kpis",
-      kpi("Service", pill(health ? health.status : "unreachable"), health ? utc(health.timestamp) : ""),
+      kpi(
+        "Service",
+        pill(health ? health.status : "unreachable"),
+        health ? utc(health.timestamp) : ""
+      ),
       kpi("Store", pill(store.status || "unknown"), store.dialect || store.error || ""),
-      kpi("Prediction writer", pill(writer.state || "unknown"), `queue ${count(writer.queue_depth)} of ${count(writer.queue_capacity)}`),
-      kpi("Spool", bytes(writer.spool_bytes), `spooled ${count(writer.spooled)} · replayed ${count(writer.replayed)} · lost ${count(writer.lost)}`),
-      kpi("Loaded models", count(health ? health.loaded_models : null), `${Object.keys(models.load_errors || {}).length} load errors`),
-      kpi("Scheduler", pill(scheduler ? (scheduler.running ? "running" : "stopped") : "unknown"), scheduler ? `${jobs.length} jobs · ${failing} failing` : "")
+      kpi(
+        "Prediction writer",
+        pill(writer.state || "unknown"),
+        `queue ${count(writer.queue_depth)} of ${count(writer.queue_capacity)}`
+      ),
+      kpi(
+        "Spool",
+        bytes(writer.spool_bytes),
+        `spooled ${count(writer.spooled)} · replayed ${count(writer.replayed)} · ` +
+          `lost ${count(writer.lost)}`
+      ),
+      kpi(
+        "Loaded models",
+        count(health ? health.loaded_models : null),
+        `${loadErrors.length} load errors`
+      ),
+      kpi(
+        "Scheduler",
+        pill(schedulerWord(scheduler)),
+        scheduler ? `${jobs.length} jobs · ${failing} failing` : ""
+      )
     );
     fill(
       "health-store",
       fact("Store", store.status || "–"),
       fact("Dialect", store.dialect || "–"),
       fact("Writer state", writer.state || "–"),
-      fact("Queue depth / capacity", `${count(writer.queue_depth)} / ${count(writer.queue_capacity)}`),
+      fact(
+        "Queue depth / capacity",
+        `${count(writer.queue_depth)} / ${count(writer.queue_capacity)}`
+      ),
       fact("Written", count(writer.written)),
       fact("Spooled / replayed", `${count(writer.spooled)} / ${count(writer.replayed)}`),
       fact("Lost", count(writer.lost)),
       fact("Spool size", bytes(writer.spool_bytes)),
       fact("Last error", writer.last_error || store.error || "none")
     );
-    const rows = Object.entries(models.feature_rows || {});
-    fill(
-      "health-rows",
-      rows.length
-        ? table([{ key: "set", label: "Feature set", cell: (r) => r[0] }, { key: "ts", label: "Newest row in memory", cell: (r) => utc(r[1]) }], rows)
-        : emptyState("No feature rows in memory yet: ", code("btcmlops features build --feature-set vader"), ".")
-    );
-    const loaded = models.loaded || [];
-    const errors = Object.entries(models.load_errors || {});
-    fill(
-      "health-models",
-      loaded.length
-        ? table(
-            [
-              { key: "model", label: "Model", cell: (m) => [swatch(pairColour(m.feature_set, m.model_type)), pairLabel(m.feature_set, m.model_type)] },
-              { key: "version", label: "Version", className: "version", cell: (m) => shortVersion(m.version, m.feature_set, m.model_type) },
-              { key: "loaded", label: "Loaded", cell: (m) => shortTime(m.loaded_at) },
-              { key: "test", label: "Test accuracy", num: true, cell: (m) => pct(m.test_accuracy) },
-              { key: "features", label: "Features", num: true, cell: (m) => count(m.features) },
-            ],
-            loaded
-          )
-        : noModels(),
-      ...errors.map(([pairName, message]) => el("p", { class: "muted" }, `${pairName}: ${message}`))
-    );
+    renderFeatureRows(models.feature_rows || {});
+    renderLoadedModels(models.loaded || [], loadErrors);
     renderJobs(scheduler, jobs);
   }
 
+  function renderFeatureRows(rows) {
+    const entries = Object.entries(rows);
+    if (!entries.length) {
+      fill(
+        "health-rows",
+        emptyState("No feature rows in memory yet: ", code("btcmlops features build"), ".")
+      );
+      return;
+    }
+    const columns = [
+      { key: "set", label: "Feature set", cell: ([featureSet]) => featureSet },
+      { key: "ts", label: "Newest row in memory", cell: ([, hour]) => utc(hour) },
+    ];
+    fill("health-rows", table(columns, entries));
+  }
+
+  function renderLoadedModels(loaded, loadErrors) {
+    const errors = loadErrors.map(([pair, message]) =>
+      el("p", { class: "muted" }, `${pair}: ${message}`)
+    );
+    if (!loaded.length) {
+      fill("health-models", noModels(), ...errors);
+      return;
+    }
+    const columns = [
+      { key: "model", label: "Model", cell: (m) => modelCell(m.feature_set, m.model_type) },
+      {
+        key: "version",
+        label: "Version",
+        className: "version",
+        cell: (m) => shortVersion(m.version, m.feature_set, m.model_type),
+      },
+      { key: "loaded", label: "Loaded", cell: (m) => shortTime(m.loaded_at) },
+      { key: "test", label: "Test accuracy", num: true, cell: (m) => pct(m.test_accuracy) },
+      { key: "features", label: "Features", num: true, cell: (m) => count(m.features) },
+    ];
+    fill("health-models", table(columns, loaded), ...errors);
+  }
+
+  function schedulerWord(scheduler) {
+    if (!scheduler) return "unknown";
+    if (scheduler.running) return scheduler.leader ? "running" : "standing by";
+    return scheduler.lease_holder ? "elsewhere" : "not here";
+  }
+
+  function schedulerNote(scheduler) {
+    if (!scheduler) return "";
+    if (scheduler.running && scheduler.leader) return "this process runs the jobs";
+    if (scheduler.lease_holder) return `the jobs run in ${scheduler.lease_holder}`;
+    return "no scheduler in this process; the last runs are read from the store";
+  }
+
+  /** A job's returned numbers in one short line ("bars 1 · articles 2"). */
+  function summariseDetail(detail) {
+    if (detail === null || detail === undefined) return "";
+    if (typeof detail !== "object") return String(detail);
+    const parts = [];
+    for (const [key, value] of Object.entries(detail)) {
+      if (value === null || value === undefined) continue;
+      if (Array.isArray(value)) {
+        if (value.length) parts.push(`${key} ${value.length}`);
+      } else if (typeof value === "object") {
+        const inner = summariseDetail(value);
+        if (inner) parts.push(`${key}: ${inner}`);
+      } else {
+        parts.push(`${key} ${isNumber(value) ? count(value) : value}`);
+      }
+    }
+    const line = parts.join(" · ");
+    return line.length > 140 ? `${line.slice(0, 139)}…` : line;
+  }
+
+  const JOB_COLUMNS = [
+    { key: "name", label: "Job", value: (j) => j.name, cell: (j) => j.name },
+    {
+      key: "last",
+      label: "Last started",
+      className: "nowrap",
+      value: (j) => j.last_started_at,
+      cell: (j) => shortTime(j.last_started_at),
+    },
+    {
+      key: "status",
+      label: "Last status",
+      value: (j) => j.last_status,
+      cell: (j) => pill(j.last_status || "never"),
+    },
+    {
+      key: "duration",
+      label: "Duration",
+      num: true,
+      value: (j) => j.last_duration_seconds,
+      cell: (j) => seconds(j.last_duration_seconds),
+    },
+    {
+      key: "next",
+      label: "Next run",
+      className: "nowrap",
+      value: (j) => j.next_run_at,
+      cell: (j) => shortTime(j.next_run_at),
+    },
+    {
+      key: "failures",
+      label: "Failures in a row",
+      num: true,
+      value: (j) => j.consecutive_failures,
+      cell: (j) => count(j.consecutive_failures),
+    },
+    {
+      key: "detail",
+      label: "Last result",
+      cell: (j) =>
+        el(
+          "span",
+          { class: "sub", title: j.last_detail ? JSON.stringify(j.last_detail, null, 1) : null },
+          j.last_error || summariseDetail(j.last_detail)
+        ),
+    },
+  ];
+
   function renderJobs(scheduler, jobs) {
-    byId("scheduler-note").textContent = scheduler ? (scheduler.running ? "scheduler running" : "scheduler not running in this process") : "";
+    byId("scheduler-note").textContent = schedulerNote(scheduler);
     if (!scheduler) {
       fill("health-jobs", emptyState("The scheduler could not be asked (see above)."));
       return;
     }
     if (!jobs.length) {
-      fill("health-jobs", emptyState("No scheduler jobs have run yet: start them with ", code("btcmlops serve"), " or replay with ", code("btcmlops demo"), "."));
+      fill(
+        "health-jobs",
+        emptyState("No scheduler jobs yet: start them with ", code("btcmlops serve"), ".")
+      );
       return;
     }
-    fill(
-      "health-jobs",
-      table(
-        [
-          { key: "name", label: "Job", value: (j) => j.name, cell: (j) => j.name },
-          { key: "last", label: "Last started", value: (j) => j.last_started_at, cell: (j) => shortTime(j.last_started_at) },
-          { key: "status", label: "Last status", value: (j) => j.last_status, cell: (j) => pill(j.last_status || "never") },
-          { key: "duration", label: "Duration", num: true, value: (j) => j.last_duration_seconds, cell: (j) => seconds(j.last_duration_seconds) },
-          { key: "next", label: "Next run", value: (j) => j.next_run_at, cell: (j) => shortTime(j.next_run_at) },
-          { key: "failures", label: "Failures in a row", num: true, value: (j) => j.consecutive_failures, cell: (j) => count(j.consecutive_failures) },
-          { key: "error", label: "Last error", cell: (j) => el("span", { class: "sub" }, j.last_error || "") },
-        ],
-        jobs,
-        { sortId: "jobs" }
-      )
-    );
+    fill("health-jobs", table(JOB_COLUMNS, jobs, { sortId: "jobs" }));
   }
 
-  // ======================================================================= refresh loop
+  // ===================================================================== refresh loop
 
   const RENDERERS = {
     overview: renderOverview,
@@ -1693,6 +2396,7 @@
   let again = false;
   let timer = null;
 
+  /** Refresh the visible view; a call during a refresh queues one more afterwards. */
   function refresh() {
     if (running) {
       again = true;
@@ -1719,13 +2423,14 @@
     try {
       await RENDERERS[view]();
     } catch (error) {
-      // A drawing bug must not stop the refresh loop; it shows, and the console has the stack.
+      // A drawing bug must not stop the refresh loop: it shows, with its stack in the console.
       problems.set(`drawing the ${view} view`, String(error));
       console.error(error);
     }
     renderBanner();
     state.refreshes += 1;
-    byId("refresh-status").textContent = `updated ${new Date().toLocaleTimeString()} · every ${REFRESH_MS / 1000} s while visible`;
+    byId("refresh-status").textContent =
+      `updated ${new Date().toLocaleTimeString()} · every ${REFRESH_MS / 1000} s while visible`;
     if (state.view === view) {
       page.dataset.ready = view;
       page.dataset.refreshes = String(state.refreshes);
@@ -1744,15 +2449,32 @@
       section.hidden = section.dataset.view !== state.view;
     }
     for (const tab of document.querySelectorAll(".tabs a")) {
-      tab.classList.toggle("active", tab.dataset.tab === state.view);
-      if (tab.dataset.tab === state.view) tab.setAttribute("aria-current", "page");
+      const active = tab.dataset.tab === state.view;
+      tab.classList.toggle("active", active);
+      if (active) tab.setAttribute("aria-current", "page");
       else tab.removeAttribute("aria-current");
     }
     resizeCharts(byId(`view-${state.view}`));
     document.title = `${state.view[0].toUpperCase()}${state.view.slice(1)} · btcmlops`;
   }
 
+  function choosePair(event) {
+    state.pair = event.target.value;
+    state.driftFeature = null;
+    try {
+      localStorage.setItem(PAIR_STORAGE, state.pair);
+    } catch {
+      /* not remembered across visits */
+    }
+    refresh();
+  }
+
   function start() {
+    if (typeof Plotly === "undefined") {
+      problems.set("plotly.min.js", "did not load: charts cannot be drawn");
+      renderBanner();
+      return;
+    }
     window.addEventListener("hashchange", () => {
       showView();
       refresh();
@@ -1762,29 +2484,14 @@
       else refresh();
     });
     byId("refresh-button").addEventListener("click", () => refresh());
-    byId("pair-select").addEventListener("change", (event) => {
-      state.pair = event.target.value;
-      state.driftFeature = null;
-      try {
-        localStorage.setItem(PAIR_STORAGE, state.pair);
-      } catch {
-        /* not remembered across visits */
-      }
-      refresh();
-    });
+    byId("pair-select").addEventListener("change", choosePair);
     byId("drift-feature-select").addEventListener("change", (event) => {
-      state.driftFeature = event.target.value;
-      const pair = selectedPair();
-      if (pair) renderDistribution(pair).then(renderBanner);
+      chooseDriftFeature(event.target.value);
     });
     byId("retrain-button").addEventListener("click", startRetraining);
     showView();
     refresh();
   }
 
-  if (typeof Plotly === "undefined") {
-    byId("banner-list").replaceChildren(el("li", null, "plotly.min.js did not load: charts cannot be drawn."));
-    byId("banner").hidden = false;
-  }
   start();
 })();

@@ -1,0 +1,66 @@
+"""The long-lived parts one process needs to serve and to run the MLOps loop.
+
+An API worker, the standalone scheduler and the demo each build one :class:`Runtime` over
+their :class:`~btcmlops.context.AppContext`, so every path (HTTP, CLI, scheduled job) uses
+the same registry, predictor, prediction logger, drift detector and retraining policy.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from btcmlops.context import AppContext
+from btcmlops.mlops.automated_retraining import AutomatedRetraining
+from btcmlops.mlops.drift_detector import DriftDetector
+from btcmlops.mlops.leases import Leases
+from btcmlops.mlops.prediction_ids import PredictionIdGenerator, register_node
+from btcmlops.mlops.prediction_logger import PredictionLogger
+from btcmlops.modeling.registry import ModelRegistry
+from btcmlops.serving.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Registry, predictor, logger, drift detector and retraining over one store and clock."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+        self.settings = context.settings
+        self.clock = context.clock
+        self.store = context.store
+        self.leases = Leases(self.store)
+        self.registry = ModelRegistry(self.store, self.settings.artifacts_dir, self.clock)
+        self.predictor = Predictor(self.store, self.registry, self.clock, n_jobs=1)
+        node = register_node(self.store, self.clock)
+        self.logger = PredictionLogger(
+            self.store, self.clock, self.settings, PredictionIdGenerator(node)
+        )
+        self.drift = DriftDetector(self.store, self.clock, self.settings)
+        self.retraining = AutomatedRetraining(
+            self.store,
+            self.clock,
+            self.settings,
+            self.registry,
+            drift_summary=lambda fs, mt: self.drift.get_drift_summary(fs, mt, record=False),
+            leases=self.leases,
+            on_champion_change=self.champion_changed,
+        )
+
+    def champion_changed(self, feature_set: str, model_type: str) -> None:
+        """Serve the new champion at once (other processes pick it up within seconds)."""
+        try:
+            self.predictor.reload(feature_set, model_type)
+        except Exception as exc:  # the refresh retries; the old champion keeps serving
+            log.warning("reload after champion change failed: %s", exc)
+
+    def start(self) -> Runtime:
+        self.logger.start()
+        try:  # warm up: every champion and the newest rows in memory before the first use
+            self.predictor.refresh()
+        except Exception as exc:
+            log.warning("warm-up failed: %s", exc)
+        return self
+
+    def close(self) -> None:
+        self.logger.close()
