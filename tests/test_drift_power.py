@@ -174,7 +174,7 @@ def test_psi_noise_level_under_autocorrelation_is_conservative():
         reference_rows, current_rows = autocorrelated_window(rng)
         reference = st.SortedSample.from_rows(reference_rows)
         current = st.SortedSample.from_rows(current_rows)
-        rho = st.lag1_autocorrelation(reference_rows.T)
+        tau = st.autocorrelation_time(reference_rows.T)
         edges = st.quantile_edges(reference, 10)
         shares = st.bin_shares(reference, edges)
         simulated.append(st.psi(shares, st.bin_shares(current, edges)).mean())
@@ -182,8 +182,8 @@ def test_psi_noise_level_under_autocorrelation_is_conservative():
             st.psi_expected_under_no_drift(
                 shares,
                 current.counts,
-                st.effective_sample_size(reference.counts, rho),
-                st.effective_sample_size(current.counts, rho),
+                st.effective_sample_size(reference.counts, tau),
+                st.effective_sample_size(current.counts, tau),
             ).mean()
         )
     independent_level = 0.94  # the 168 x 24 expectation without autocorrelation

@@ -248,11 +248,38 @@ def test_lag1_autocorrelation_recovers_an_ar1_coefficient_without_small_sample_b
     assert abs(float(np.mean(independent))) < 0.01
 
 
-def test_effective_sample_size_follows_the_ar1_rule_and_never_inflates():
+def test_effective_sample_size_divides_by_the_autocorrelation_time_and_never_inflates():
     sizes = np.array([168, 168, 168, 24])
-    rho = np.array([0.9, 0.0, -0.4, np.nan])
-    n_eff = st.effective_sample_size(sizes, rho)
+    tau = np.array([19.0, 1.0, 0.5, np.nan])  # 19 = (1 + 0.9) / (1 - 0.9), an AR(0.9)
+    n_eff = st.effective_sample_size(sizes, tau)
     np.testing.assert_allclose(n_eff, [168 * 0.1 / 1.9, 168, 168, 24])
+
+
+def test_autocorrelation_time_sees_slow_mood_under_fast_noise():
+    # Hourly noise around a slowly drifting level: rho_1 is moderate, but the level persists.
+    rng = np.random.default_rng(5)
+    level = np.empty(5_000)
+    level[0] = 0.0
+    for t in range(1, level.size):
+        level[t] = 0.98 * level[t - 1] + rng.normal(scale=0.2)
+    series = (level + rng.normal(size=level.size))[None, :]
+    rho1 = st.lag1_autocorrelation(series)[0]
+    ar1_rule = (1 + rho1) / (1 - rho1)
+    tau = st.autocorrelation_time(series, max_rows=5_000)[0]
+    assert 0.3 < rho1 < 0.7
+    assert tau > 3 * ar1_rule  # the AR(1) rule would count several times too many samples
+
+
+def test_autocorrelation_time_matches_ar1_theory():
+    rng = np.random.default_rng(9)
+    for phi in (0.5, 0.9):
+        noise = rng.normal(size=40_000)
+        series = np.empty_like(noise)
+        series[0] = noise[0]
+        for t in range(1, noise.size):
+            series[t] = phi * series[t - 1] + noise[t]
+        tau = st.autocorrelation_time(series[None, :], max_rows=40_000)[0]
+        assert tau == pytest.approx((1 + phi) / (1 - phi), rel=0.15)
 
 
 def test_effective_pvalue_equals_stephens_formula():
@@ -408,7 +435,8 @@ def test_feature_results_serialise_missing_numbers_as_null():
         ks_pvalue_adjusted=math.nan, ks_significant=False, psi=math.nan,
         psi_expected=math.nan, psi_excess=math.nan, drift_detected=False, level="none",
         reference_mean=math.nan, current_mean=math.nan, reference_std=math.nan,
-        current_std=math.nan, autocorrelation=math.nan, effective_reference_size=0.0,
+        current_std=math.nan, autocorrelation=math.nan, autocorrelation_time=math.nan,
+        effective_reference_size=0.0,
         effective_current_size=0.0, bins_used=0,
     )  # fmt: skip
     assert item.to_dict()["ks_pvalue"] is None

@@ -317,23 +317,56 @@ def record_feature_drift(home, checked_at, severity):
         )
 
 
-def test_after_a_drift_onset_challengers_train_only_on_the_new_market(home):
+def degrade_champion(home, champion=None):
+    champion = champion or home.champions[PAIR]
+    add_outcomes(home, champion.version, 120, max(champion.test_accuracy - 0.25, 0.2), END, 1)
+    home.clock.advance(days=5)
+
+
+def champion_deployed_at(home, when):
+    """A new champion whose takeover happened at ``when`` (trained on the same data)."""
+    from btcmlops.clock import ManualClock
+    from btcmlops.modeling.registry import ModelRegistry
+
+    earlier = ModelRegistry(home.store, home.settings.artifacts_dir, ManualClock(when))
+    trained = train_on(_data(home), feature_set=PAIR[0], model_type=PAIR[1], settings=home.settings)
+    info = earlier.register(trained, created_by="test")
+    return earlier.promote(info.version, actor="test", reason="deployed earlier", action="deploy")
+
+
+def test_drift_alone_does_not_shorten_the_training_window(home):
     owner = retraining(home)
-    record_feature_drift(home, END - timedelta(days=40), "none")
     record_feature_drift(home, END - timedelta(days=30), "high")
+    window = owner.training_window(*PAIR, END)
+    assert window["start"] == END - timedelta(days=60)
+
+
+def test_a_failing_model_after_a_drift_onset_trains_only_on_the_new_market(home):
+    champion = champion_deployed_at(home, END - timedelta(days=35))
+    owner = retraining(home)
+    record_feature_drift(home, END - timedelta(days=40), "high")  # before it took over
+    record_feature_drift(home, END - timedelta(days=33), "none")
+    record_feature_drift(home, END - timedelta(days=30), "high")  # the first sign: onset
     record_feature_drift(home, END - timedelta(days=29), "medium")
-    record_feature_drift(home, END - timedelta(days=28), "none")
-    window = owner.training_window(PAIR[0], END)
+    record_feature_drift(home, END - timedelta(days=20), "high")  # an aftershock: ignored
+    degrade_champion(home, champion)
+    window = owner.training_window(*PAIR, home.clock.now(), performance_degraded=True)
     assert window["start"] == END - timedelta(days=31)
     assert "drifted" in window["why"]
-    result = owner.retrain_model(*PAIR)
+    result = owner.retrain_model(*PAIR, trigger="performance")
+    assert result["success"] is True, result.get("error")
     assert result["windows"]["train"]["start"] >= (END - timedelta(days=31)).isoformat()
 
 
-def test_too_few_hours_since_the_drift_onset_fail_with_the_reason(home):
+def test_too_few_hours_since_the_drift_onset_block_retraining(home):
+    champion = champion_deployed_at(home, END - timedelta(days=6))
     owner = retraining(home)
     record_feature_drift(home, END - timedelta(days=3), "high")
-    result = owner.retrain_model(*PAIR, trigger="drift")
-    assert result["success"] is False
-    assert "since the features drifted" in result["error"]
-    assert home.registry.champion(*PAIR).version == home.champions[PAIR].version
+    degrade_champion(home, champion)
+    decision = owner.should_retrain(*PAIR)
+    assert "performance" in decision["triggers"]
+    assert decision["should_retrain"] is False
+    assert "since the features drifted" in decision["data_check"]["reason"]
+    result = owner.retrain_model(*PAIR, trigger="performance")  # forced anyway: refused
+    assert result["success"] is False and "since the features drifted" in result["error"]
+    assert home.registry.champion(*PAIR).version == champion.version

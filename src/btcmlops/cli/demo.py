@@ -54,7 +54,9 @@ def demo(
     cli_state = state(ctx)
     settings = cli_state.settings()
     _prepare_home(settings, fresh)
-    end = floor_hour(settings.make_clock().now())
+    # The world ends at midnight UTC, so the change (a whole number of days after the start)
+    # happens at midnight and the daily checks see whole days of the new market.
+    end = floor_hour(settings.make_clock().now()).replace(hour=0)
     change = regime_change_day if regime_change_day is not None else round(days * 5 / 8)
     warm = warm_days if warm_days is not None else round(days * 3 / 8)
     if not warm + 2 <= change < days:

@@ -1,0 +1,1 @@
+"""The web dashboard served under ``/dashboard``: see ``routes``."""

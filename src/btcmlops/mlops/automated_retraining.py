@@ -45,6 +45,7 @@ from sqlalchemy import case, func, select, update
 from btcmlops.clock import HOUR, Clock, parse_utc
 from btcmlops.config import Settings
 from btcmlops.db.models import (
+    ChampionChange,
     DriftReport,
     FeatureRow,
     PredictionLog,
@@ -155,7 +156,7 @@ class AutomatedRetraining:
         drift = self._drift_check(feature_set, model_type)
         last_run = self._last_run_at(feature_set, model_type)
         schedule = self._schedule_check(champion, last_run, now)
-        data = self._data_check(feature_set, now)
+        data = self._data_check(feature_set, model_type, now, performance["triggered"])
         cooldown = self._cooldown_check(last_run, now)
 
         reasons = [
@@ -345,8 +346,12 @@ class AutomatedRetraining:
         )
         return max(settings.retrain_min_samples, usable + 2 * int(PURGE_GAP / HOUR))
 
-    def _data_check(self, feature_set: str, now: datetime) -> dict[str, Any]:
-        window = self.training_window(feature_set, now)
+    def _data_check(
+        self, feature_set: str, model_type: str, now: datetime, performance_degraded: bool
+    ) -> dict[str, Any]:
+        window = self.training_window(
+            feature_set, model_type, now, performance_degraded=performance_degraded
+        )
         with self.store.session() as session:
             count = session.scalar(
                 select(func.count()).where(
@@ -533,7 +538,10 @@ class AutomatedRetraining:
         columns = list(
             dict.fromkeys(challenger_columns + (champion.feature_names if champion else []))
         )
-        window = self.training_window(job.feature_set, now)
+        degraded = self._performance_check(champion, now)["triggered"]
+        window = self.training_window(
+            job.feature_set, job.model_type, now, performance_degraded=degraded
+        )
         try:
             data = load_training_data(
                 self.store,
@@ -637,19 +645,35 @@ class AutomatedRetraining:
             },
         }
 
-    def training_window(self, feature_set: str, now: datetime) -> dict[str, Any]:
+    def training_window(
+        self,
+        feature_set: str,
+        model_type: str,
+        now: datetime,
+        *,
+        performance_degraded: bool = False,
+    ) -> dict[str, Any]:
         """Where a challenger's training data starts, and why.
 
-        At most ``retrain_window_days`` back. If the features drifted (severity at or above
-        ``retrain_drift_severity``) inside that span, only the hours since the latest drift
-        onset are used: a model for the market as it is now, not an average over two
-        regimes. The onset is the start of the current window of the first check of the
-        latest run of consecutive drifted checks. Too few hours since then is an
-        InsufficientDataError (the run is recorded as failed with that reason, and the daily
-        check tries again), not a challenger trained on a market that no longer exists.
+        At most ``retrain_window_days`` back. When the champion's performance has degraded
+        (the performance check triggers) *and* the features drifted (severity at or above
+        ``retrain_drift_severity``) since the champion took over, only the hours since that
+        drift's onset are used: the model failing plus the market changing means the market
+        since the change is the one to learn, not an average over two regimes. Drift alone
+        (say, a swing in news mood the model copes with) does not shorten the window. The
+        onset is the start of the current window of the first drifted check since the
+        champion took over: the first sign that the market left the one it was chosen in
+        (later alarms, aftershocks of the same change, do not move it). Too few hours since
+        the onset block retraining (the data check says so, and the daily check tries again)
+        rather than train on a market that is gone.
         """
         default_start = now - timedelta(days=self.settings.retrain_window_days)
-        onset = self._drift_onset(feature_set, default_start, now)
+        onset = None
+        if performance_degraded:
+            took_over = self._champion_since(feature_set, model_type)
+            onset = self._drift_onset(
+                feature_set, max(default_start, took_over or default_start), now
+            )
         if onset is None:
             return {
                 "start": default_start,
@@ -660,28 +684,41 @@ class AutomatedRetraining:
             "why": f"the hours since the features drifted at {onset:%Y-%m-%d %H:%M} UTC",
         }
 
-    def _drift_onset(self, feature_set: str, since: datetime, now: datetime) -> datetime | None:
-        threshold = SEVERITY_ORDER[self.settings.retrain_drift_severity]
+    def _champion_since(self, feature_set: str, model_type: str) -> datetime | None:
+        """When the current champion of the pair took over (its last champion change)."""
         with self.store.session() as session:
-            reports = session.execute(
-                select(DriftReport.severity, DriftReport.report)
+            return session.scalar(
+                select(ChampionChange.changed_at)
+                .where(
+                    ChampionChange.feature_set == feature_set,
+                    ChampionChange.model_type == model_type,
+                )
+                .order_by(ChampionChange.id.desc())
+                .limit(1)
+            )
+
+    def _drift_onset(self, feature_set: str, since: datetime, now: datetime) -> datetime | None:
+        """Start of the current window of the first drifted feature check after ``since``."""
+        threshold = [
+            name
+            for name, rank in SEVERITY_ORDER.items()
+            if rank >= SEVERITY_ORDER[self.settings.retrain_drift_severity]
+        ]
+        with self.store.session() as session:
+            report = session.scalar(
+                select(DriftReport.report)
                 .where(
                     DriftReport.kind == "feature",
                     DriftReport.feature_set == feature_set,
                     DriftReport.status == "success",
+                    DriftReport.severity.in_(threshold),
                     DriftReport.checked_at > since,
                     DriftReport.checked_at <= now,
                 )
-                .order_by(DriftReport.checked_at.desc(), DriftReport.id.desc())
-            ).all()
-        onset = None
-        for severity, report in reports:
-            drifted = SEVERITY_ORDER.get(severity or "none", 0) >= threshold
-            if drifted:
-                onset = parse_utc(report["windows"]["current_start"])
-            elif onset is not None:
-                break  # the run of drifted checks that ends with the latest one is over
-        return onset if onset is not None and onset > since else None
+                .order_by(DriftReport.checked_at, DriftReport.id)
+                .limit(1)
+            )
+        return None if report is None else parse_utc(report["windows"]["current_start"])
 
     def _meet(
         self, challenger: TrainedModel, champion: ModelVersionInfo | None, data: TrainingData

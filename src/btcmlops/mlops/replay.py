@@ -47,6 +47,10 @@ class ReplayPlan:
     regime_change_day: int = 75
     warm_days: int = 45
     model_type: str = DEFAULT_MODEL_TYPE
+    # A change drift detection can confirm within two days: volatility x2.5, news volume x2,
+    # and (the simulator's default) the relation of news to returns flips.
+    post_change_volatility: float = 2.5
+    post_change_news_rate: float = 2.0
 
 
 @dataclass
@@ -81,7 +85,12 @@ class Replay:
         """Simulate the world and load, score and build its first ``warm_days``; train."""
         plan, runtime = self.plan, self.runtime
         simulator = MarketSimulator.ending_at(
-            end, plan.days, plan.seed, regime_change_day=plan.regime_change_day
+            end,
+            plan.days,
+            plan.seed,
+            regime_change_day=plan.regime_change_day,
+            post_change_volatility=plan.post_change_volatility,
+            post_change_news_rate=plan.post_change_news_rate,
         )
         config = simulator.config
         world = SimulatedWorld(config)

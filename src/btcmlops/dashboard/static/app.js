@@ -11,6 +11,7 @@
   const page = document.body;
   const API_BASE = page.dataset.apiBase || "";
   const KEY_REQUIRED = page.dataset.keyRequired === "true";
+  const READS_PROTECTED = page.dataset.readsProtected === "true";
   const REFRESH_MS = 15000;
   const JOB_POLL_MS = 1500;
   const KEY_STORAGE = "btcmlops.apiKey";
@@ -315,10 +316,12 @@
   /** A read: on 401 (reads protected by the server) ask for the key and try again. */
   async function api(method, path, params) {
     for (;;) {
+      const keyUsed = storedKey();
       try {
         return await send(method, path, params);
       } catch (error) {
         if (!(error instanceof ApiError) || error.status !== 401) throw error;
+        if (storedKey() && storedKey() !== keyUsed) continue; // a key arrived meanwhile
         storeKey("");
         const answer = await promptForKey(
           `${method} ${path} was refused: ${error.message} Enter the key to continue.`
@@ -524,7 +527,8 @@
     const body = sorted.map((row) => {
       const cells = columns.map((column) => {
         const content = column.cell ? column.cell(row) : column.value(row);
-        return el("td", { class: column.num ? "num" : column.className }, content ?? "–");
+        const classes = [column.num ? "num" : "", column.className || ""].join(" ").trim();
+        return el("td", { class: classes || null }, content ?? "–");
       });
       const tr = el("tr", { class: rowClass ? rowClass(row) : null }, cells);
       if (onRowClick) {
@@ -640,7 +644,7 @@
     const [statistics, prices, recent, timelines, accuracies] = await Promise.all([
       load("/predictions/statistics"),
       load("/market/prices", { hours: 720 }),
-      load("/predictions/recent", { limit: 1000 }),
+      load("/predictions/recent", { limit: 500 }),
       Promise.all(pairs.map(timeline)),
       Promise.all(pairs.map(accuracy)),
     ]);
@@ -888,8 +892,8 @@
         xaxis: { type: "date" },
         yaxis: { tickformat: ".0%", title: { text: "accuracy" } },
         shapes: [coinFlip],
-        legend: { orientation: "h", x: 0, y: -0.12, font: { size: 11 }, tracegroupgap: 4 },
-        margin: { l: 60, r: 18, t: 8, b: 30 },
+        legend: { orientation: "v", x: 1.01, y: 1, font: { size: 11 }, tracegroupgap: 8 },
+        margin: { l: 60, r: 18, t: 8, b: 40 },
       }),
       empty
     );
@@ -1000,30 +1004,37 @@
         key: "accuracy",
         label: "Realised",
         num: true,
+        className: "nowrap",
         title: "7-day realised accuracy with its 95% interval",
         cell: (r) => [pct(r.stats.accuracy), sub(interval(r.stats.accuracy_interval_95))],
       },
-      { key: "n", label: "Outcomes", num: true, cell: (r) => count(r.stats.total_predictions) },
       {
-        key: "pending",
-        label: "Pending",
+        key: "outcomes",
+        label: "Outcomes",
         num: true,
-        cell: (r) => count(r.stats.pending_predictions),
+        cell: (r) => [
+          count(r.stats.total_predictions),
+          sub(`${count(r.stats.pending_predictions)} pending`),
+        ],
       },
       {
         key: "estimate",
-        label: "Label-free estimate",
+        label: "Estimate",
         num: true,
-        title: "what the model's own probabilities say its accuracy is",
-        cell: (r) => pct(r.estimate),
+        title: "label-free: what the model's own probabilities say its accuracy is",
+        cell: (r) => [pct(r.estimate), sub("label-free")],
       },
       {
-        key: "majority",
-        label: "Majority",
+        key: "baselines",
+        label: "Baselines",
         num: true,
-        cell: (r) => pct(r.baselines.majority_class),
+        className: "nowrap",
+        title: "majority-class / last-hour baseline over the same hours",
+        cell: (r) => [
+          `${pct(r.baselines.majority_class)} / ${pct(r.baselines.last_hour)}`,
+          sub("majority / last"),
+        ],
       },
-      { key: "last_hour", label: "Last hour", num: true, cell: (r) => pct(r.baselines.last_hour) },
     ];
     fill("overview-models", table(columns, rows));
   }
@@ -1309,8 +1320,8 @@
       return;
     }
     note.textContent =
-      `${utc(analysis.timestamp)} · reference ${analysis.reference_period_days} d vs current ` +
-      `${analysis.current_period_days} d · most drifted first; click a header to sort`;
+      `${utc(analysis.timestamp)} · ${analysis.reference_period_days} d vs ` +
+      `${analysis.current_period_days} d · most drifted first`;
     const rows = (analysis.drift_results || []).filter((r) => r.tested !== false);
     fill(
       "drift-table",
@@ -1461,8 +1472,17 @@
       fill("models-champions", noModels());
       return;
     }
-    const lastChange = (v) =>
-      changes.filter((c) => c.feature_set === v.feature_set && c.model_type === v.model_type).pop();
+    const ofPair = (v) =>
+      changes.filter((c) => c.feature_set === v.feature_set && c.model_type === v.model_type);
+    const lastChange = (v) => ofPair(v).pop();
+    // What a rollback would return to: the version this champion replaced when it was
+    // promoted (a rollback is not itself something to return to), as the registry does.
+    const rollbackTarget = (v) => {
+      const arrival = ofPair(v)
+        .filter((c) => c.version === v.version && !c.action.endsWith("rollback"))
+        .pop();
+      return arrival ? arrival.previous_version : null;
+    };
     const columns = [
       { key: "model", label: "Model", cell: (v) => modelCell(v.feature_set, v.model_type) },
       {
@@ -1502,28 +1522,32 @@
       {
         key: "action",
         label: "",
-        cell: (v) =>
-          el(
+        cell: (v) => {
+          const target = rollbackTarget(v);
+          return el(
             "button",
             {
               type: "button",
               class: "small danger rollback-button",
               "data-pair": pairKey(v.feature_set, v.model_type),
-              onclick: () => rollback(v),
+              disabled: !target,
+              title: target ? `back to ${target}` : "nothing to roll back to: the first champion",
+              onclick: () => rollback(v, target),
             },
             "Roll back"
-          ),
+          );
+        },
       },
     ];
     fill("models-champions", table(columns, champions));
   }
 
-  async function rollback(champion) {
+  async function rollback(champion, target) {
     const label = pairLabel(champion.feature_set, champion.model_type);
     const result = await runAction({
       label: `rollback ${label}`,
       title: "Roll back the champion",
-      text: `Re-point the champion of ${label} to the version ${champion.version} replaced.`,
+      text: `Re-point the champion of ${label} from ${champion.version} back to ${target}.`,
       confirmLabel: "Roll back",
       askReason: true,
       danger: true,
@@ -1728,7 +1752,10 @@
         label: "Test accuracy",
         num: true,
         value: (v) => v.test_accuracy,
-        cell: (v) => [pct(v.test_accuracy), sub(interval(v.test_accuracy_ci))],
+        cell: (v) => [
+          pct(v.test_accuracy),
+          sub(`${interval(v.test_accuracy_ci)} · ${count(test(v).rows)} h`),
+        ],
       },
       {
         key: "validation",
@@ -1753,17 +1780,12 @@
       },
       {
         key: "baselines",
-        label: "Majority / last hour",
+        label: "Baselines",
+        title: "accuracy of always the majority direction / of repeating the last hour",
+        className: "nowrap",
         num: true,
         value: (v) => baseline(v, "majority_class"),
         cell: (v) => `${pct(baseline(v, "majority_class"))} / ${pct(baseline(v, "last_hour"))}`,
-      },
-      {
-        key: "rows",
-        label: "Test rows",
-        num: true,
-        value: (v) => test(v).rows,
-        cell: (v) => count(test(v).rows),
       },
       {
         key: "created",
@@ -2469,7 +2491,7 @@
     refresh();
   }
 
-  function start() {
+  async function start() {
     if (typeof Plotly === "undefined") {
       problems.set("plotly.min.js", "did not load: charts cannot be drawn");
       renderBanner();
@@ -2490,6 +2512,11 @@
     });
     byId("retrain-button").addEventListener("click", startRetraining);
     showView();
+    if (READS_PROTECTED && !storedKey()) {
+      // Ask before the first read rather than after a round of refusals.
+      const answer = await promptForKey("This server needs the API key to show its data.");
+      if (answer) storeKey(answer.key);
+    }
     refresh();
   }
 

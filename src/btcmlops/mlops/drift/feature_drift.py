@@ -34,7 +34,7 @@ Severity = Literal["none", "low", "medium", "high"]
 SEVERITIES: tuple[Severity, ...] = ("none", "low", "medium", "high")
 Status = Literal["success", "insufficient_data"]
 
-REFERENCE_FORMAT = "btcmlops.drift-reference/1"
+REFERENCE_FORMAT = "btcmlops.drift-reference/2"
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class FeatureDrift:
     reference_std: float
     current_std: float
     autocorrelation: float
+    autocorrelation_time: float
     effective_reference_size: float
     effective_current_size: float
     bins_used: int
@@ -132,8 +133,9 @@ class FeatureDriftResult:
 class DriftReference:
     """What a drift check needs from the reference window, computed once and reusable.
 
-    Sorted values (for exact KS), PSI bin edges and shares, means, standard deviations and
-    the lag-1 autocorrelation (from the time-ordered values). Serialises to JSON, so it can
+    Sorted values (for exact KS), PSI bin edges and shares, means, standard deviations, the
+    lag-1 autocorrelation and the integrated autocorrelation time (from the time-ordered
+    values; the latter sets the effective sample sizes). Serialises to JSON, so it can
     be stored with a model version and a check no longer needs the training data.
     """
 
@@ -146,6 +148,7 @@ class DriftReference:
     means: np.ndarray
     stds: np.ndarray
     autocorrelation: np.ndarray
+    autocorrelation_time: np.ndarray
 
     @classmethod
     def from_data(
@@ -181,6 +184,7 @@ class DriftReference:
         if bins < 2:
             raise InvalidInputError(f"PSI needs at least 2 bins, got {bins}")
         moments = st.column_moments(columns)
+        tau = st.autocorrelation_time(columns)  # before the columns are sorted
         rows = int(columns.shape[1])
         sample = st.SortedSample.from_columns(columns, copy=copy)
         edges = st.quantile_edges(sample, bins)
@@ -195,6 +199,7 @@ class DriftReference:
             means=moments.means,
             stds=moments.stds,
             autocorrelation=moments.autocorrelation,
+            autocorrelation_time=tau,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,6 +218,7 @@ class DriftReference:
             "means": _encode_list(self.means),
             "stds": _encode_list(self.stds),
             "autocorrelation": _encode_list(self.autocorrelation),
+            "autocorrelation_time": _encode_list(self.autocorrelation_time),
         }
 
     def to_json(self) -> str:
@@ -242,6 +248,7 @@ class DriftReference:
                 means=_decode_list(payload["means"]),
                 stds=_decode_list(payload["stds"]),
                 autocorrelation=_decode_list(payload["autocorrelation"]),
+                autocorrelation_time=_decode_list(payload["autocorrelation_time"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"drift reference is malformed: {exc}") from exc
@@ -377,9 +384,9 @@ def compare_prepared(
     tested = (reference.sample.counts >= min_samples) & (current.counts >= min_samples)
 
     ks = st.ks_two_sample(reference.sample, current)
-    n_eff = st.effective_sample_size(ks.reference_count, reference.autocorrelation)
-    m_eff = st.effective_sample_size(ks.current_count, reference.autocorrelation)
-    autocorrelated = np.nan_to_num(reference.autocorrelation, nan=0.0) > 0
+    n_eff = st.effective_sample_size(ks.reference_count, reference.autocorrelation_time)
+    m_eff = st.effective_sample_size(ks.current_count, reference.autocorrelation_time)
+    autocorrelated = np.nan_to_num(reference.autocorrelation_time, nan=1.0) > 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
         corrected = st.ks_pvalue_effective(ks.statistic, n_eff, m_eff)
     p_effective = np.where(autocorrelated, np.fmax(ks.pvalue, corrected), ks.pvalue)
@@ -424,6 +431,7 @@ def compare_prepared(
             reference_std=float(reference.stds[j]),
             current_std=float(current_stds[j]),
             autocorrelation=float(reference.autocorrelation[j]),
+            autocorrelation_time=float(reference.autocorrelation_time[j]),
             effective_reference_size=float(n_eff[j]),
             effective_current_size=float(m_eff[j]),
             bins_used=int(bins_used[j]),

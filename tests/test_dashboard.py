@@ -1,0 +1,434 @@
+"""The dashboard in a real headless Chromium, against the real app serving a home with history.
+
+Every view must load without a console error and draw its charts from the API; the actions
+(retraining, rollback, promotion with an API key) must change what the API reports. Set
+``BTCMLOPS_SCREENSHOTS=docs/img`` to write the README's screenshots (one per view).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from btcmlops.clock import parse_utc
+from btcmlops.config import Settings
+from btcmlops.context import AppContext
+from btcmlops.db.store import Store
+from dashboard_home import DashboardHome, build_dashboard_home
+
+from browser import (
+    CHROMIUM_ARGS,
+    VIEWPORT,
+    WatchedPage,
+    dashboard_app,
+    ensure_chromium,
+    serve_in_thread,
+    watch,
+)
+
+END = parse_utc("2024-03-01T00:00:00Z")
+API_KEY = "dashboard-test-key"
+VIEWS = ("overview", "drift", "models", "retraining", "health")
+CHARTS = {
+    "overview": ("chart-price", "chart-accuracy", "chart-latency"),
+    "drift": ("chart-drift-history", "chart-distribution"),
+    "models": ("chart-champions", "chart-importances"),
+    "retraining": ("chart-runs",),
+    "health": (),
+}
+FIRST_PAIR = "vader/random_forest"
+browser = pytest.mark.browser
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def chromium(pytestconfig: pytest.Config) -> Iterator[object]:
+    executable = ensure_chromium(pytestconfig)
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright comes with the dev extra: pip install -e .[dev]"
+    )
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(executable), args=list(CHROMIUM_ARGS), headless=True
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardHome]:
+    folder = tmp_path_factory.mktemp("dashboard")
+    url = f"sqlite:///{folder / 'btcmlops.db'}"
+    store = Store.open(url)
+    settings = Settings(
+        home=folder / "home",
+        database_url=url,
+        finbert_model=str(folder / "no-finbert-here"),  # a VADER-only replay on any machine
+        _env_file=None,
+    )
+    try:
+        yield build_dashboard_home(store, settings, END)
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(home: DashboardHome) -> Iterator[str]:
+    context = AppContext(settings=home.settings, clock=home.clock, _store=home.store)
+    with serve_in_thread(dashboard_app(context)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def keyed_url(home: DashboardHome) -> Iterator[str]:
+    """The same home served by a second app that requires an API key for actions."""
+    settings = home.settings.model_copy(update={"api_key": SecretStr(API_KEY)})
+    context = AppContext(settings=settings, clock=home.clock, _store=home.store)
+    with serve_in_thread(dashboard_app(context)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def protected_url(home: DashboardHome) -> Iterator[str]:
+    """The same home served by an app that wants the API key for reads too."""
+    settings = home.settings.model_copy(
+        update={"api_key": SecretStr(API_KEY), "protect_reads": True}
+    )
+    context = AppContext(settings=settings, clock=home.clock, _store=home.store)
+    with serve_in_thread(dashboard_app(context)) as url:
+        yield url
+
+
+@pytest.fixture
+def page(chromium) -> Iterator[WatchedPage]:  # type: ignore[no-untyped-def]
+    context = chromium.new_context(viewport=VIEWPORT)
+    try:
+        yield watch(context.new_page())
+    finally:
+        context.close()
+
+
+def screenshot_folder(tmp_path: Path) -> Path:
+    chosen = os.environ.get("BTCMLOPS_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def api(base_url: str, path: str, **params: object) -> dict:
+    response = httpx.get(base_url + path, params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def champion_of(base_url: str, feature_set: str, model_type: str) -> str | None:
+    entries = api(base_url, "/models")["available_models"][feature_set]
+    return next(e["champion"] for e in entries if e["model_type"] == model_type)
+
+
+# ----------------------------------------------------------------------------- views
+
+
+@browser
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_view_loads_without_console_errors_and_draws_its_charts(
+    view: str, base_url: str, page: WatchedPage, tmp_path: Path
+) -> None:
+    page.goto_view(base_url, view)
+
+    assert page.banner_text() == "", page.banner_text()
+    for chart in CHARTS[view]:
+        assert page.chart_points(chart) > 0, f"{chart} drew no data"
+    assert page.page.locator(f"#view-{view}").is_visible()
+    assert page.page.locator(f'.tabs a[data-tab="{view}"]').get_attribute("class") == "active"
+    page.page.screenshot(path=screenshot_folder(tmp_path) / f"{view}.png", full_page=True)
+    assert page.errors == []
+
+
+@browser
+def test_overview_marks_each_prediction_by_its_outcome(base_url: str, page: WatchedPage) -> None:
+    page.goto_view(base_url, "overview")
+
+    timeline = api(
+        base_url,
+        "/predictions/timeline",
+        feature_set="vader",
+        model_type="random_forest",
+        days=30,
+        window=48,
+    )
+    expected = {"correct": 0, "incorrect": 0, "pending": 0}
+    for point in timeline["points"]:
+        outcome = {True: "correct", False: "incorrect", None: "pending"}[point["correct"]]
+        expected[outcome] += 1
+    drawn = page.page.evaluate(
+        """() => Object.fromEntries(document.getElementById('chart-price').data
+            .filter(t => t.mode === 'markers').map(t => [t.name, t.x.length]))"""
+    )
+    assert drawn == {name: n for name, n in expected.items() if n}
+    assert expected["correct"] > 0 and expected["incorrect"] > 0
+    assert page.errors == []
+
+
+@browser
+def test_drift_table_sorts_by_the_clicked_header(base_url: str, page: WatchedPage) -> None:
+    page.goto_view(base_url, "drift")
+    table = page.page.locator("#drift-table table")
+    header = table.locator("th", has_text="KS statistic")
+
+    def ks_column() -> list[float]:
+        index = table.locator("th").all_inner_texts().index(header.inner_text())
+        cells = table.locator(f"tbody tr td:nth-child({index + 1})").all_inner_texts()
+        return [float(cell) for cell in cells]
+
+    header.click()
+    assert header.get_attribute("aria-sort") == "descending"
+    descending = ks_column()
+    header.click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    ascending = ks_column()
+
+    assert len(descending) > 2
+    assert descending == sorted(descending, reverse=True)
+    assert ascending == sorted(ascending)
+    assert page.errors == []
+
+
+@browser
+def test_choosing_a_feature_draws_its_reference_and_current_distributions(
+    base_url: str, page: WatchedPage
+) -> None:
+    page.goto_view(base_url, "drift")
+    select = page.page.locator("#drift-feature-select")
+    options = select.locator("option").evaluate_all("nodes => nodes.map(n => n.value)")
+    chosen = options[-1]
+    assert chosen != select.input_value()
+
+    select.select_option(chosen)
+    page.page.wait_for_function(
+        "f => (document.getElementById('chart-distribution').layout.xaxis.title || {}).text === f",
+        arg=chosen,
+    )
+
+    expected = api(base_url, "/drift/distribution", feature_set="vader", feature=chosen)
+    drawn = page.page.evaluate(
+        "() => document.getElementById('chart-distribution').data.map(t => t.y)"
+    )
+    assert drawn == [expected["reference_share"], expected["current_share"]]
+    assert page.errors == []
+
+
+# ----------------------------------------------------------------------------- actions
+
+
+@browser
+def test_retrain_button_adds_a_run_to_the_history(base_url: str, page: WatchedPage) -> None:
+    before = api(base_url, "/retrain/history", limit=100)["runs"]
+    page.goto_view(base_url, "retraining")
+    rows_before = page.page.locator("#retrain-runs tbody tr").count()
+
+    page.page.locator("#retrain-button").click()
+    page.page.locator("#action-dialog").wait_for(state="visible")
+    page.page.locator("#action-confirm").click()
+    page.page.locator("#retrain-job .pill").filter(has_text="deployed").or_(
+        page.page.locator("#retrain-job .pill").filter(has_text="kept")
+    ).wait_for(timeout=240_000)
+    page.page.locator("#retrain-runs tbody tr").nth(rows_before).wait_for()
+
+    after = api(base_url, "/retrain/history", limit=100)["runs"]
+    assert len(after) == len(before) + 1
+    newest = after[0]
+    assert newest["status"] == "succeeded"
+    assert (newest["feature_set"], newest["model_type"]) == ("vader", "random_forest")
+    assert page.page.locator("#retrain-runs tbody tr").count() == rows_before + 1
+    assert page.errors == []
+
+
+@browser
+def test_rollback_changes_the_champion_and_shows_the_reason_as_text(
+    base_url: str, page: WatchedPage
+) -> None:
+    before = champion_of(base_url, "vader", "random_forest")
+    page.goto_view(base_url, "models")
+    reason = '<b id="injected">rolled back by the browser test</b>'
+
+    page.page.locator(f'.rollback-button[data-pair="{FIRST_PAIR}"]').click()
+    page.page.locator("#action-reason").fill(reason)
+    promised = page.page.locator("#action-text").inner_text()
+    page.page.locator("#action-confirm").click()
+    shown = page.page.locator(f'.champion-version[data-pair="{FIRST_PAIR}"]')
+    page.page.wait_for_function(
+        "([selector, old]) => { const node = document.querySelector(selector);"
+        " return node && !old.endsWith(node.textContent); }",
+        arg=[f'.champion-version[data-pair="{FIRST_PAIR}"]', before],
+    )
+
+    after = champion_of(base_url, "vader", "random_forest")
+    moves = api(base_url, "/models/history", feature_set="vader", model_type="random_forest")
+    last_move = moves["history"][-1]
+    assert after != before
+    assert promised.endswith(f"back to {after}.")  # the dialog named the version it went to
+    assert last_move["action"] == "rollback" and last_move["previous_version"] == before
+    assert shown.get_attribute("title") == after
+    assert page.page.locator("#notice").inner_text().endswith(after)
+    # The reason is data: shown as text, never parsed into an element.
+    assert page.page.locator("#injected").count() == 0
+    assert last_move["reason"] == reason
+    assert page.page.get_by_text(reason).count() >= 1
+    assert page.errors == []
+
+
+@browser
+def test_actions_ask_for_the_api_key_and_ask_again_after_a_refusal(
+    keyed_url: str, page: WatchedPage
+) -> None:
+    versions = api(
+        keyed_url, "/models/versions", feature_set="vader", model_type="logistic_regression"
+    )["versions"]
+    archived = next(v for v in versions if v["status"] != "champion")
+    page.goto_view(keyed_url, "models")
+
+    page.page.locator(f'.promote-button[data-version="{archived["version"]}"]').click()
+    key_field = page.page.locator("#action-key")
+    key_field.wait_for(state="visible")
+    key_field.fill("not-the-key")
+    page.page.locator("#action-confirm").click()
+    page.page.locator("#action-text", has_text="not accepted").wait_for()
+    assert key_field.is_visible()
+    key_field.fill(API_KEY)
+    page.page.locator("#action-confirm").click()
+    page.page.locator("#notice").filter(has_text=archived["version"]).wait_for()
+
+    assert champion_of(keyed_url, "vader", "logistic_regression") == archived["version"]
+    assert page.page.evaluate("sessionStorage.getItem('btcmlops.apiKey')") == API_KEY
+    # The refused attempt is the one expected console error (the browser logs the 401).
+    assert [e for e in page.errors if "401" not in e] == []
+
+
+@browser
+def test_protected_reads_ask_for_the_key_before_reading_and_then_draw(
+    protected_url: str, page: WatchedPage
+) -> None:
+    page.page.goto(f"{protected_url}/dashboard#models")
+    key_field = page.page.locator("#action-key")
+    key_field.wait_for(state="visible")
+    assert page.page.locator("#action-title").inner_text() == "API key needed"
+    key_field.fill(API_KEY)
+    page.page.locator("#action-confirm").click()
+    page.wait_until_ready("models")
+
+    assert page.chart_points("chart-champions") > 0
+    assert page.banner_text() == ""
+    assert page.page.locator("#action-dialog").is_hidden()
+    assert page.errors == []  # asked first: no read was refused
+
+
+@browser
+def test_a_refused_read_asks_for_the_key_again(protected_url: str, page: WatchedPage) -> None:
+    page.page.add_init_script("sessionStorage.setItem('btcmlops.apiKey', 'an-old-key')")
+    page.page.goto(f"{protected_url}/dashboard#health")
+    key_field = page.page.locator("#action-key")
+    key_field.wait_for(state="visible")
+    key_field.fill(API_KEY)
+    page.page.locator("#action-confirm").click()
+    page.wait_until_ready("health")
+
+    assert page.page.locator("#action-dialog").is_hidden()
+    assert page.banner_text() == ""
+    assert page.page.evaluate("sessionStorage.getItem('btcmlops.apiKey')") == API_KEY
+    # The refusals of the old key are the only console errors (the browser logs each 401).
+    assert page.errors and all("401" in error for error in page.errors)
+
+
+# ----------------------------------------------------------------------------- behaviour
+
+
+@browser
+def test_the_page_refreshes_every_15_seconds_and_pauses_while_hidden(
+    base_url: str, page: WatchedPage
+) -> None:
+    page.page.clock.install()
+    page.goto_view(base_url, "health")
+    first = page.refreshes()
+
+    page.page.clock.run_for(15_500)
+    page.wait_for_refreshes("health", more_than=first)
+    assert page.refreshes() == first + 1
+
+    page.page.evaluate(
+        """() => { Object.defineProperty(document, 'hidden', {value: true, configurable: true});
+                   document.dispatchEvent(new Event('visibilitychange')); }"""
+    )
+    page.page.clock.run_for(60_000)
+    assert page.refreshes() == first + 1
+
+    page.page.evaluate(
+        """() => { Object.defineProperty(document, 'hidden', {value: false, configurable: true});
+                   document.dispatchEvent(new Event('visibilitychange')); }"""
+    )
+    page.wait_for_refreshes("health", more_than=first + 1)
+    assert page.errors == []
+
+
+@browser
+def test_the_page_loads_nothing_from_outside_the_server(base_url: str, page: WatchedPage) -> None:
+    requested: list[str] = []
+    page.page.on("request", lambda request: requested.append(request.url))
+    for view in VIEWS:
+        page.goto_view(base_url, view)
+
+    outside = [url for url in requested if not url.startswith((base_url, "data:"))]
+    assert outside == []
+    assert any(url.startswith(f"{base_url}/dashboard/static/plotly.min.js") for url in requested)
+
+
+def test_plotly_is_served_from_the_installed_package_with_long_cache_headers(
+    base_url: str,
+) -> None:
+    bundled = (resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
+    plain = httpx.get(
+        f"{base_url}/dashboard/static/plotly.min.js", headers={"Accept-Encoding": "identity"}
+    )
+    zipped = httpx.get(f"{base_url}/dashboard/static/plotly.min.js")
+
+    assert plain.status_code == 200 and plain.content == bundled
+    assert "immutable" in plain.headers["cache-control"]
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.content == bundled
+    again = httpx.get(
+        f"{base_url}/dashboard/static/plotly.min.js",
+        headers={"If-None-Match": plain.headers["etag"]},
+    )
+    assert again.status_code == 304
+
+
+def test_only_the_dashboards_own_files_are_served(base_url: str) -> None:
+    for name in ("app.js", "app.css"):
+        response = httpx.get(f"{base_url}/dashboard/static/{name}")
+        assert response.status_code == 200 and response.headers["cache-control"] == "no-cache"
+    for name in ("routes.py", "..%2Froutes.py", "index.html"):
+        response = httpx.get(f"{base_url}/dashboard/static/{name}")
+        assert response.status_code == 404
+        assert response.json()["success"] is False
+
+
+def test_the_shell_says_whether_actions_need_a_key_and_allows_only_its_own_scripts(
+    base_url: str, keyed_url: str
+) -> None:
+    open_page = httpx.get(f"{base_url}/dashboard")
+    keyed_page = httpx.get(f"{keyed_url}/dashboard/")
+
+    assert 'data-key-required="false"' in open_page.text
+    assert 'data-key-required="true"' in keyed_page.text
+    assert API_KEY not in keyed_page.text
+    policy = open_page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
