@@ -24,9 +24,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from btcmlops.api.app import create_app
 from btcmlops.context import AppContext
-from btcmlops.dashboard.routes import router as dashboard_router
+from btcmlops.server import build_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
@@ -98,11 +97,8 @@ def ensure_chromium(config: pytest.Config) -> Path:
 
 
 def dashboard_app(context: AppContext) -> FastAPI:
-    """The real app, with the dashboard router mounted if the factory does not mount it yet."""
-    app = create_app(context)
-    if not any(getattr(route, "path", "").startswith("/dashboard") for route in app.routes):
-        app.include_router(dashboard_router)
-    return app
+    """The app exactly as ``btcmlops serve`` builds it: the API with the dashboard."""
+    return build_app(context)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 
 from btcmlops import __version__
 from btcmlops.api.errors import install_error_handlers
@@ -57,6 +58,8 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Authorization", "Content-Type"],
         )
+    # Chart data is JSON of a few hundred KB; small answers (/predict) stay uncompressed.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     install_error_handlers(app)
     routers = (
         root.router,

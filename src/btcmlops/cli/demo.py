@@ -180,11 +180,11 @@ def _accuracy_cell(rate: dict) -> str:  # type: ignore[type-arg]
 def _serve(settings, clock, port: int) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
 
-    from btcmlops.api.app import create_app
+    from btcmlops.server import build_app
 
     context = AppContext(settings=settings, clock=clock)
     console.print(
         f"serving the API on http://127.0.0.1:{port} and the dashboard on "
         f"http://127.0.0.1:{port}/dashboard (Ctrl-C to stop)"
     )
-    uvicorn.run(create_app(context), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(build_app(context), host="127.0.0.1", port=port, log_level="warning")

@@ -48,12 +48,12 @@ def serve(
     err_console.print(f"btcmlops API on http://{host}:{port} (docs at /docs)", highlight=False)
     options = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     if workers == 1:
-        from btcmlops.api.app import create_app
+        from btcmlops.server import build_app
 
-        uvicorn.run(create_app(context, with_scheduler=not no_scheduler), **options)
+        uvicorn.run(build_app(context, with_scheduler=not no_scheduler), **options)
         return
     # Several workers each build their own context from the environment.
     if settings.now is not None:
         os.environ["BTCMLOPS_NOW"] = settings.now.isoformat()
     os.environ["BTCMLOPS_SERVE_SCHEDULER"] = "false" if no_scheduler else "true"
-    uvicorn.run("btcmlops.api.main:app", workers=workers, **options)
+    uvicorn.run("btcmlops.server:app", workers=workers, **options)

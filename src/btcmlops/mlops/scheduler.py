@@ -249,7 +249,7 @@ class PipelineJobs:
         made = {}
         for feature_set, model_type in self.champion_pairs():
             pair = (feature_set, model_type)
-            hour = runtime.predictor.predict(feature_set, model_type).feature_ts
+            hour = runtime.predictor.newest_row_hour(feature_set)
             if self._already_predicted(pair, hour):
                 continue
             answer = predict_and_log(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
 from btcmlops.clock import Clock
 from btcmlops.db.models import PredictionLog
 from btcmlops.db.store import Store
-from btcmlops.modeling.evaluation import wilson_interval
+from btcmlops.modeling.evaluation import CALIBRATION_BINS, wilson_interval
 
 MAX_POINTS = 5_000
 
@@ -27,8 +29,11 @@ def prediction_timeline(
     """One point per predicted hour (the hourly job's prediction, else the newest API one).
 
     ``rolling_accuracy`` (with its Wilson 95% band) is over the last ``window`` resolved
-    points; ``estimated_accuracy`` is the mean confidence over the same points, what the model
-    itself expected.
+    points. ``estimated_accuracy`` is what the model itself expected over the same points,
+    without their outcomes: each point's confidence, recalibrated by the accuracy the model
+    really had in the same P(up) bin on the outcomes *before* the window (when that bin has
+    10 or more). It follows the realised line while the market behaves as before and parts
+    from it under concept drift, which no label-free estimate can see.
     """
     since = clock.now() - timedelta(days=days)
     query = (
@@ -60,11 +65,19 @@ def prediction_timeline(
         if kept is None or (kept.source != "scheduled" and row.source == "scheduled"):
             by_hour[row.feature_ts] = row
     ordered = [by_hour[hour] for hour in sorted(by_hour)][-MAX_POINTS:]
-    points, recent = [], []
+    points: list[dict[str, Any]] = []
+    recent: deque[tuple[bool, float, int]] = deque()
+    seen = np.zeros(CALIBRATION_BINS)  # outcomes that left the window, per P(up) bin
+    right_in_bin = np.zeros(CALIBRATION_BINS)
     for row in ordered:
         if row.outcome_status == "resolved":
-            recent.append((bool(row.prediction_correct), float(row.confidence)))
-            recent = recent[-window:]
+            probability = float(row.probability_up)
+            bin_index = min(int(probability * CALIBRATION_BINS), CALIBRATION_BINS - 1)
+            recent.append((bool(row.prediction_correct), float(row.confidence), bin_index))
+            if len(recent) > window:
+                left_right, _, left_bin = recent.popleft()
+                seen[left_bin] += 1
+                right_in_bin[left_bin] += left_right
         point = {
             "feature_hour": row.feature_ts,
             "target_hour": row.target_ts,
@@ -80,13 +93,17 @@ def prediction_timeline(
             "estimated_accuracy": None,
         }
         if recent:
-            right = sum(1 for correct, _ in recent if correct)
+            right = sum(1 for correct, _, _ in recent if correct)
             low, high = wilson_interval(right, len(recent))
+            expected = [
+                right_in_bin[b] / seen[b] if seen[b] >= 10 else confidence
+                for _, confidence, b in recent
+            ]
             point.update(
                 rolling_accuracy=right / len(recent),
                 rolling_low=low,
                 rolling_high=high,
-                estimated_accuracy=sum(confidence for _, confidence in recent) / len(recent),
+                estimated_accuracy=float(np.mean(expected)),
             )
         points.append(point)
     return points

@@ -131,6 +131,10 @@ class Predictor:
             cached_features=cached,
         )
 
+    def newest_row_hour(self, feature_set: str) -> datetime:
+        """The hour of the newest feature row, read from the store (no prediction made)."""
+        return self._read_row(validate_feature_set(feature_set)).ts
+
     def is_warm(self, feature_set: str, model_type: str) -> bool:
         """True when a prediction needs no database or disk access."""
         return (feature_set, model_type) in self._models and feature_set in self._rows

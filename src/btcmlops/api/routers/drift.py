@@ -16,6 +16,11 @@ router = APIRouter(
 )
 REFERENCE_DAYS = Query(7, gt=0, le=365, description="Days before the current window.")
 CURRENT_DAYS = Query(1, gt=0, le=90, description="The most recent days.")
+RECORD = Query(
+    False,
+    description="Also store this check in drift_reports. The daily job stores its checks; "
+    "reads from dashboards and scripts do not, so polling never floods the history.",
+)
 
 
 @router.get("/features", summary="KS and PSI of every monitored feature, reference vs current")
@@ -23,9 +28,12 @@ def features(
     feature_set: FeatureSetName = Query("vader"),
     reference_days: float = REFERENCE_DAYS,
     current_days: float = CURRENT_DAYS,
+    record: bool = RECORD,
     services: Services = Depends(get_services),
 ) -> dict:
-    analysis = services.drift.detect_feature_drift(feature_set, reference_days, current_days)
+    analysis = services.drift.detect_feature_drift(
+        feature_set, reference_days, current_days, record=record
+    )
     return {"success": True, "drift_analysis": analysis}
 
 
@@ -35,10 +43,11 @@ def model(
     model_type: ModelTypeName = Query("random_forest"),
     reference_days: float = REFERENCE_DAYS,
     current_days: float = CURRENT_DAYS,
+    record: bool = RECORD,
     services: Services = Depends(get_services),
 ) -> dict:
     analysis = services.drift.detect_model_drift(
-        feature_set, model_type, reference_days, current_days
+        feature_set, model_type, reference_days, current_days, record=record
     )
     return {"success": True, "drift_analysis": analysis}
 
@@ -49,9 +58,12 @@ def summary(
     model_type: ModelTypeName = Query("random_forest"),
     reference_days: float = REFERENCE_DAYS,
     current_days: float = CURRENT_DAYS,
+    record: bool = RECORD,
     services: Services = Depends(get_services),
 ) -> dict:
-    result = services.drift.get_drift_summary(feature_set, model_type, reference_days, current_days)
+    result = services.drift.get_drift_summary(
+        feature_set, model_type, reference_days, current_days, record=record
+    )
     return {"success": True, "summary": result}
 
 

@@ -20,6 +20,7 @@ def root(request: Request) -> RootResponse:
         for path, operations in request.app.openapi()["paths"].items()
         for operation in operations.values()
     }
+    endpoints.update(getattr(request.app.state, "extra_endpoints", {}))
     return RootResponse(name="btcmlops", version=__version__, status="running", endpoints=endpoints)
 
 
