@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from btcmlops import __version__
 from btcmlops.api.errors import install_error_handlers
@@ -23,6 +25,55 @@ from btcmlops.api.routers import (
 )
 from btcmlops.api.services import Services
 from btcmlops.context import AppContext
+
+MAX_BODY_BYTES = 64 * 1024  # no endpoint takes more than a small JSON object
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, before anything reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _too_large(self.max_bytes)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLargeError:
+            await _too_large(self.max_bytes)(scope, receive, send)
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        status_code=413,
+        content={
+            "success": False,
+            "error": "PayloadTooLarge",
+            "detail": f"request bodies are limited to {limit} bytes",
+        },
+    )
 
 
 def create_app(
@@ -60,6 +111,7 @@ def create_app(
         )
     # Chart data is JSON of a few hundred KB; small answers (/predict) stay uncompressed.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     install_error_handlers(app)
     routers = (
         root.router,
