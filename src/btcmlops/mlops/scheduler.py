@@ -455,7 +455,8 @@ class Scheduler:
 
     def shutdown(self) -> None:
         self._stop.set()
-        self._scheduler.shutdown(wait=False)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         if self.leader:
             with contextlib.suppress(Exception):  # if the store is down, the lease lapses
                 self.runtime.leases.release(SCHEDULER_LEASE)
