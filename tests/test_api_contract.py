@@ -182,3 +182,122 @@ def test_errors_are_json_with_proper_codes(server):
         "/predict", params={"feature_set": "vader", "model_type": "gradient_boosting"}
     )
     assert missing.status_code == 404 and missing.json()["success"] is False
+
+
+DRIFT_FEATURE_FIELDS = {
+    "status",
+    "feature_set",
+    "reference_period_days",
+    "current_period_days",
+    "reference_samples",
+    "current_samples",
+    "features_tested",
+    "significant_drift_count",
+    "drift_severity",
+    "drift_results",
+    "timestamp",
+}
+DRIFT_RESULT_FIELDS = {
+    "feature",
+    "ks_statistic",
+    "ks_pvalue",
+    "psi",
+    "drift_detected",
+    "reference_mean",
+    "current_mean",
+    "reference_std",
+    "current_std",
+}
+
+
+def test_drift_endpoints(server):
+    query = {"feature_set": "vader", "reference_days": 7, "current_days": 1}
+    features = server.get("/drift/features", params=query).json()
+    fields(features, {"success", "drift_analysis"})
+    fields(features["drift_analysis"], DRIFT_FEATURE_FIELDS)
+    assert features["drift_analysis"]["reference_period_days"] == 7
+    if features["drift_analysis"]["drift_results"]:
+        fields(features["drift_analysis"]["drift_results"][0], DRIFT_RESULT_FIELDS)
+    model = server.get("/drift/model", params={**query, "model_type": "random_forest"}).json()
+    fields(model, {"success", "drift_analysis"})
+    analysis = model["drift_analysis"]
+    fields(analysis, {"status", "reference_predictions", "current_predictions", "accuracy"})
+    fields(analysis, {"confidence", "drift_severity", "timestamp"})
+    fields(analysis["accuracy"], {"reference", "current", "drop", "drift_detected"})
+    fields(
+        analysis["confidence"],
+        {
+            "reference_avg",
+            "current_avg",
+            "reference_calibration_gap",
+            "current_calibration_gap",
+            "calibration_degradation",
+        },
+    )
+    summary = server.get("/drift/summary", params={**query, "current_days": 2}).json()
+    fields(summary, {"success", "summary"})
+    fields(
+        summary["summary"],
+        {"feature_set", "model_type", "overall_severity", "feature_drift", "model_drift"},
+    )
+    fields(summary["summary"], {"recommendations", "timestamp"})
+    fields(summary["summary"]["feature_drift"], {"drift_severity", "significant_drift_count"})
+    fields(summary["summary"]["model_drift"], {"drift_severity", "accuracy_drop"})
+    assert summary["summary"]["current_period_days"] == 2  # window parameters honoured
+
+
+def test_retrain_endpoints(server):
+    check = server.get("/retrain/check", params={"feature_set": "vader"}).json()
+    fields(check, {"success", "decision"})
+    fields(
+        check["decision"],
+        {
+            "should_retrain",
+            "reasons",
+            "performance_check",
+            "drift_check",
+            "schedule_check",
+            "data_check",
+            "timestamp",
+        },
+    )
+    fields(check["decision"]["data_check"], {"sufficient_data", "sample_count", "min_required"})
+    status = server.get("/retrain/status").json()
+    fields(status, {"success", "status"})
+    fields(status["status"], {"vader", "finbert", "thresholds"})
+    fields(
+        status["status"]["vader"],
+        {"should_retrain", "reasons", "data_available", "data_required"},
+    )
+    fields(
+        status["status"]["thresholds"],
+        {"accuracy_degradation", "drift_severity", "min_samples", "min_predictions"},
+    )
+    executed = server.post(
+        "/retrain/execute", params={"feature_set": "vader", "model_type": "random_forest"}
+    )
+    assert executed.status_code == 200, executed.text
+    body = executed.json()
+    fields(
+        body,
+        {
+            "success",
+            "training_duration_seconds",
+            "samples_used",
+            "new_model",
+            "comparison",
+            "deployment",
+        },
+    )
+    fields(body["new_model"], {"test_accuracy", "validation_accuracy", "model_version"})
+    fields(
+        body["comparison"],
+        {"new_is_better", "new_accuracy", "current_accuracy", "accuracy_improvement"},
+    )
+    fields(body["deployment"], {"deployed", "reason"})
+    both = server.post("/retrain/both", params={"model_type": "random_forest"}).json()
+    fields(both, {"success", "results"})
+    fields(both["results"], {"vader", "finbert"})
+    assert both["success"] is False  # finbert has no scores in this home: that side fails
+    history = server.get("/retrain/history").json()
+    assert history["count"] >= 2

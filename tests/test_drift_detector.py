@@ -198,3 +198,10 @@ def test_distribution_shares_sum_to_one(store, clock, start_time, detector):
     assert sum(shown["reference_share"]) == pytest.approx(1.0)
     assert sum(shown["current_share"]) == pytest.approx(1.0)
     assert len(shown["edges"]) == len(shown["reference_share"]) + 1
+
+
+def test_a_feature_set_without_rows_is_insufficient_data_not_an_error(store, clock, detector):
+    analysis = detector.detect_feature_drift("finbert")
+    assert analysis["status"] == "insufficient_data"
+    summary = detector.get_drift_summary("finbert", "random_forest")
+    assert summary["overall_severity"] is None and summary["status"] == "insufficient_data"

@@ -36,9 +36,7 @@ def load_feature_frame(
         query = query.where(FeatureRow.ts < end)
     with store.session() as session:
         rows = session.execute(query.order_by(FeatureRow.ts)).all()
-    index = pd.DatetimeIndex([ts for ts, _ in rows], name="ts")
-    if index.tz is None and len(index):
-        index = index.tz_localize("UTC")
+    index = _utc_index([ts for ts, _ in rows])
     matrix = np.full((len(rows), len(columns)), np.nan)
     for i, (_, values) in enumerate(rows):
         matrix[i] = [_as_float(values.get(name)) for name in columns]
@@ -64,7 +62,11 @@ def load_closes(
         query = query.where(PriceBar.ts < end)
     with store.session() as session:
         rows = session.execute(query.order_by(PriceBar.ts)).all()
-    index = pd.DatetimeIndex([ts for ts, _ in rows], name="ts")
-    if index.tz is None and len(index):
-        index = index.tz_localize("UTC")
+    index = _utc_index([ts for ts, _ in rows])
     return pd.Series([close for _, close in rows], index=index, name="close", dtype=float)
+
+
+def _utc_index(instants: list[datetime]) -> pd.DatetimeIndex:
+    """A UTC index, also when empty (so comparisons with aware datetimes always work)."""
+    index = pd.DatetimeIndex(instants, name="ts")
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
