@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -16,8 +17,9 @@ from rich.table import Table
 from btcmlops.cli.output import console, emit_json
 from btcmlops.cli.state import state
 from btcmlops.errors import InvalidInputError
-from btcmlops.mlops.drift.compare import CompareReport, compare_files
-from btcmlops.mlops.drift.html_report import render_html
+
+if TYPE_CHECKING:  # numpy, scipy and pyarrow load only when `drift compare` runs
+    from btcmlops.mlops.drift.compare import CompareReport
 
 app = typer.Typer(help="Feature drift: compare datasets.", no_args_is_help=True)
 
@@ -61,6 +63,8 @@ def compare(
     psi_floor = settings.drift_psi_effect_floor if psi_floor is None else psi_floor
     min_samples = settings.drift_min_samples if min_samples is None else min_samples
     _check_options(bins, alpha, psi_floor, min_samples)
+    from btcmlops.mlops.drift.compare import compare_files
+
     report = compare_files(
         reference,
         current,
@@ -92,6 +96,8 @@ def _check_options(bins: int, alpha: float, psi_floor: float, min_samples: int) 
 
 def _write_html(report: CompareReport, path: Path) -> None:
     try:
+        from btcmlops.mlops.drift.html_report import render_html
+
         path.write_text(render_html(report), encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}") from exc

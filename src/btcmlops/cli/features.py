@@ -6,7 +6,6 @@ import typer
 
 from btcmlops.cli.output import console, emit_json, progress_bar
 from btcmlops.cli.state import state
-from btcmlops.features.builder import build_features
 from btcmlops.features.schema import FEATURE_SETS, validate_feature_set
 
 app = typer.Typer(help="Feature rows: build and rebuild.", no_args_is_help=True)
@@ -29,6 +28,8 @@ def build(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Build feature rows for every closed hour not built yet (incremental by default)."""
+    from btcmlops.features.builder import build_features
+
     context = state(ctx).context()
     summaries = {}
     for name in feature_sets_from(feature_set):

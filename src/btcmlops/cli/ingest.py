@@ -9,9 +9,6 @@ import typer
 from btcmlops.cli.output import console, emit_json, err_console, print_rejections, progress_bar
 from btcmlops.cli.state import state
 from btcmlops.clock import parse_utc
-from btcmlops.ingest.csv_news import import_news_csv
-from btcmlops.ingest.csv_prices import import_price_csv
-from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
 
 app = typer.Typer(help="Load prices and news: simulated, from CSV, or live.", no_args_is_help=True)
 
@@ -29,11 +26,15 @@ def simulate(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Simulate DAYS of hourly prices and news ending at the current hour, and store them."""
+    from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
+    from btcmlops.ingest.world import SimulatedWorld
+
     context = state(ctx).context()
     simulator = MarketSimulator.ending_at(
         context.clock.now(), days, seed, regime_change_day=regime_change_day
     )
     config = simulator.config
+    SimulatedWorld(config).save(context.settings.home)  # the hourly ingest job continues it
     with progress_bar("simulating", unit="hours") as progress:
         bars, articles = simulate_into_store(
             context.store,
@@ -60,6 +61,8 @@ def prices(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import hourly bars from a CSV file (idempotent: existing hours are skipped)."""
+    from btcmlops.ingest.csv_prices import import_price_csv
+
     context = state(ctx).context()
     with progress_bar(f"importing {csv.name}", unit="bars") as progress:
         summary = import_price_csv(
@@ -79,6 +82,8 @@ def news(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import news articles from a CSV file (deduplicated by URL, else by text)."""
+    from btcmlops.ingest.csv_news import import_news_csv
+
     context = state(ctx).context()
     with progress_bar(f"importing {csv.name}", unit="articles") as progress:
         summary = import_news_csv(context.store, csv, clock=context.clock, progress=progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from contextlib import nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -13,15 +13,13 @@ from rich.table import Table
 from btcmlops.cli.output import console, emit_json, err_console
 from btcmlops.cli.state import state
 from btcmlops.features.schema import FEATURE_SETS, validate_feature_set
-from btcmlops.modeling.evaluation import LAST_HOUR, MAJORITY_CLASS, ClassificationMetrics
-from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE, MODEL_TYPES, validate_model_type
-from btcmlops.modeling.registry import (
-    ChampionChangeInfo,
-    ModelRegistry,
-    ModelVersionInfo,
-    json_safe,
-)
-from btcmlops.modeling.training import TrainedModel, train_from_store
+from btcmlops.modeling.names import DEFAULT_MODEL_TYPE, MODEL_TYPES, validate_model_type
+
+# scikit-learn and skops load only when a command needs them: `btcmlops --help` stays fast.
+if TYPE_CHECKING:
+    from btcmlops.modeling.evaluation import ClassificationMetrics
+    from btcmlops.modeling.registry import ChampionChangeInfo, ModelRegistry, ModelVersionInfo
+    from btcmlops.modeling.training import TrainedModel
 
 app = typer.Typer(
     help="The model registry: list versions, promote a champion, roll back.",
@@ -34,6 +32,8 @@ _JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _registry(ctx: typer.Context) -> ModelRegistry:
+    from btcmlops.modeling.registry import ModelRegistry
+
     context = state(ctx).context()
     return ModelRegistry(context.store, context.settings.artifacts_dir, context.clock)
 
@@ -59,6 +59,9 @@ def train(
     as_json: bool = _JSON,
 ) -> None:
     """Train a model on the stored feature rows, register it and show its test scores."""
+    from btcmlops.modeling.registry import json_safe
+    from btcmlops.modeling.training import train_from_store
+
     feature_set = validate_feature_set(feature_set)
     model_type = validate_model_type(model_type)
     context = state(ctx).context()
@@ -119,6 +122,8 @@ def _beats_baselines(trained: TrainedModel) -> dict[str, bool]:
 
 
 def _metrics_table(trained: TrainedModel) -> Table:
+    from btcmlops.modeling.evaluation import LAST_HOUR, MAJORITY_CLASS
+
     columns: list[tuple[str, ClassificationMetrics]] = [
         ("model", trained.test),
         ("majority class", trained.baselines[MAJORITY_CLASS]),

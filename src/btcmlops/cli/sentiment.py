@@ -6,8 +6,6 @@ import typer
 
 from btcmlops.cli.output import console, emit_json, err_console, progress_bar
 from btcmlops.cli.state import state
-from btcmlops.sentiment.scorers import make_scorers
-from btcmlops.sentiment.scoring import score_pending_articles
 
 app = typer.Typer(help="Sentiment scoring of stored articles.", no_args_is_help=True)
 
@@ -22,6 +20,9 @@ def score(
 
     With ``all``, a FinBERT that cannot load is reported and VADER still runs.
     """
+    from btcmlops.sentiment.scorers import make_scorers
+    from btcmlops.sentiment.scoring import score_pending_articles
+
     context = state(ctx).context()
     selection = make_scorers(scorer, context.settings)
     for name, reason in selection.unavailable.items():

@@ -19,8 +19,6 @@ the probabilities could differ in the last bit from run to run.
 
 >>> build_pipeline("logistic_regression", seed=7).named_steps["classifier"].C
 0.1
->>> validate_model_type(" Random_Forest ")
-'random_forest'
 """
 
 from __future__ import annotations
@@ -41,12 +39,14 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from btcmlops.errors import InvalidInputError
-
-RANDOM_FOREST = "random_forest"
-GRADIENT_BOOSTING = "gradient_boosting"
-LOGISTIC_REGRESSION = "logistic_regression"
-MODEL_TYPES: tuple[str, ...] = (RANDOM_FOREST, GRADIENT_BOOSTING, LOGISTIC_REGRESSION)
-DEFAULT_MODEL_TYPE = RANDOM_FOREST
+from btcmlops.modeling.names import (  # noqa: F401 - re-exported for callers
+    DEFAULT_MODEL_TYPE,
+    GRADIENT_BOOSTING,
+    LOGISTIC_REGRESSION,
+    MODEL_TYPES,
+    RANDOM_FOREST,
+    validate_model_type,
+)
 
 IMPUTER_STEP = "imputer"
 SCALER_STEP = "scaler"
@@ -58,16 +58,6 @@ CLASSIFIER_CLASSES: dict[str, type[ClassifierMixin]] = {
     GRADIENT_BOOSTING: HistGradientBoostingClassifier,
     LOGISTIC_REGRESSION: LogisticRegression,
 }
-
-
-def validate_model_type(name: str) -> str:
-    """The canonical model type, or :class:`InvalidInputError` naming the choices."""
-    cleaned = name.strip().lower() if isinstance(name, str) else name
-    if cleaned not in MODEL_TYPES:
-        raise InvalidInputError(
-            f"unknown model type {name!r}: expected one of {', '.join(MODEL_TYPES)}"
-        )
-    return cleaned
 
 
 def _classifier(model_type: str, seed: int) -> ClassifierMixin:
