@@ -95,3 +95,26 @@ def test_invalid_setting_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "BTCMLOPS_NOW" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["db", "upgrade", "--bogus"],
+        ["features", "build", "--feature-set"],
+        ["ingest", "simulate", "--days", "-3"],
+    ],
+)
+def test_usage_errors_exit_2_without_a_traceback(tmp_path, args):
+    result = run_cli(*args, home=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Error" in result.stderr
+
+
+def test_domain_errors_are_one_line(tmp_path):
+    result = run_cli("features", "build", "--feature-set", "textblob", home=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: unknown feature set 'textblob': expected one of vader, finbert"
+    )
