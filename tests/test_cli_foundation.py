@@ -21,7 +21,7 @@ def run_cli(*args: str, home: Path, env: dict[str, str] | None = None):
     )
 
 
-def test_every_command_has_help(tmp_path):
+def command_paths():
     from typer.main import get_command
 
     from btcmlops.cli.app import app
@@ -31,10 +31,26 @@ def test_every_command_has_help(tmp_path):
     for name, command in root.commands.items():
         paths.append([name])
         paths.extend([name, sub] for sub in getattr(command, "commands", {}))
+    return paths
+
+
+def test_every_command_has_help():
+    from typer.testing import CliRunner
+
+    from btcmlops.cli.app import app
+
+    runner = CliRunner()
+    paths = command_paths()
+    assert len(paths) > 30
     for path in paths:
-        result = run_cli(*path, "--help", home=tmp_path)
-        assert result.returncode == 0, (path, result.stderr)
-        assert "Usage" in result.stdout
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output, path
+
+
+def test_help_through_the_installed_entry_point(tmp_path):
+    result = run_cli("retrain", "execute", "--help", home=tmp_path)
+    assert result.returncode == 0 and "--feature-set" in result.stdout
 
 
 def test_db_upgrade_twice_second_is_a_no_op(tmp_path):
