@@ -58,7 +58,6 @@ def add_predictions(store, start, count, accuracy, *, seed, first_id):
                 probability_down=1 - p_up,
                 probability_up=p_up,
                 confidence=p_up,
-                features_json={},
                 feature_ts=predicted_at,
                 target_ts=predicted_at + H,
                 response_time_ms=1.0,

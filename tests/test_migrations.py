@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -55,3 +57,37 @@ def test_fresh_database_is_upgraded_by_the_store_itself(empty_database_url):
         assert migrate.current_revision(store.engine) == migrate.head_revision()
     finally:
         store.close()
+
+
+def test_upgrade_moves_logged_features_into_shared_snapshots(empty_database_url):
+    from alembic import command
+    from sqlalchemy import func, select
+
+    from btcmlops.db.models import FeatureSnapshot, PredictionLog
+
+    engine = make_engine(empty_database_url)
+    config = migrate.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        for pid, values in ((1, {"a": 1.0}), (2, {"a": 1.0}), (3, {"a": 2.0})):
+            connection.execute(
+                text(
+                    "INSERT INTO prediction_logs (id, feature_set, model_type, model_version, "
+                    "prediction, probability_down, probability_up, confidence, features_json, "
+                    "feature_ts, target_ts, imputed_features, source, response_time_ms, "
+                    "cached_features, predicted_at, outcome_status) VALUES (:id, 'vader', 'rf', "
+                    "'v1', 1, 0.4, 0.6, 0.6, :values, '2024-01-01 00:00:00', "
+                    "'2024-01-01 01:00:00', 0, 'api', 1.0, true, '2024-01-01 01:00:00', "
+                    "'pending')"
+                ),
+                {"id": pid, "values": json.dumps(values)},
+            )
+    migrate.upgrade(engine)
+    store = Store(engine)
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(FeatureSnapshot)) == 2
+        first, second, third = (session.get(PredictionLog, pid) for pid in (1, 2, 3))
+        assert first.features_sha256 == second.features_sha256 != third.features_sha256
+        assert session.get(FeatureSnapshot, third.features_sha256).feature_values == {"a": 2.0}
+    engine.dispose()

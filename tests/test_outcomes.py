@@ -31,7 +31,6 @@ def add_prediction(store, pid, feature_ts, prediction, predicted_at):
                 probability_down=0.4,
                 probability_up=0.6,
                 confidence=0.6,
-                features_json={},
                 feature_ts=feature_ts,
                 target_ts=feature_ts + H,
                 response_time_ms=1.0,

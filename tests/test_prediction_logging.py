@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from btcmlops.db.models import PredictionLog
+from btcmlops.db.models import FeatureSnapshot, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.mlops.prediction_ids import (
     EPOCH,
@@ -87,9 +87,40 @@ def test_every_logged_prediction_is_stored_once_with_its_id(store, clock, settin
     assert sorted(stored_ids(store)) == sorted(ids)
     with store.session() as session:
         row = session.get(PredictionLog, ids[5])
-    assert row.features_json == {"ret_1h": 0.005, "broken": None}
+        snapshot = session.get(FeatureSnapshot, row.features_sha256)
+        snapshots = session.scalar(select(func.count()).select_from(FeatureSnapshot))
+    assert snapshot.feature_values == {"ret_1h": 0.005, "broken": None}
+    assert snapshots == 1_200  # each record here has its own values; equal ones share a row
     assert row.target_ts - row.feature_ts == timedelta(hours=1)
     assert row.outcome_status == "pending"
+
+
+def test_predictions_of_the_same_row_share_one_snapshot(store, clock, settings):
+    logger = make_logger(store, clock, settings)
+    shared = {"ret_1h": 0.01, "vol": float("inf")}
+    ids = [
+        logger.log_prediction(
+            feature_set="vader",
+            model_type="random_forest",
+            model_version="v1",
+            prediction=1,
+            probability_down=0.4,
+            probability_up=0.6,
+            confidence=0.6,
+            features=shared,
+            response_time_ms=1.0,
+            cached_features=True,
+            bitcoin_price=40_000.0,
+            feature_ts=clock.now(),
+        )
+        for _ in range(50)
+    ]
+    assert logger.flush()
+    detail = logger.get_prediction(ids[0])
+    assert detail["features"] == {"ret_1h": 0.01, "vol": None}
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(FeatureSnapshot)) == 1
+    logger.close()
 
 
 def test_store_outage_spools_and_replays_exactly_once(store, clock, settings):

@@ -239,7 +239,6 @@ def add_outcomes(home, version, count, accuracy, start, first_id):
                     probability_down=0.4,
                     probability_up=0.6,
                     confidence=0.6,
-                    features_json={},
                     feature_ts=at,
                     target_ts=at + timedelta(hours=1),
                     response_time_ms=1.0,

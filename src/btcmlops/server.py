@@ -20,7 +20,7 @@ def build_app(
 ) -> FastAPI:
     app = create_app(context, services=services, with_scheduler=with_scheduler)
     app.include_router(dashboard_router)
-    app.state.extra_endpoints = {"dashboard": "/dashboard"}
+    app.state.extra_endpoints = {"dashboard": "/dashboard", "metrics": "/metrics"}
     return app
 
 

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from btcmlops import __version__
 from btcmlops.api.errors import install_error_handlers
+from btcmlops.api.metrics import install_metrics
 from btcmlops.api.routers import (
     drift,
     market,
@@ -125,4 +126,5 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    install_metrics(app)  # last: its middleware is the outermost and times whole requests
     return app

@@ -13,8 +13,9 @@ Two kinds of metrics, kept apart on purpose:
   (accuracy, drift, retraining runs, champions, scheduler runs), the spool folder, the build.
   A :class:`ScrapeTimeCollector` produces them on the scrape-time registry, never as
   multiprocess gauges, so they are reported once, not once per worker. Store readings are
-  cached for ``store_cache_seconds``; when the store is down the scrape still answers, with
-  ``btcmlops_store_up 0`` and the last readings it had (their age in
+  re-read in the background at most every ``STORE_CACHE_SECONDS`` (:class:`StoreReadings`),
+  so a scrape never waits for the store; when the store is down the scrape still answers,
+  with ``btcmlops_store_up 0`` and the last readings it had (their age in
   ``btcmlops_store_readings_age_seconds``).
 
 Metric objects are module-level because that is how prometheus-client works: one object per
@@ -53,7 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own switch
-STORE_CACHE_SECONDS = 10.0
+STORE_CACHE_SECONDS = 30.0  # the figures move hourly; a week of predictions takes a while to read
+STORE_TIMEOUT_SECONDS = 2.0  # a store read still running after this means the store hangs
 WORKER_SYNC_SECONDS = 2.0  # how often a worker publishes its logger figures (multiprocess)
 # /predict answers in about a millisecond; a synchronous retraining may take a minute.
 LATENCY_BUCKETS = (
@@ -203,43 +205,85 @@ class LoggerMirror:
 class StoreReadings:
     """The latest monitoring snapshot, re-read from the store at most every ``cache_seconds``.
 
-    A failed read keeps the previous snapshot and marks the store down. Concurrent scrapes
-    never queue behind one another: while one re-reads, the others answer with what is known.
+    Reads run on a thread of their own, one at a time, and a scrape does not wait for them
+    once it has something to show: it starts a read when the last one is older than
+    ``cache_seconds`` and answers at once with the previous snapshot (``wait_seconds`` = 0),
+    so a scrape costs the rendering only, however large the store. On a busy service the
+    store read takes a good fraction of a second (the 7-day aggregates scan a week of
+    predictions); it never reaches Prometheus's scrape. Only the first scrape of a process,
+    with nothing to show yet, waits for the first read, at most ``timeout_seconds``.
+
+    The store counts as down (``store_up()`` False) when the last read failed, or when a read
+    has been running for ``timeout_seconds`` (a store that hangs rather than refuses); the
+    previous snapshot is still reported, with its age.
     """
 
     def __init__(
-        self, read: Callable[[], MonitoringSnapshot], cache_seconds: float = STORE_CACHE_SECONDS
+        self,
+        read: Callable[[], MonitoringSnapshot],
+        cache_seconds: float = STORE_CACHE_SECONDS,
+        wait_seconds: float = 0.0,
+        timeout_seconds: float = STORE_TIMEOUT_SECONDS,
     ) -> None:
         self.read = read
         self.cache_seconds = cache_seconds
+        self.wait_seconds = wait_seconds
+        self.timeout_seconds = timeout_seconds
         self.snapshot: MonitoringSnapshot | None = None
-        self.store_up = False
         self.read_at: float | None = None  # time.monotonic() of the last successful read
         self.read_seconds: float | None = None
-        self._attempted_at: float | None = None
+        self._last_read_ok: bool | None = None  # None until the first read ends
+        self._started_at: float | None = None  # of the read in flight, or of the last one
+        self._in_flight: threading.Event | None = None  # set when the read in flight ends
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
-        """Re-read unless the last attempt is recent enough (or another thread is reading)."""
-        now = time.monotonic()
-        if self._attempted_at is not None and now - self._attempted_at < self.cache_seconds:
-            return
-        if not self._lock.acquire(blocking=False):
-            return
+        """Start a read if the last one is older than ``cache_seconds``; wait as configured."""
+        with self._lock:
+            now = time.monotonic()
+            stale = self._started_at is None or now - self._started_at >= self.cache_seconds
+            if self._in_flight is None and stale:
+                self._started_at, self._in_flight = now, threading.Event()
+                threading.Thread(
+                    target=self._read,
+                    args=(self._in_flight,),
+                    name="metrics-store-read",
+                    daemon=True,  # a read hung on a dead store must not hold up an exit
+                ).start()
+            in_flight, started_at = self._in_flight, self._started_at
+            wait = self.wait_seconds if self.snapshot is not None else self.timeout_seconds
+        if in_flight is not None and started_at is not None:
+            in_flight.wait(max(0.0, started_at + wait - time.monotonic()))
+
+    def _read(self, done: threading.Event) -> None:
+        started = time.perf_counter()
         try:
-            self._attempted_at = now
-            started = time.perf_counter()
-            try:
-                snapshot = self.read()
-            except Exception as exc:  # monitoring must answer whatever the store does
-                if self.store_up or self.read_at is None:
+            snapshot = self.read()
+        except Exception as exc:  # monitoring must answer whatever the store does
+            with self._lock:
+                if self._last_read_ok is not False:  # say it once per outage
                     log.warning("metrics: store readings unavailable: %s", _first_line(exc))
-                self.store_up = False
-                return
-            self.snapshot, self.store_up = snapshot, True
-            self.read_at, self.read_seconds = time.monotonic(), time.perf_counter() - started
+                self._last_read_ok = False
+        else:
+            with self._lock:
+                if self._last_read_ok is False:
+                    log.info("metrics: store readings available again")
+                self.snapshot, self._last_read_ok = snapshot, True
+                self.read_at, self.read_seconds = time.monotonic(), time.perf_counter() - started
         finally:
-            self._lock.release()
+            with self._lock:
+                self._in_flight = None
+            done.set()
+
+    def store_up(self) -> bool:
+        """The last read succeeded and no read has been running for ``timeout_seconds``."""
+        with self._lock:
+            hanging = (
+                self._in_flight is not None
+                and self._started_at is not None
+                and time.monotonic() - self._started_at >= self.timeout_seconds
+            )
+            return self._last_read_ok is True and not hanging
 
     def age_seconds(self) -> float | None:
         return None if self.read_at is None else time.monotonic() - self.read_at
@@ -260,7 +304,7 @@ class ScrapeTimeCollector:
         yield GaugeMetricFamily(
             "btcmlops_store_up",
             "1 if the last attempt to read the store's figures succeeded, else 0.",
-            value=1 if self.readings.store_up else 0,
+            value=1 if self.readings.store_up() else 0,
         )
         age = self.readings.age_seconds()
         if age is not None:
@@ -348,7 +392,8 @@ def snapshot_families(snapshot: MonitoringSnapshot) -> Iterable[Metric]:
     last_ok = GaugeMetricFamily(
         "btcmlops_scheduler_job_last_success_timestamp_seconds",
         "Start of the last successful run of each scheduler job (any process), Unix seconds.",
-        labels=["job"],
+        # Not "job": Prometheus gives every target a "job" label of its own.
+        labels=["scheduler_job"],
     )
     for job, started_at in sorted(snapshot.last_successful_job_runs.items()):
         last_ok.add_metric([job], started_at.timestamp())
@@ -438,7 +483,8 @@ class AppMetrics:
     multiprocess_dir:
         prometheus-client's multiprocess folder, or None for a single process.
     store_cache_seconds:
-        How long store-derived figures are reused before a scrape re-reads them.
+        How old the store-derived figures may grow before a scrape starts a new read (in
+        the background; see :class:`StoreReadings`).
     """
 
     def __init__(
@@ -484,7 +530,10 @@ class AppMetrics:
         self._stop.set()
         if self._publisher is not None:
             self._publisher.join(timeout=5)
-        self.logger_mirror.sync()  # the records this worker wrote while shutting down count
+        # This runs before the services close: let the logger drain its queue first, so the
+        # records this worker writes while shutting down are counted (its files outlive it).
+        self.logger_mirror.logger.flush(timeout=10)
+        self.logger_mirror.sync()
         if self.multiprocess_dir is not None:
             # Drop this worker's live gauges (queue depth, spooling); counters stay summed.
             mark_process_dead(os.getpid(), str(self.multiprocess_dir))

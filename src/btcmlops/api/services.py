@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from typing import Any
 
 from btcmlops.context import AppContext
@@ -20,39 +18,32 @@ from btcmlops.mlops.runtime import Runtime
 from btcmlops.mlops.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
+ACCURACY_REFRESH_TICKS = 15  # the live-accuracy figure is refreshed every 15 watcher ticks
 
 
-@dataclass
 class AccuracyCache:
-    """Seven-day live accuracy per (feature set, model type), recomputed at most every ``ttl``.
+    """Seven-day live accuracy per (feature set, model type), for the ``/predict`` response.
 
-    The ``/predict`` response carries it; an SQL aggregate per request would cost more than
-    the prediction itself.
+    The request path only ever reads the dictionary; the serving watcher recomputes the
+    figures in the background (an SQL aggregate per request would cost more than the
+    prediction itself, and a burst of requests must not all recompute an expired value).
     """
 
-    logger: PredictionLogger
-    ttl_seconds: float = 30.0
-    days: int = 7
-    _values: dict[tuple[str, str], tuple[float, float | None]] = field(default_factory=dict)
-
-    def is_fresh(self, feature_set: str, model_type: str) -> bool:
-        cached = self._values.get((feature_set, model_type))
-        return cached is not None and time.monotonic() - cached[0] < self.ttl_seconds
+    def __init__(self, logger: PredictionLogger, days: int = 7) -> None:
+        self.logger = logger
+        self.days = days
+        self._values: dict[tuple[str, str], float | None] = {}
 
     def get(self, feature_set: str, model_type: str) -> float | None:
-        key = (feature_set, model_type)
-        cached = self._values.get(key)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < self.ttl_seconds:
-            return cached[1]
-        try:
-            accuracy = self.logger.get_model_accuracy(feature_set, model_type, self.days)[
-                "accuracy"
-            ]
-        except Exception:  # the store is down: the prediction is still answered
-            accuracy = cached[1] if cached else None
-        self._values[key] = (now, accuracy)
-        return accuracy
+        return self._values.get((feature_set, model_type))
+
+    def refresh(self, pairs: list[tuple[str, str]]) -> None:
+        for feature_set, model_type in pairs:
+            try:
+                stats = self.logger.get_model_accuracy(feature_set, model_type, self.days)
+            except Exception:  # the store is down: keep the last known value
+                continue
+            self._values[(feature_set, model_type)] = stats["accuracy"]
 
 
 class Services(Runtime):
@@ -86,8 +77,13 @@ class Services(Runtime):
         except FutureTimeout:
             return None
 
+    def _refresh_accuracy(self) -> None:
+        pairs = [(m.info.feature_set, m.info.model_type) for m in self.predictor.loaded_models()]
+        self.accuracy.refresh(pairs)
+
     def start(self) -> Services:
         super().start()
+        self._refresh_accuracy()
         self._watcher = threading.Thread(target=self._watch, name="serving-watcher", daemon=True)
         self._watcher.start()
         if self.scheduler is not None:
@@ -95,9 +91,13 @@ class Services(Runtime):
         return self
 
     def _watch(self) -> None:
+        ticks = 0
         while not self._stop.wait(self.refresh_seconds):
+            ticks += 1
             try:
                 self.predictor.refresh()
+                if ticks % ACCURACY_REFRESH_TICKS == 0:
+                    self._refresh_accuracy()
                 self.last_refresh_error = None
             except Exception as exc:  # keep serving what is in memory
                 self.last_refresh_error = f"{type(exc).__name__}: {exc}"

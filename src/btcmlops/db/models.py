@@ -182,13 +182,16 @@ class PredictionLog(Base):
     """One prediction with its full context; the outcome columns are filled when the hour closes.
 
     ``id`` is assigned by the serving process (see ``mlops.prediction_ids``) so a response can
-    carry it before the record reaches the store.
+    carry it before the record reaches the store. The features it saw are in
+    :class:`FeatureSnapshot`, referenced by hash: every prediction of an hour shares them, and
+    a narrow log row keeps accuracy and statistics queries fast.
     """
 
     __tablename__ = "prediction_logs"
     __table_args__ = (
         Index("ix_prediction_logs_pair_time", "feature_set", "model_type", "predicted_at"),
         Index("ix_prediction_logs_status_target", "outcome_status", "target_ts"),
+        Index("ix_prediction_logs_predicted_at_id", "predicted_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -199,7 +202,7 @@ class PredictionLog(Base):
     probability_down: Mapped[float] = mapped_column(Float)
     probability_up: Mapped[float] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float)
-    features_json: Mapped[dict[str, Any]]
+    features_sha256: Mapped[str | None] = mapped_column(String(64))
     feature_ts: Mapped[datetime]
     target_ts: Mapped[datetime]
     imputed_features: Mapped[int] = mapped_column(Integer, default=0)
@@ -215,6 +218,22 @@ class PredictionLog(Base):
     price_change_pct: Mapped[float | None] = mapped_column(Float)
     outcome_recorded_at: Mapped[datetime | None]
     outcome_source: Mapped[str | None] = mapped_column(String(16))
+
+
+class FeatureSnapshot(Base):
+    """The feature values a prediction was made from, stored once per distinct set of values.
+
+    ``sha256`` is the hash of the canonical JSON of ``feature_values`` (sorted keys, NaN as
+    null), so identical snapshots from any number of predictions and processes are one row.
+    """
+
+    __tablename__ = "feature_snapshots"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    feature_set: Mapped[str] = mapped_column(String(16))
+    feature_ts: Mapped[datetime]
+    feature_values: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
 
 
 # ------------------------------------------------------------------------------------- mlops

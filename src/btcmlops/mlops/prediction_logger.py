@@ -16,6 +16,8 @@ loading rows into Python.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import queue
@@ -32,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from btcmlops.clock import HOUR, Clock, ensure_utc
 from btcmlops.config import Settings
-from btcmlops.db.models import PredictionLog
+from btcmlops.db.models import FeatureSnapshot, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.errors import InvalidInputError, NotFoundError
 from btcmlops.mlops.prediction_ids import PredictionIdGenerator
@@ -97,6 +99,7 @@ class PredictionLogger:
         self._next_replay = 0.0
         self._counts = {"written": 0, "spooled": 0, "replayed": 0, "lost": 0}
         self._last_error: str | None = None
+        self._snapshots: dict[int, tuple[Mapping[str, Any], dict[str, Any], str]] = {}
 
     # ---------------------------------------------------------------------- lifecycle
     def start(self) -> PredictionLogger:
@@ -157,7 +160,7 @@ class PredictionLogger:
             "probability_down": float(probability_down),
             "probability_up": float(probability_up),
             "confidence": float(confidence),
-            "features_json": features,
+            "features": features,
             "feature_ts": feature_ts,
             "target_ts": feature_ts + HOUR,
             "imputed_features": int(imputed_features),
@@ -172,7 +175,7 @@ class PredictionLogger:
             self._queue.put_nowait(record)
         except queue.Full:
             # The writer is far behind: keep the record on disk rather than drop it.
-            self._spool_or_count_lost([record])
+            self._spool_or_count_lost([self._row(record)])
         return prediction_id
 
     # ---------------------------------------------------------------------- writer thread
@@ -227,19 +230,47 @@ class PredictionLogger:
             self._spool_or_count_lost(rows)
 
     def _row(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as stored: finite numbers, and its features as a hashed snapshot."""
         row = dict(record)
-        row["features_json"] = {
-            str(name): _finite_or_none(value) for name, value in record["features_json"].items()
-        }
+        row["features"], row["features_sha256"] = self._snapshot(record["features"])
         for key in ("probability_down", "probability_up", "confidence", "response_time_ms"):
             row[key] = _finite_or_none(row[key])
         return row
 
+    def _snapshot(self, features: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        # Every prediction of an hour passes the predictor's same dict: clean and hash it once.
+        cached = self._snapshots.get(id(features))
+        if cached is not None and cached[0] is features:
+            return cached[1], cached[2]
+        cleaned, digest = snapshot_of(features)
+        self._snapshots[id(features)] = (features, cleaned, digest)
+        while len(self._snapshots) > 64:
+            self._snapshots.pop(next(iter(self._snapshots)))
+        return cleaned, digest
+
     def _insert(self, rows: list[dict[str, Any]]) -> None:
+        """Snapshots (each once) and log rows in one transaction; replays are no-ops."""
         dialect = postgresql if self.store.dialect == "postgresql" else sqlite
-        statement = dialect.insert(PredictionLog).on_conflict_do_nothing(index_elements=["id"])
+        snapshots = {
+            row["features_sha256"]: {
+                "sha256": row["features_sha256"],
+                "feature_set": row["feature_set"],
+                "feature_ts": row["feature_ts"],
+                "feature_values": row["features"],
+                "created_at": row["predicted_at"],
+            }
+            for row in rows
+        }
+        logs = [{k: v for k, v in row.items() if k != "features"} for row in rows]
         with self.store.session() as session:
-            session.execute(statement, rows)
+            session.execute(
+                dialect.insert(FeatureSnapshot).on_conflict_do_nothing(index_elements=["sha256"]),
+                list(snapshots.values()),
+            )
+            session.execute(
+                dialect.insert(PredictionLog).on_conflict_do_nothing(index_elements=["id"]),
+                logs,
+            )
 
     def _enter_spooling(self, exc: Exception) -> None:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -351,7 +382,13 @@ class PredictionLogger:
             row = session.get(PredictionLog, prediction_id)
             if row is None:
                 raise NotFoundError(f"no prediction with id {prediction_id}")
-            return prediction_as_dict(row, include_features=True)
+            snapshot = (
+                session.get(FeatureSnapshot, row.features_sha256) if row.features_sha256 else None
+            )
+            shown = prediction_as_dict(row)
+            shown["features"] = snapshot.feature_values if snapshot is not None else {}
+            shown["features_sha256"] = row.features_sha256
+            return shown
 
     def get_recent_predictions(
         self,
@@ -486,14 +523,14 @@ def _serialisable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _restored(record: dict[str, Any]) -> dict[str, Any]:
-    row = {key: value for key, value in record.items() if key in _COLUMNS}
+    row = {key: value for key, value in record.items() if key in _COLUMNS or key == "features"}
     for key in _DATETIME_FIELDS:
         if isinstance(row.get(key), str):
             row[key] = datetime.fromisoformat(row[key])
     return row
 
 
-def prediction_as_dict(row: PredictionLog, *, include_features: bool = False) -> dict[str, Any]:
+def prediction_as_dict(row: PredictionLog) -> dict[str, Any]:
     """A stored prediction in the API's field names."""
     shown = {
         "id": row.id,
@@ -520,6 +557,12 @@ def prediction_as_dict(row: PredictionLog, *, include_features: bool = False) ->
         "predicted_at": row.predicted_at,
         "outcome_recorded_at": row.outcome_recorded_at,
     }
-    if include_features:
-        shown["features"] = row.features_json
     return shown
+
+
+def snapshot_of(features: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """Feature values as stored (NaN and infinities as null) and the sha256 of their
+    canonical JSON, which identifies the snapshot."""
+    cleaned = {str(name): _finite_or_none(value) for name, value in features.items()}
+    text = json.dumps(cleaned, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return cleaned, hashlib.sha256(text.encode()).hexdigest()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from btcmlops.clock import HOUR, Clock
+from btcmlops.mlops.metrics import count_prediction
 from btcmlops.mlops.prediction_logger import PredictionLogger
 from btcmlops.serving.predictor import Predictor
 
@@ -45,6 +46,9 @@ def predict_and_log(
         feature_ts=result.feature_ts,
         source=source,
         imputed_features=answer.imputed_features,
+    )
+    count_prediction(
+        result.feature_set, result.model_type, source, "up" if answer.prediction == 1 else "down"
     )
     accuracy = live_accuracy(result.feature_set, result.model_type) if live_accuracy else None
     return {

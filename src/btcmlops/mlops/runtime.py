@@ -56,8 +56,9 @@ class Runtime:
 
     def start(self) -> Runtime:
         self.logger.start()
-        try:  # warm up: every champion and the newest rows in memory before the first use
+        try:  # warm up: every champion, the newest rows and their answers before first use
             self.predictor.refresh()
+            self.predictor.warm_answers()
         except Exception as exc:
             log.warning("warm-up failed: %s", exc)
         return self

@@ -93,7 +93,10 @@ class Predictor:
         self.n_jobs = n_jobs
         self._models: dict[tuple[str, str], LoadedModel] = {}
         self._rows: dict[str, LatestFeatureRow] = {}
-        self._answers: OrderedDict[tuple[str, str, datetime], Answer] = OrderedDict()
+        # (version, feature set, hour) -> (the row object answered, the answer)
+        self._answers: OrderedDict[tuple[str, str, datetime], tuple[LatestFeatureRow, Answer]] = (
+            OrderedDict()
+        )
         self._load_errors: dict[tuple[str, str], str] = {}
         self._lock = threading.RLock()
 
@@ -135,21 +138,29 @@ class Predictor:
         """The hour of the newest feature row, read from the store (no prediction made)."""
         return self._read_row(validate_feature_set(feature_set)).ts
 
+    def warm_answers(self) -> None:
+        """Compute the answer of every loaded champion on its newest row, ahead of requests."""
+        for (feature_set, _), model in list(self._models.items()):
+            row = self._rows.get(feature_set)
+            if row is not None and model.info.feature_version == FEATURE_VERSION:
+                self._answer(model, row)
+
     def is_warm(self, feature_set: str, model_type: str) -> bool:
         """True when a prediction needs no database or disk access."""
         return (feature_set, model_type) in self._models and feature_set in self._rows
 
     def _answer(self, model: LoadedModel, row: LatestFeatureRow) -> Answer:
         key = (model.info.version, model.info.feature_set, row.ts)
-        answer = self._answers.get(key)
-        if answer is None:
-            answer = compute_answer(
-                model.pipeline, model.info.feature_names, row.values, self.n_jobs
-            )
-            with self._lock:
-                self._answers[key] = answer
-                while len(self._answers) > _ANSWER_CACHE_SIZE:
-                    self._answers.popitem(last=False)
+        cached = self._answers.get(key)
+        # The same row object, not just the same hour: a rebuilt row read afresh is answered
+        # again.
+        if cached is not None and cached[0] is row:
+            return cached[1]
+        answer = compute_answer(model.pipeline, model.info.feature_names, row.values, self.n_jobs)
+        with self._lock:
+            self._answers[key] = (row, answer)
+            while len(self._answers) > _ANSWER_CACHE_SIZE:
+                self._answers.popitem(last=False)
         return answer
 
     # --------------------------------------------------------------------------- inputs

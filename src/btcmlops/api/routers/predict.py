@@ -43,12 +43,8 @@ async def _predict(
     services: Services, feature_set: str, model_type: str, use_cached_features: bool
 ) -> dict:
     # Answers from memory stay on the event loop; anything that may touch the store or the
-    # disk (first load, uncached features, a stale accuracy figure) goes to the thread pool.
-    if (
-        use_cached_features
-        and services.predictor.is_warm(feature_set, model_type)
-        and services.accuracy.is_fresh(feature_set, model_type)
-    ):
+    # disk (first load, uncached features) goes to the thread pool.
+    if use_cached_features and services.predictor.is_warm(feature_set, model_type):
         return _predict_now(services, feature_set, model_type, True)
     return await run_in_threadpool(
         _predict_now, services, feature_set, model_type, use_cached_features
