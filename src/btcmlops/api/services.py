@@ -138,6 +138,7 @@ class Services(Runtime):
             components["store"]["status"] != "ok"
             or logging_health["state"] != "ok"
             or logging_health["lost"] > 0
+            or components["models"]["load_errors"]  # the registry's champion cannot load
         ):
             status = "degraded"
         else:

@@ -451,6 +451,7 @@ class Scheduler:
                 args=[name, method, True],
                 id=f"{name}-retry",
                 replace_existing=True,
+                misfire_grace_time=600,  # a busy process runs it late rather than never
             )
 
     def shutdown(self) -> None:

@@ -31,13 +31,28 @@ class Spool:
         self._lock = threading.Lock()
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        """Append ``records``; raises ``OSError`` when the disk refuses (the caller counts it)."""
-        payload = "".join(json.dumps(record, default=str) + "\n" for record in records)
+        """Append all of ``records`` or none; raises ``OSError`` when the disk refuses (the
+        caller counts them as lost).
+
+        A write the disk cut short (ENOSPC half-way) is taken back, so the file only ever
+        holds whole lines: a torn line would swallow the next record appended after it, and
+        whole lines of a refused batch would be replayed although counted as lost.
+        """
+        payload = "".join(json.dumps(record, default=str) + "\n" for record in records).encode()
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(payload)
-                handle.flush()
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                end = os.lseek(descriptor, 0, os.SEEK_END)
+                try:
+                    unwritten = memoryview(payload)
+                    while unwritten:
+                        unwritten = unwritten[os.write(descriptor, unwritten) :]
+                except OSError:
+                    os.ftruncate(descriptor, end)  # shrinking needs no space, even on a full disk
+                    raise
+            finally:
+                os.close(descriptor)
 
     def pending_files(self) -> list[Path]:
         """Files this process may replay: its own, and those of processes no longer alive."""

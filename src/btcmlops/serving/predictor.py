@@ -177,8 +177,10 @@ class Predictor:
                 self._rows[feature_set] = row
         return row
 
-    def reload(self, feature_set: str, model_type: str) -> LoadedModel:
+    def reload(self, feature_set: str, model_type: str, *, force: bool = False) -> LoadedModel:
         """Load the pair's champion from the registry pointer (sha256-verified).
+
+        ``force`` re-reads and re-verifies the artifact even if that version is loaded.
 
         If the new champion cannot load, the model already in memory keeps serving and the
         error is kept for ``/health``; with nothing in memory the error is raised.
@@ -194,7 +196,7 @@ class Predictor:
             )
         with self._lock:
             current = self._models.get(pair)
-            if current is not None and current.info.version == champion.version:
+            if current is not None and current.info.version == champion.version and not force:
                 return current
             try:
                 pipeline = self.registry.load_pipeline(champion)

@@ -92,7 +92,9 @@ async def reload(
     model_type: ModelTypeName = Query("random_forest"),
     services: Services = Depends(get_services),
 ) -> dict:
-    loaded = await run_in_threadpool(services.predictor.reload, feature_set, model_type)
+    loaded = await run_in_threadpool(
+        lambda: services.predictor.reload(feature_set, model_type, force=True)
+    )
     return {
         "success": True,
         "message": f"{feature_set}/{model_type} serves {loaded.info.version}",
