@@ -167,6 +167,30 @@ def test_two_simultaneous_executions_exactly_one_trains(home):
     assert second.begin(*PAIR).job_id != jobs[0].job_id
 
 
+def test_two_jobs_of_one_process_cannot_share_the_pair(home):
+    owner = retraining(home)
+    barrier = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def attempt():
+        barrier.wait()
+        try:
+            outcomes.append(owner.begin(*PAIR))
+        except RetrainingInProgressError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    jobs = [value for value in outcomes if not isinstance(value, Exception)]
+    refused = [value for value in outcomes if isinstance(value, Exception)]
+    assert len(jobs) == 1 and len(refused) == 3
+    assert {exc.job_id for exc in refused} == {jobs[0].job_id}
+    jobs[0].run()
+
+
 def test_a_failed_retraining_is_recorded_and_releases_the_pair(home):
     def broken_trainer(data, **kwargs):
         raise RuntimeError("disk on fire")

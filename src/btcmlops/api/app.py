@@ -24,6 +24,7 @@ from btcmlops.api.routers import (
     root,
     scheduler,
 )
+from btcmlops.api.schemas import ErrorResponse
 from btcmlops.api.services import Services
 from btcmlops.context import AppContext
 
@@ -124,7 +125,9 @@ def create_app(
         market.router,
         scheduler.router,
     )
+    # Every route may answer 401 (with BTCMLOPS_PROTECT_READS) and 422 in our error shape.
+    shared = {code: {"model": ErrorResponse} for code in (401, 422)}
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, responses=shared)
     install_metrics(app)  # last: its middleware is the outermost and times whole requests
     return app

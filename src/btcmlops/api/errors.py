@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from btcmlops.errors import BtcmlopsError
@@ -36,6 +37,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [f"{_field_path(e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
         return error_body(422, "InvalidInputError", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(_: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL character PostgreSQL text cannot hold: the caller's value, not our fault
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return error_body(422, "InvalidInputError", f"a value cannot be stored: {reason}")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import typer
 from rich.table import Table
 
@@ -195,8 +197,14 @@ def scheduler(ctx: typer.Context) -> None:
     from btcmlops.mlops.scheduler import Scheduler
 
     runtime = _runtime(ctx).start()
+    running = Scheduler(runtime)
+    # SIGTERM (a process manager stopping it) ends it like Ctrl-C: the lease is released at
+    # once, so a standby scheduler takes over without waiting for it to lapse.
+    signal.signal(signal.SIGTERM, lambda *_: running.stop())
     err_console.print("scheduler running (Ctrl-C to stop)")
     try:
-        Scheduler(runtime).run_forever()
+        running.run_forever()
+    except KeyboardInterrupt:
+        pass
     finally:
         runtime.close()

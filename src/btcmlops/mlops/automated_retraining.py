@@ -110,6 +110,8 @@ class RetrainJob:
     reasons: list[str]
     actor: str
     _owner: AutomatedRetraining = field(repr=False)
+    # The job's own lease holder: two jobs of one process must not share the pair's lease.
+    _leases: Leases = field(repr=False)
     _done: bool = False
 
     def run(self) -> dict[str, Any]:
@@ -428,8 +430,11 @@ class AutomatedRetraining:
         model_type = validate_model_type(model_type)
         job_id = str(uuid.uuid4())
         name = lease_name(feature_set, model_type)
-        if not self.leases.acquire(name, LEASE_TTL, job_id=job_id):
-            running = self.leases.current(name)
+        job_leases = Leases(
+            self.store, holder=f"{self.leases.holder}/{job_id}", wall=self.leases.wall
+        )
+        if not job_leases.acquire(name, LEASE_TTL, job_id=job_id):
+            running = job_leases.current(name)
             running_id = running.job_id if running else None
             raise RetrainingInProgressError(
                 f"a retraining of {feature_set}/{model_type} is already running "
@@ -450,7 +455,7 @@ class AutomatedRetraining:
                     )
                 )
         except BaseException:
-            self.leases.release(name)
+            job_leases.release(name)
             raise
         return RetrainJob(
             job_id,
@@ -461,6 +466,7 @@ class AutomatedRetraining:
             list(reasons or []),
             actor,
             _owner=self,
+            _leases=job_leases,
         )
 
     def retrain_model(
@@ -504,7 +510,7 @@ class AutomatedRetraining:
         name = lease_name(job.feature_set, job.model_type)
         started = time.perf_counter()
         try:
-            with self.leases.held(name, LEASE_TTL, job_id=job.job_id) as held:
+            with job._leases.held(name, LEASE_TTL, job_id=job.job_id) as held:
                 if not held:  # our lease lapsed before the job started and was taken
                     raise ConflictError(f"job {job.job_id} lost its lease on {name}")
                 outcome = self._train_compare_decide(job)
@@ -528,7 +534,7 @@ class AutomatedRetraining:
             self._finish(job, failure, status="failed", duration=duration, error=message)
             return failure
         finally:
-            self.leases.release(name)
+            job._leases.release(name)
 
     def _train_compare_decide(self, job: RetrainJob) -> dict[str, Any]:
         settings = self.settings

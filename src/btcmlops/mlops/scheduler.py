@@ -463,6 +463,10 @@ class Scheduler:
                 self.runtime.leases.release(SCHEDULER_LEASE)
         self.leader = False
 
+    def stop(self) -> None:
+        """Ask ``run_forever`` to return (safe from a signal handler)."""
+        self._stop.set()
+
     def run_forever(self) -> None:
         self.start()
         try:

@@ -24,7 +24,7 @@ RECORD = Query(
 
 
 @router.get("/features", summary="KS and PSI of every monitored feature, reference vs current")
-def features(
+def drift_features(
     feature_set: FeatureSetName = Query("vader"),
     reference_days: float = REFERENCE_DAYS,
     current_days: float = CURRENT_DAYS,
@@ -38,7 +38,7 @@ def features(
 
 
 @router.get("/model", summary="Accuracy and calibration of a model, reference vs current")
-def model(
+def drift_model(
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     reference_days: float = REFERENCE_DAYS,
@@ -53,7 +53,7 @@ def model(
 
 
 @router.get("/summary", summary="Both analyses, the overall severity and recommendations")
-def summary(
+def drift_summary(
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     reference_days: float = REFERENCE_DAYS,
@@ -68,7 +68,7 @@ def summary(
 
 
 @router.get("/history", summary="Stored drift checks of the last days, oldest first")
-def history(
+def drift_history(
     feature_set: FeatureSetName | None = Query(None),
     days: float = Query(30, gt=0, le=365),
     services: Services = Depends(get_services),
@@ -78,8 +78,8 @@ def history(
 
 
 @router.get("/distribution", summary="Reference and current distribution of one feature")
-def distribution(
-    feature: str = Query(..., min_length=1, max_length=64),
+def drift_distribution(
+    feature: str = Query(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$"),
     feature_set: FeatureSetName = Query("vader"),
     reference_days: float = REFERENCE_DAYS,
     current_days: float = CURRENT_DAYS,

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/market", tags=["market"], dependencies=[Depends(requ
 
 
 @router.get("/prices", summary="Closed hourly bars of the last hours, oldest first")
-def prices(
+def market_prices(
     hours: int = Query(720, ge=1, le=24 * 365),
     services: Services = Depends(get_services),
 ) -> dict:

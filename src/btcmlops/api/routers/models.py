@@ -20,7 +20,12 @@ from btcmlops.modeling.model_types import MODEL_TYPES
 
 router = APIRouter(prefix="/models", tags=["models"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 503)}
-REASON = Query("", max_length=500, description="Why; recorded in the champion history.")
+REASON = Query(
+    "",
+    max_length=500,
+    pattern=r"^[^\x00-\x1f\x7f]*$",  # printable text: no NUL or other control characters
+    description="Why; recorded in the champion history.",
+)
 
 
 @router.get(
@@ -57,7 +62,7 @@ def list_models(services: Services = Depends(get_services)) -> dict:
     dependencies=[Depends(require_read_access)],
     summary="Every registered version with its metrics (newest first)",
 )
-def versions(
+def model_versions(
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
     services: Services = Depends(get_services),
@@ -71,7 +76,7 @@ def versions(
     dependencies=[Depends(require_read_access)],
     summary="Every move of a champion pointer: who, when, why",
 )
-def history(
+def champion_history(
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
     services: Services = Depends(get_services),
@@ -87,7 +92,7 @@ def history(
     dependencies=[Depends(require_api_key)],
     summary="Reload the champion of a pair from the registry pointer",
 )
-async def reload(
+async def reload_model(
     feature_set: FeatureSetName = Query(...),
     model_type: ModelTypeName = Query("random_forest"),
     services: Services = Depends(get_services),
@@ -133,7 +138,7 @@ def _moved(services: Services, info, action: str, reason: str) -> dict:  # type:
     dependencies=[Depends(require_api_key)],
     summary="Re-point the champion to the one it replaced",
 )
-def rollback(
+def rollback_champion(
     feature_set: FeatureSetName = Query(...),
     model_type: ModelTypeName = Query("random_forest"),
     reason: str = REASON,
@@ -151,8 +156,8 @@ def rollback(
     dependencies=[Depends(require_api_key)],
     summary="Make a registered version the champion of its pair",
 )
-def promote(
-    version: str = Query(..., min_length=1, max_length=96),
+def promote_version(
+    version: str = Query(..., min_length=1, max_length=96, pattern=r"^[A-Za-z0-9._:-]+$"),
     reason: str = REASON,
     services: Services = Depends(get_services),
 ) -> dict:

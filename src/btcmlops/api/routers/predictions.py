@@ -30,7 +30,7 @@ PREDICTION_ID = Path(..., ge=1, le=2**53, description="The id /predict returned.
     dependencies=[Depends(require_read_access)],
     summary="The newest predictions, optionally only those with outcomes",
 )
-def recent(
+def recent_predictions(
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
     limit: int = Query(100, ge=1, le=1000),
@@ -59,7 +59,7 @@ def recent(
     dependencies=[Depends(require_read_access)],
     summary="Realised accuracy of one model over the last days, by direction and confidence",
 )
-def accuracy(
+def prediction_accuracy(
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     days: int = Query(7, ge=1, le=365),
@@ -75,7 +75,7 @@ def accuracy(
     dependencies=[Depends(require_read_access)],
     summary="Totals over every logged prediction",
 )
-def statistics(services: Services = Depends(get_services)) -> dict:
+def prediction_statistics(services: Services = Depends(get_services)) -> dict:
     return {"success": True, "statistics": services.logger.get_prediction_statistics()}
 
 
@@ -84,7 +84,7 @@ def statistics(services: Services = Depends(get_services)) -> dict:
     dependencies=[Depends(require_read_access)],
     summary="One prediction per hour with rolling realised and estimated accuracy",
 )
-def timeline(
+def predictions_timeline(
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     days: float = Query(30, gt=0, le=365),
@@ -116,7 +116,9 @@ def timeline(
     dependencies=[Depends(require_read_access)],
     summary="One prediction with its feature snapshot and outcome",
 )
-def one(prediction_id: int = PREDICTION_ID, services: Services = Depends(get_services)) -> dict:
+def get_prediction(
+    prediction_id: int = PREDICTION_ID, services: Services = Depends(get_services)
+) -> dict:
     return {"success": True, "prediction": services.logger.get_prediction(prediction_id)}
 
 

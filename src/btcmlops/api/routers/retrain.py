@@ -20,7 +20,7 @@ ERRORS = {code: {"model": ErrorResponse} for code in (401, 409, 422)}
     dependencies=[Depends(require_read_access)],
     summary="Should this pair retrain now? Every check with its numbers",
 )
-def check(
+def retrain_check(
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     services: Services = Depends(get_services),
@@ -37,7 +37,7 @@ def check(
     dependencies=[Depends(require_api_key)],
     summary="Retrain a pair: train a challenger, meet the champion, deploy if better",
 )
-async def execute(
+async def retrain_execute(
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     deploy_if_better: bool = Query(True),
@@ -78,7 +78,7 @@ async def execute(
     dependencies=[Depends(require_api_key)],
     summary="Retrain both feature sets; success is false if either failed",
 )
-def both(
+def retrain_both(
     model_type: ModelTypeName = Query("random_forest"),
     deploy_if_better: bool = Query(True),
     services: Services = Depends(get_services),
@@ -96,7 +96,7 @@ def both(
     dependencies=[Depends(require_read_access)],
     summary="The decision per feature set and the thresholds in force",
 )
-def status(
+def retrain_status(
     model_type: ModelTypeName = Query("random_forest"),
     services: Services = Depends(get_services),
 ) -> dict:
@@ -109,8 +109,8 @@ def status(
     dependencies=[Depends(require_read_access)],
     summary="One retraining job: running, or its recorded result",
 )
-def job(
-    job_id: str = Path(..., min_length=1, max_length=36),
+def retrain_job(
+    job_id: str = Path(..., min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$"),
     services: Services = Depends(get_services),
 ) -> dict:
     found = services.retraining.job(job_id)
@@ -124,7 +124,7 @@ def job(
     dependencies=[Depends(require_read_access)],
     summary="Retraining runs, newest first, deployed or not",
 )
-def history(
+def retraining_history(
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
     limit: int = Query(50, ge=1, le=500),
@@ -139,7 +139,7 @@ def history(
     dependencies=[Depends(require_read_access)],
     summary="Recorded should-retrain checks, newest first",
 )
-def checks(
+def retrain_checks(
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
     limit: int = Query(50, ge=1, le=500),

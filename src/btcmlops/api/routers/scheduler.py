@@ -14,7 +14,7 @@ router = APIRouter(
 
 
 @router.get("/jobs", summary="Scheduler jobs: next run here, last run anywhere (from the store)")
-def jobs(services: Services = Depends(get_services)) -> dict:
+def scheduler_jobs(services: Services = Depends(get_services)) -> dict:
     local = services.scheduler.describe() if services.scheduler is not None else {}
     recorded = recent_job_runs(services)
     by_name = {job["name"]: job for job in local.get("jobs", [])}
