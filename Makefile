@@ -43,7 +43,7 @@ bench-drift: install .venv-bench/bin/python
 	BTCMLOPS_EVIDENTLY_PYTHON=.venv-bench/bin/python $(BIN)/python bench/drift.py
 
 demo: install
-	$(BIN)/btcmlops demo
+	$(BIN)/btcmlops demo --fresh
 
 test: install-dev
 	$(BIN)/python -m pytest
