@@ -22,7 +22,9 @@ never over features one at a time.
 from __future__ import annotations
 
 import math
+import os
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +50,7 @@ PSI_FLOOR = 1e-4
 _BLOCK_VALUES = 1 << 21
 
 _BLAS = ThreadpoolController()
+_EXACT_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -443,9 +446,20 @@ def _band_count_periodic(large: int, small: int, h: np.ndarray) -> np.ndarray:
     r0 = -(-h // a) - 1  # state at a period start: |r| <= r0
     frames = 2 * r0 + 1 + b
     result = np.empty(h.shape)
-    for members in _frame_buckets(frames):
+    buckets = _frame_buckets(frames)
+
+    def solve(members: np.ndarray) -> None:
         size = int(frames[members].max())
         result[members] = _periodic_bucket(h[members], r0[members], size, a, b, g, p_long, p_short)
+
+    if len(buckets) < 2:
+        for members in buckets:
+            solve(members)
+        return result
+    # The buckets are independent and numpy releases the GIL in their matrix products:
+    # two threads keep both cores busy (each product on one BLAS thread, see above).
+    with ThreadPoolExecutor(max_workers=_EXACT_THREADS) as pool:
+        list(pool.map(solve, sorted(buckets, key=lambda members: -int(frames[members].max()))))
     return result
 
 
@@ -686,7 +700,7 @@ def lag1_autocorrelation(columns: np.ndarray) -> np.ndarray:
 
 
 def autocorrelation_time(
-    columns: np.ndarray, *, max_lag: int | None = None, max_rows: int = 4_096
+    columns: np.ndarray, *, max_lag: int | None = None, max_rows: int = 2_048
 ) -> np.ndarray:
     """Integrated autocorrelation time τ = 1 + 2 Σ_k ρ_k of each row of a time-ordered (F, n)
     array, by Geyer's initial positive sequence estimator (Geyer 1992, "Practical Markov
