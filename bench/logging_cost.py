@@ -18,7 +18,7 @@ In-process, no HTTP. Each record is what ``/predict`` logs: the full 108-feature
    queued first and the writer started afterwards. Target: at least 5,000 records/s into
    SQLite. CPU per record (this process's CPU over the window / records) bounds the rate a
    free core could reach. Each is followed by the zero-loss check against the store.
-3. The stored size of the feature snapshot each record carries.
+3. The feature snapshots the records point to: how many are stored, and their size.
 
 SQLite by default (a temporary file); with ``--database-url`` a dedicated PostgreSQL schema
 is created for the run and dropped afterwards. Both when ``--both`` is given with the URL.
@@ -40,7 +40,7 @@ from sqlalchemy import String, cast, func, select
 
 from btcmlops.clock import HOUR, SystemClock
 from btcmlops.config import Settings
-from btcmlops.db.models import PredictionLog
+from btcmlops.db.models import FeatureSnapshot, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.features.schema import feature_names
 from btcmlops.mlops.prediction_ids import PredictionIdGenerator
@@ -217,10 +217,11 @@ def run(url: str, folder: Path, calls: int, records: int) -> dict[str, Any]:
         path_cost = request_path(store, settings, calls)
         print(f"writer throughput into {backend} (batches of {settings.logging_batch_size}):")
         throughput = writer_throughput(store, settings, records)
-        snapshot = snapshot_bytes(store)
+        snapshot = snapshot_sizes(store)
         print(
-            f"stored feature snapshot: {snapshot:,.0f} bytes of JSON per record "
-            "(the same 108 values for every prediction of one feature hour)"
+            f"stored feature snapshots: {snapshot['snapshots']:,} of "
+            f"{snapshot['bytes_per_snapshot']:,.0f} bytes of JSON for {snapshot['records']:,} "
+            "records (every prediction of one feature hour shares its row's snapshot)"
         )
     finally:
         store.close()
@@ -228,17 +229,25 @@ def run(url: str, folder: Path, calls: int, records: int) -> dict[str, Any]:
         "backend": backend,
         "request_path": path_cost,
         "writer": throughput,
-        "feature_snapshot_bytes_per_record": snapshot,
+        "feature_snapshots": snapshot,
     }
 
 
-def snapshot_bytes(store: Store) -> float:
-    """Average length of the stored ``features_json`` text of the logged records."""
+def snapshot_sizes(store: Store) -> dict[str, float]:
+    """How many feature snapshots the logged records share, and their stored JSON size."""
     with store.session() as session:
-        value = session.execute(
-            select(func.avg(func.length(cast(PredictionLog.features_json, String))))
-        ).scalar_one()
-    return float(value or 0.0)
+        snapshots, size = session.execute(
+            select(
+                func.count(),
+                func.avg(func.length(cast(FeatureSnapshot.feature_values, String))),
+            )
+        ).one()
+        records = session.execute(select(func.count()).select_from(PredictionLog)).scalar_one()
+    return {
+        "snapshots": int(snapshots),
+        "bytes_per_snapshot": float(size or 0.0),
+        "records": int(records),
+    }
 
 
 def main() -> None:

@@ -134,6 +134,23 @@ def test_a_5_point_difference_over_40_per_side_is_not_flagged(store, clock, star
     assert analysis["drift_severity"] == "none"
 
 
+def test_the_model_drift_level_is_a_setting(store, clock, start_time, settings):
+    # 60% vs 46% on 100 each: one-sided p = 0.024, real at 0.05, not at 0.01
+    add_predictions(store, start_time, 100, 0.60, seed=7, first_id=1)
+    add_predictions(store, start_time + timedelta(days=1), 100, 0.46, seed=8, first_id=1000)
+    clock.set(start_time + timedelta(days=2))
+    verdicts = {}
+    for alpha in (0.05, 0.01):
+        strict = settings.model_copy(update={"model_drift_alpha": alpha})
+        analysis = DriftDetector(store, clock, strict).detect_model_drift(
+            "vader", "random_forest", reference_days=1, current_days=1, record=False
+        )
+        assert 0.01 < analysis["accuracy"]["p_value"] < 0.05
+        assert analysis["accuracy"]["alpha"] == alpha
+        verdicts[alpha] = analysis["drift_severity"]
+    assert verdicts == {0.05: "high", 0.01: "none"}
+
+
 def test_model_drift_needs_minimum_counts(store, clock, start_time, detector):
     add_predictions(store, start_time, 20, 0.6, seed=5, first_id=1)
     add_predictions(store, start_time + timedelta(days=1), 20, 0.2, seed=6, first_id=1000)

@@ -104,6 +104,14 @@ class Settings(BaseSettings):
         default=0.1, ge=0, description="A feature drifts only if its PSI also reaches this."
     )
     model_drift_min_predictions: int = Field(default=30, ge=1)
+    model_drift_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Significance level of the one-sided accuracy-drop test of model drift. "
+        "The daily check repeats it on overlapping windows, so false alarms accumulate over "
+        "days; lower it for fewer alarms and slower reactions (docs/drift.md).",
+    )
 
     # --- training ----------------------------------------------------------------------
     train_min_rows: int = Field(

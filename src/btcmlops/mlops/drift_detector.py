@@ -42,7 +42,6 @@ from btcmlops.modeling.model_types import validate_model_type
 from btcmlops.modeling.registry import json_safe
 
 SEVERITY_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
-MODEL_DRIFT_ALPHA = 0.05
 MEDIUM_DROP = 0.05
 HIGH_DROP = 0.10
 
@@ -214,6 +213,7 @@ class DriftDetector:
             "drop": None,
             "drift_detected": False,
             "p_value": None,
+            "alpha": self.settings.model_drift_alpha,
             "reference_interval": _interval(reference),
             "current_interval": _interval(current),
         }
@@ -222,7 +222,7 @@ class DriftDetector:
             test = two_proportion_test(
                 reference["correct"], reference["n"], current["correct"], current["n"]
             )
-            real = test.p_value < MODEL_DRIFT_ALPHA and test.difference > 0
+            real = test.p_value < accuracy["alpha"] and test.difference > 0
             accuracy.update(drop=test.difference, p_value=test.p_value, drift_detected=real)
             severity = _drop_severity(test.difference) if real else "none"
         else:
