@@ -23,20 +23,16 @@ import asyncio
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 
 from btcmlops.api.app import create_app
 from btcmlops.api.metrics import RequestMetrics, install_metrics
-from btcmlops.clock import HOUR, ManualClock, floor_hour, parse_utc
+from btcmlops.clock import HOUR, ManualClock, floor_hour
 from btcmlops.config import Settings
 from btcmlops.context import AppContext
 from btcmlops.db.models import PredictionLog
@@ -47,8 +43,8 @@ from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.modeling.training import train_from_store
 from btcmlops.sentiment.scoring import score_pending_articles
 from btcmlops.sentiment.vader import VaderScorer
+from common import END, temporary_database
 
-END = parse_utc("2024-03-01T00:00:00Z")
 PAIR = ("vader", "random_forest")
 
 
@@ -94,26 +90,6 @@ def middleware_overhead(calls: int = 100_000, rounds: int = 7) -> None:
 
 
 # ------------------------------------------------------------------------- a trained home
-
-
-@contextmanager
-def temporary_database(folder: Path, postgres_url: str | None) -> Iterator[str]:
-    if not postgres_url:
-        yield f"sqlite:///{folder / 'btcmlops.db'}"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        try:
-            yield url.render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
 
 
 def train_home(store: Store, settings: Settings, clock: ManualClock) -> str:

@@ -111,33 +111,22 @@ def live(
 
     Exits 1 when any source failed (one line each); whatever did arrive is stored.
     """
-    from btcmlops.ingest.live import PoliteHttpClient, ingest_live, live_sources
+    from btcmlops.ingest.live import configured_live_sources, ingest_live
 
     context = state(ctx).context()
     settings = context.settings
-    with PoliteHttpClient(
-        context.clock,
-        timeout_seconds=settings.live_http_timeout_seconds,
-        attempts=settings.live_http_attempts,
-        min_interval_seconds=settings.live_min_request_interval_seconds,
-        max_retry_after_seconds=settings.live_max_retry_after_seconds,
-    ) as http:
-        price_source, news_sources = live_sources(
-            http,
+    with (
+        configured_live_sources(settings, context.clock) as (price_source, news_sources),
+        err_console.status("fetching live prices and news"),
+    ):
+        report = ingest_live(
+            context.store,
             context.clock,
-            product_id=settings.live_product_id,
-            exchange_url=settings.live_exchange_url,
-            feeds=settings.live_news_feeds,
+            price_source,
+            news_sources,
+            symbol=settings.symbol,
+            since=parse_utc(since) if since else None,
         )
-        with err_console.status("fetching live prices and news"):
-            report = ingest_live(
-                context.store,
-                context.clock,
-                price_source,
-                news_sources,
-                symbol=settings.symbol,
-                since=parse_utc(since) if since else None,
-            )
     if as_json:
         emit_json(report.as_dict())
     else:

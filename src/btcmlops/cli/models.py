@@ -163,8 +163,7 @@ def list_models(
     as_json: bool = _JSON,
 ) -> None:
     """List registered model versions, newest first."""
-    feature_set = None if feature_set is None else validate_feature_set(feature_set)
-    model_type = None if model_type is None else validate_model_type(model_type)
+    feature_set, model_type = _optional_pair(feature_set, model_type)
     versions = _registry(ctx).list_versions(feature_set, model_type)
     if as_json:
         emit_json({"count": len(versions), "models": [info.summary() for info in versions]})
@@ -228,8 +227,7 @@ def history(
     as_json: bool = _JSON,
 ) -> None:
     """Show every champion change: who, when, why and what it replaced."""
-    feature_set = None if feature_set is None else validate_feature_set(feature_set)
-    model_type = None if model_type is None else validate_model_type(model_type)
+    feature_set, model_type = _optional_pair(feature_set, model_type)
     changes = _registry(ctx).champion_history(feature_set, model_type)
     if as_json:
         emit_json({"count": len(changes), "changes": [change.as_dict() for change in changes]})
@@ -239,6 +237,16 @@ def history(
         return
     for change in changes:
         console.print(_history_line(change), highlight=False)
+
+
+def _optional_pair(
+    feature_set: str | None, model_type: str | None
+) -> tuple[str | None, str | None]:
+    """Validate the filters that were given; None stays None (no filter)."""
+    return (
+        None if feature_set is None else validate_feature_set(feature_set),
+        None if model_type is None else validate_model_type(model_type),
+    )
 
 
 def _history_line(change: ChampionChangeInfo) -> str:

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Select, case, func, select, update
 
 from btcmlops.clock import HOUR, Clock, parse_utc
 from btcmlops.config import Settings
@@ -920,13 +920,7 @@ class AutomatedRetraining:
     def history(
         self, feature_set: str | None = None, model_type: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
-        query = select(RetrainingRun).order_by(
-            RetrainingRun.started_at.desc(), RetrainingRun.id.desc()
-        )
-        if feature_set:
-            query = query.where(RetrainingRun.feature_set == feature_set)
-        if model_type:
-            query = query.where(RetrainingRun.model_type == model_type)
+        query = _newest_first(RetrainingRun, RetrainingRun.started_at, feature_set, model_type)
         with self.store.session() as session:
             return [run_as_dict(run) for run in session.scalars(query.limit(limit))]
 
@@ -938,18 +932,27 @@ class AutomatedRetraining:
     def checks(
         self, feature_set: str | None = None, model_type: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
-        query = select(RetrainCheck).order_by(
-            RetrainCheck.checked_at.desc(), RetrainCheck.id.desc()
-        )
-        if feature_set:
-            query = query.where(RetrainCheck.feature_set == feature_set)
-        if model_type:
-            query = query.where(RetrainCheck.model_type == model_type)
+        query = _newest_first(RetrainCheck, RetrainCheck.checked_at, feature_set, model_type)
         with self.store.session() as session:
             return [
                 {**check.decision, "checked_at": check.checked_at.isoformat()}
                 for check in session.scalars(query.limit(limit))
             ]
+
+
+def _newest_first(
+    table: type[RetrainingRun] | type[RetrainCheck],
+    when: Any,
+    feature_set: str | None,
+    model_type: str | None,
+) -> Select[Any]:
+    """Rows of ``table`` for the pair (either part optional), newest ``when`` first."""
+    query = select(table).order_by(when.desc(), table.id.desc())
+    if feature_set:
+        query = query.where(table.feature_set == feature_set)
+    if model_type:
+        query = query.where(table.model_type == model_type)
+    return query
 
 
 def lease_name(feature_set: str, model_type: str) -> str:

@@ -166,24 +166,11 @@ class PipelineJobs:
         return last + HOUR if last is not None else end - DEFAULT_LOOKBACK
 
     def _ingest_live(self) -> dict[str, Any]:
-        from btcmlops.ingest.live import PoliteHttpClient, ingest_live, live_sources
+        from btcmlops.ingest.live import configured_live_sources, ingest_live
 
         runtime = self.runtime
         settings = runtime.settings
-        with PoliteHttpClient(
-            runtime.clock,
-            timeout_seconds=settings.live_http_timeout_seconds,
-            attempts=settings.live_http_attempts,
-            min_interval_seconds=settings.live_min_request_interval_seconds,
-            max_retry_after_seconds=settings.live_max_retry_after_seconds,
-        ) as http:
-            prices, news = live_sources(
-                http,
-                runtime.clock,
-                product_id=settings.live_product_id,
-                exchange_url=settings.live_exchange_url,
-                feeds=settings.live_news_feeds,
-            )
+        with configured_live_sources(settings, runtime.clock) as (prices, news):
             report = ingest_live(runtime.store, runtime.clock, prices, news, symbol=settings.symbol)
         total: ImportSummary = report.total()
         detail = {"inserted": total.inserted, "failed_sources": report.error_lines()}

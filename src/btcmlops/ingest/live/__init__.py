@@ -22,6 +22,7 @@ from btcmlops.ingest.live.runner import (
     DEFAULT_LOOKBACK,
     LiveIngestReport,
     SourceResult,
+    configured_live_sources,
     ingest_live,
     live_sources,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "SourcePayloadError",
     "SourceResult",
     "SourceUnavailableError",
+    "configured_live_sources",
     "html_to_text",
     "ingest_live",
     "live_sources",

@@ -9,7 +9,8 @@ through ``ingest.storage``, so a re-run only adds what is new.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -17,6 +18,7 @@ from typing import Literal
 from sqlalchemy import func, select
 
 from btcmlops.clock import HOUR, Clock, ensure_utc, floor_hour
+from btcmlops.config import Settings
 from btcmlops.db.models import PriceBar
 from btcmlops.db.store import Store
 from btcmlops.errors import InvalidInputError
@@ -156,6 +158,27 @@ def live_sources(
     """The default live sources (Coinbase candles and the news feeds) over one client."""
     prices = ExchangePriceSource(http, clock, product_id=product_id, base_url=exchange_url)
     return prices, news_sources(http, feeds)
+
+
+@contextmanager
+def configured_live_sources(
+    settings: Settings, clock: Clock
+) -> Iterator[tuple[ExchangePriceSource, list[RssNewsSource]]]:
+    """The live sources as ``settings`` configure them, over one client closed afterwards."""
+    with PoliteHttpClient(
+        clock,
+        timeout_seconds=settings.live_http_timeout_seconds,
+        attempts=settings.live_http_attempts,
+        min_interval_seconds=settings.live_min_request_interval_seconds,
+        max_retry_after_seconds=settings.live_max_retry_after_seconds,
+    ) as http:
+        yield live_sources(
+            http,
+            clock,
+            product_id=settings.live_product_id,
+            exchange_url=settings.live_exchange_url,
+            feeds=settings.live_news_feeds,
+        )
 
 
 def _prices_start(store: Store, symbol: str, now: datetime, since: datetime | None) -> datetime:
