@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint format install install-dev install-finbert install-bench bench-drift clean
+.PHONY: demo test lint format install install-dev install-finbert install-bench bench-drift bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,17 @@ install-bench: .venv-bench/bin/python
 
 bench-drift: install .venv-bench/bin/python
 	BTCMLOPS_EVIDENTLY_PYTHON=.venv-bench/bin/python $(BIN)/python bench/drift.py
+
+# Short runs of the serving benchmarks, as CI runs them after the tests: they print their
+# numbers and fail when a returned prediction id is missing from the store or stored twice.
+# PostgreSQL too when BTCMLOPS_TEST_POSTGRES_URL is set (a scratch schema, dropped after).
+bench-smoke: install-dev
+	$(BIN)/python bench/load.py --quick --workers 1 2
+	$(BIN)/python bench/logging_cost.py --quick
+	if [ -n "$$BTCMLOPS_TEST_POSTGRES_URL" ]; then \
+	  $(BIN)/python bench/load.py --quick --workers 1 2 --database-url "$$BTCMLOPS_TEST_POSTGRES_URL" && \
+	  $(BIN)/python bench/logging_cost.py --quick --database-url "$$BTCMLOPS_TEST_POSTGRES_URL"; \
+	fi
 
 demo: install
 	$(BIN)/btcmlops demo --fresh
