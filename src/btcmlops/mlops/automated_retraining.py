@@ -203,7 +203,7 @@ class AutomatedRetraining:
                         feature_set=feature_set,
                         model_type=model_type,
                         should_retrain=should,
-                        decision=json_safe(_isoformat_times(decision)),
+                        decision=json_safe(decision),
                         checked_at=now,
                     )
                 )
@@ -985,13 +985,3 @@ def run_as_dict(run: RetrainingRun) -> dict[str, Any]:
 
 def _metrics(metrics: ClassificationMetrics) -> dict[str, Any]:
     return metrics.as_dict()
-
-
-def _isoformat_times(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _isoformat_times(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_isoformat_times(item) for item in value]
-    return value

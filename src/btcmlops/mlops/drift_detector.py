@@ -428,7 +428,7 @@ class DriftDetector:
                     status=report.get("status", "success"),
                     severity=report.get("overall_severity", report.get("drift_severity")),
                     checked_at=self.clock.now(),
-                    report=json_safe(_isoformat(report)),
+                    report=json_safe(report),
                 )
             )
 
@@ -567,13 +567,3 @@ def _history_row(report: DriftReport) -> dict[str, Any]:
         "share_drifted": feature.get("share_drifted"),
         "accuracy_drop": model.get("accuracy_drop", (accuracy or {}).get("drop")),
     }
-
-
-def _isoformat(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _isoformat(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_isoformat(item) for item in value]
-    return value
