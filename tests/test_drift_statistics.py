@@ -441,3 +441,31 @@ def test_feature_results_serialise_missing_numbers_as_null():
     )  # fmt: skip
     assert item.to_dict()["ks_pvalue"] is None
     json.dumps(item.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize(("large", "small"), [(10_000, 2000), (168, 24), (5000, 3000), (700, 300)])
+def test_one_period_transfer_equals_the_step_by_step_recursion(large, small):
+    g = math.gcd(large, small)
+    a, b = large // g, small // g
+    p_long, p_short = large / (large + small), small / (large + small)
+    h = np.array([a + 1, 3 * a + 2, 17 * a, 40 * a + 3])
+    r0 = -(-h // a) - 1
+    size = int((2 * r0 + 1 + b).max())
+    offset = np.arange(size)[None, :] - r0[:, None]
+    long_index = np.arange(1, a + 1)[:, None]
+    low = np.floor((b * long_index - h[None, :]) / a) + 1
+    high = np.ceil((b * long_index + h[None, :]) / a) - 1
+    inside = (offset[None] >= low[:, :, None]) & (offset[None] <= high[:, :, None])
+    unit = np.broadcast_to(np.eye(size), (h.size, size, size))
+    recursion = st._band_steps(unit, inside, p_long, p_short, reverse=False)
+    transfer = st._one_period_transfer(h, offset, a, b, p_long, p_short)
+    np.testing.assert_allclose(transfer, recursion, rtol=1e-12, atol=1e-290)
+
+
+@pytest.mark.parametrize(("n", "m"), [(10_000, 2000), (3000, 1000), (168, 24), (5000, 3000)])
+def test_pvalues_beyond_the_far_tail_certificate_stay_within_the_tail_level(n, m):
+    h_star = st._smallest_likely_tail_h(n, m)
+    h = np.array([h_star - 1, h_star, h_star + 1, h_star + 7])
+    exact = 1.0 - st._inside_probability(n, m, h)
+    assert exact[1] < st.TAIL_PVALUE  # the certificate holds, no fallback
+    np.testing.assert_allclose(st.exact_two_sided_pvalues(n, m, h), exact, rtol=0, atol=1e-10)

@@ -393,3 +393,42 @@ def test_too_few_hours_since_the_drift_onset_block_retraining(home):
     result = owner.retrain_model(*PAIR, trigger="performance")  # forced anyway: refused
     assert result["success"] is False and "since the features drifted" in result["error"]
     assert home.registry.champion(*PAIR).version == champion.version
+
+
+def test_the_drift_check_that_led_to_a_deployment_sets_the_onset(home):
+    takeover = END - timedelta(days=30)
+    champion = champion_deployed_at(home, takeover)
+    # the check at the takeover instant: it retrained, and its challenger was deployed
+    record_feature_drift(home, takeover, "medium")
+    degrade_champion(home, champion)
+    owner = retraining(home)
+    window = owner.training_window(*PAIR, home.clock.now(), performance_degraded=True)
+    assert window["start"] == takeover - timedelta(days=1)
+
+
+def test_model_accuracy_alarms_trigger_the_drift_check_only_when_configured(home):
+    from btcmlops.mlops.drift_detector import DriftDetector
+
+    version = home.champions[PAIR].version
+    add_outcomes(home, version, 168, 0.75, END - timedelta(days=9), 1)  # the reference week
+    add_outcomes(home, version, 48, 0.30, END - timedelta(days=2), 1_000)  # the last two days
+
+    def decide(settings):
+        detector = DriftDetector(home.store, home.clock, settings)
+        owner = AutomatedRetraining(
+            home.store,
+            home.clock,
+            settings,
+            home.registry,
+            drift_summary=detector.get_drift_summary,
+        )
+        return owner.should_retrain(*PAIR)["drift_check"]
+
+    check = decide(home.settings)
+    assert check["model_severity"] == "high"
+    assert check["feature_severity"] in ("none", "low")
+    assert check["severity"] == check["feature_severity"]
+    assert check["triggered"] is False
+    counting = decide(home.settings.model_copy(update={"retrain_drift_counts_model": True}))
+    assert counting["severity"] == "high"
+    assert counting["triggered"] is True

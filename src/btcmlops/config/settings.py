@@ -98,6 +98,15 @@ class Settings(BaseSettings):
         "independent observation of a daily-scale feature (docs/drift.md).",
     )
     drift_min_samples: int = Field(default=24, ge=2, description="Minimum rows per window.")
+    drift_autocorrelation_days: int = Field(
+        default=21,
+        ge=0,
+        le=365,
+        description="Days before the reference window from which each feature's "
+        "autocorrelation time (and so its effective sample sizes) is estimated; the reference "
+        "window itself is used while fewer rows than it holds are stored. A week of hourly "
+        "rows underestimates the memory of day-scale features several-fold (docs/drift.md).",
+    )
     drift_psi_bins: int = Field(default=10, ge=2, le=100)
     drift_alpha: float = Field(default=0.05, gt=0, lt=1, description="FDR level for KS tests.")
     drift_psi_effect_floor: float = Field(
@@ -121,6 +130,12 @@ class Settings(BaseSettings):
     # --- retraining --------------------------------------------------------------------
     retrain_accuracy_degradation: float = Field(default=0.10, gt=0, lt=1)
     retrain_drift_severity: Severity = "medium"
+    retrain_drift_counts_model: bool = Field(
+        default=False,
+        description="Let the drift summary's model-accuracy severity trigger retraining too. "
+        "Off by default: accuracy is the performance check's job, with its own drop threshold "
+        "and minimum outcomes (docs/retraining.md).",
+    )
     retrain_min_samples: int = Field(default=100, ge=10)
     retrain_min_predictions: int = Field(default=50, ge=1)
     retrain_performance_days: int = Field(default=7, ge=1)

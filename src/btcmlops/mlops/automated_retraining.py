@@ -6,7 +6,8 @@ The decision (``should_retrain``) reports every check with its numbers:
    against its *own* recorded baseline (its test accuracy when it was trained); triggers on a
    drop of at least ``retrain_accuracy_degradation`` that a one-sided two-proportion test
    confirms (p < 0.05), and only with at least ``retrain_min_predictions`` outcomes;
-2. **drift** — the drift summary's overall severity at or above ``retrain_drift_severity``;
+2. **drift** — the drift summary's feature severity (its overall severity, model accuracy
+   included, with ``retrain_drift_counts_model``) at or above ``retrain_drift_severity``;
 3. **schedule** — the champion is older than ``retrain_interval_days``;
 4. **data** — at least ``retrain_min_samples`` feature rows in the training window, else no
    retraining at all (with the reason);
@@ -289,10 +290,17 @@ class AutomatedRetraining:
             check["reason"] = f"drift check failed: {exc}"
             check["error"] = str(exc)
             return check
-        severity = summary.get("overall_severity")
-        check["severity"] = severity
         check["feature_severity"] = summary.get("feature_drift", {}).get("drift_severity")
         check["model_severity"] = summary.get("model_drift", {}).get("drift_severity")
+        check["counts_model"] = self.settings.retrain_drift_counts_model
+        # Accuracy is the performance check's job (its own drop threshold and minimum
+        # outcomes); the model's severity counts here only when the settings say so.
+        severity = (
+            summary.get("overall_severity")
+            if self.settings.retrain_drift_counts_model
+            else check["feature_severity"]
+        )
+        check["severity"] = severity
         check["top_features"] = summary.get("feature_drift", {}).get("top_features", [])
         triggered = severity in SEVERITY_ORDER and (
             SEVERITY_ORDER[severity] >= SEVERITY_ORDER[threshold]
@@ -668,8 +676,10 @@ class AutomatedRetraining:
         since the change is the one to learn, not an average over two regimes. Drift alone
         (say, a swing in news mood the model copes with) does not shorten the window. The
         onset is the start of the current window of the first drifted check since the
-        champion took over: the first sign that the market left the one it was chosen in
-        (later alarms, aftershocks of the same change, do not move it). Too few hours since
+        champion took over, the check at the very instant of its takeover included (a
+        challenger deployed because of that drift learned mostly the market before it): the
+        first sign that the market left the one the champion learned (later alarms,
+        aftershocks of the same change, do not move it). Too few hours since
         the onset block retraining (the data check says so, and the daily check tries again)
         rather than train on a market that is gone.
         """
@@ -704,7 +714,7 @@ class AutomatedRetraining:
             )
 
     def _drift_onset(self, feature_set: str, since: datetime, now: datetime) -> datetime | None:
-        """Start of the current window of the first drifted feature check after ``since``."""
+        """Start of the current window of the first drifted feature check from ``since`` on."""
         threshold = [
             name
             for name, rank in SEVERITY_ORDER.items()
@@ -718,7 +728,9 @@ class AutomatedRetraining:
                     DriftReport.feature_set == feature_set,
                     DriftReport.status == "success",
                     DriftReport.severity.in_(threshold),
-                    DriftReport.checked_at > since,
+                    # the check that led to the champion's own deployment counts: a
+                    # challenger picked right after a change learned mostly the old market
+                    DriftReport.checked_at >= since,
                     DriftReport.checked_at <= now,
                 )
                 .order_by(DriftReport.checked_at, DriftReport.id)

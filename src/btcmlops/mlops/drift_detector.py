@@ -85,12 +85,15 @@ class DriftDetector:
             reference_days, current_days
         )
         names = monitored_feature_names(feature_set)
-        frame = load_feature_frame(
-            self.store, feature_set, FEATURE_VERSION, names, start=start, end=end
-        )
-        reference = frame[frame.index < split]
-        current = frame[frame.index >= split]
         settings = self.settings
+        # autocorrelation times come from the weeks before the reference (compare_features)
+        history_start = start - timedelta(days=settings.drift_autocorrelation_days)
+        frame = load_feature_frame(
+            self.store, feature_set, FEATURE_VERSION, names, start=history_start, end=end
+        )
+        history = frame[frame.index < start]
+        reference = frame[(frame.index >= start) & (frame.index < split)]
+        current = frame[frame.index >= split]
         result = compare_features(
             reference,
             current,
@@ -99,6 +102,7 @@ class DriftDetector:
             alpha=settings.drift_alpha,
             psi_effect_floor=settings.drift_psi_effect_floor,
             min_samples=settings.drift_min_samples,
+            history=history,
         )
         results = [_feature_row(item) for item in result.drift_results if item.tested]
         tested = max(result.features_tested, 1)
@@ -123,6 +127,12 @@ class DriftDetector:
                 "alpha": result.alpha,
                 "psi_effect_floor": result.psi_effect_floor,
                 "min_samples": result.min_samples,
+                "autocorrelation_from": (
+                    "history before the reference"
+                    if len(history) >= len(reference)
+                    else "reference window"
+                ),
+                "autocorrelation_history_rows": len(history),
             },
             "windows": _windows_dict(start, split, end),
             "timestamp": self.clock.now(),

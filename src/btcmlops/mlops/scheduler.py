@@ -313,8 +313,14 @@ class PipelineJobs:
             severity = summary["overall_severity"]
             results[f"{feature_set}/{model_type}"] = severity
             if severity in ("medium", "high"):
-                top = ", ".join(summary["feature_drift"]["top_features"][:3]) or "model accuracy"
-                self._event("drift", f"{feature_set}/{model_type}: drift {severity} ({top})")
+                features = summary["feature_drift"]
+                top = ", ".join(features["top_features"][:3])
+                self._event(
+                    "drift",
+                    f"{feature_set}/{model_type}: drift {severity}: features "
+                    f"{features['drift_severity']}" + (f" ({top})" if top else "") + ", model "
+                    f"accuracy {summary['model_drift']['drift_severity']}",
+                )
         return results
 
     def retraining_check(self) -> dict[str, Any]:

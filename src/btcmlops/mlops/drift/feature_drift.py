@@ -170,10 +170,13 @@ class DriftReference:
         *,
         bins: int = 10,
         copy: bool = True,
+        autocorrelation_time: np.ndarray | None = None,
     ) -> DriftReference:
         """From a feature-major (features x rows) array whose rows are in time order.
 
         With ``copy=False`` the array is sorted in place (for callers that built it).
+        ``autocorrelation_time`` replaces the estimate from these rows, for callers that hold
+        a longer history of the same features (see :func:`compare_features`).
         """
         columns = np.asarray(columns, dtype=float)
         names = tuple(str(name) for name in feature_names)
@@ -184,7 +187,10 @@ class DriftReference:
         if bins < 2:
             raise InvalidInputError(f"PSI needs at least 2 bins, got {bins}")
         moments = st.column_moments(columns)
-        tau = st.autocorrelation_time(columns)  # before the columns are sorted
+        if autocorrelation_time is None:
+            tau = st.autocorrelation_time(columns)  # before the columns are sorted
+        else:
+            tau = _per_feature(autocorrelation_time, len(names), "autocorrelation_time")
         rows = int(columns.shape[1])
         sample = st.SortedSample.from_columns(columns, copy=copy)
         edges = st.quantile_edges(sample, bins)
@@ -272,6 +278,7 @@ def compare_features(
     psi_effect_floor: float = 0.1,
     min_samples: int = 24,
     severity_rule: SeverityRule = SeverityRule(),
+    history: pd.DataFrame | np.ndarray | None = None,
 ) -> FeatureDriftResult:
     """Compare the current window of features with the reference window.
 
@@ -292,6 +299,15 @@ def compare_features(
         A feature drifts only if its PSI also reaches this.
     min_samples
         Rows needed in each window (and observed values per feature) to test at all.
+    history
+        Optional rows in time order from before the reference window, same features. When it
+        holds at least as many rows as the reference, each feature's autocorrelation time
+        (and so its effective sample sizes) is estimated from it instead of from the
+        reference: over one week of hourly rows the memory of a day-scale feature is
+        underestimated several-fold, and a swing in it then looks like drift. Being older
+        than the reference, it is also untouched by a change that has just begun, which
+        would otherwise inflate the estimate (a level shift looks like long memory) exactly
+        when the change should be found. Not allowed with a prepared :class:`DriftReference`.
 
     Returns
     -------
@@ -313,6 +329,8 @@ def compare_features(
                 "feature_names must match the drift reference's features "
                 f"({', '.join(reference.features)})"
             )
+        if history is not None:
+            raise InvalidInputError("history cannot be combined with a prepared DriftReference")
         prepared = reference
         names = list(reference.features)
         _, current_columns = feature_columns(current, names)
@@ -321,8 +339,16 @@ def compare_features(
         _, current_columns = feature_columns(current, names)
         prepared = None
         if reference_columns.shape[1] >= min_samples and current_columns.shape[1] >= min_samples:
+            tau = None
+            if history is not None:
+                _, history_columns = feature_columns(history, names)
+                if history_columns.shape[1] >= reference_columns.shape[1]:
+                    tau = st.autocorrelation_time(history_columns)
             prepared = DriftReference.from_columns(
-                reference_columns, names, bins=10 if bins is None else bins
+                reference_columns,
+                names,
+                bins=10 if bins is None else bins,
+                autocorrelation_time=tau,
             )
         reference_rows = reference_columns.shape[1]
     rows_reference = prepared.rows if prepared is not None else reference_rows
@@ -547,6 +573,15 @@ def feature_columns(
             f"{len(names)} feature names for an array with {matrix.shape[1]} columns"
         )
     return names, np.ascontiguousarray(matrix.T)
+
+
+def _per_feature(values: np.ndarray, features: int, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=float).reshape(-1)
+    if array.size != features:
+        raise InvalidInputError(
+            f"{name} needs one value per feature ({features}), got {array.size}"
+        )
+    return array
 
 
 def _needed(share: float, features_tested: int) -> int:

@@ -113,20 +113,26 @@ def ks_gap_numerators(reference: SortedSample, current: SortedSample) -> np.ndar
     runs), the counts of each side come from one cumulative sum, and the gap is read only
     where the merged value changes, which is how ties are counted: both ECDFs are evaluated
     after every copy of a tied value, as ``scipy.stats.ks_2samp`` does with
-    ``searchsorted(side="right")``.
+    ``searchsorted(side="right")``. Blocks of rows of a large sample run on two threads
+    (numpy releases the GIL in the sort and the array passes).
     """
     _check_same_features(reference, current)
     features = reference.feature_count
     numerators = np.zeros(features, dtype=np.int64)
     width = reference.values.shape[1] + current.values.shape[1]
-    block = max(1, _BLOCK_VALUES // max(width, 1))
+    threads = _EXACT_THREADS if features * width >= _BLOCK_VALUES // 8 else 1  # else: no gain
+    block = max(1, min(_BLOCK_VALUES // max(width, 1), -(-features // threads)))
     n_all = reference.counts
     m_all = current.counts
-    for start in range(0, features, block):
+
+    def solve(start: int) -> None:
         rows = slice(start, min(start + block, features))
         numerators[rows] = _gap_numerators_block(
             reference.values[rows], current.values[rows], n_all[rows], m_all[rows]
         )
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(solve, range(0, features, block)))
     return numerators
 
 
@@ -142,15 +148,17 @@ def _gap_numerators_block(
     reference_seen = np.cumsum(order < reference.shape[1], axis=1, dtype=np.int64)
     del order
     seen = np.arange(1, merged.shape[1] + 1, dtype=np.int64)
-    # m·ref_seen - n·cur_seen with cur_seen = seen - ref_seen
-    gap = reference_seen * (m + n)[:, None] - seen[None, :] * n[:, None]
-    del reference_seen
+    # m·ref_seen - n·cur_seen with cur_seen = seen - ref_seen, in place
+    gap = reference_seen
+    gap *= (m + n)[:, None]
+    gap -= seen[None, :] * n[:, None]
     last_of_value = np.empty(merged.shape, dtype=bool)
     np.not_equal(merged[:, 1:], merged[:, :-1], out=last_of_value[:, :-1])
     last_of_value[:, -1] = True
-    last_of_value &= ~np.isnan(merged)
+    if (n + m < merged.shape[1]).any():  # missing values sort last: not observations
+        last_of_value &= seen[None, :] <= (n + m)[:, None]
     np.abs(gap, out=gap)
-    gap[~last_of_value] = 0
+    gap *= last_of_value
     return gap.max(axis=1)
 
 
@@ -333,37 +341,39 @@ def exact_two_sided_pvalues(n: int, m: int, h: np.ndarray) -> np.ndarray:
     cap = _two_sample_dkw_bound(d, large, small)
     tail = (h > 0) & (cap < TAIL_PVALUE)
     body = (h > 0) & ~tail
-    if large != small and body.any():
+    if large == small:
+        if body.any():
+            pvalue[body] = _equal_sizes_pvalues(large, h[body])
+    elif body.any():
         # The p-value decreases in h: once the exact value at some h* is in the far tail,
         # every larger h is too and needs no band recursion of its own (the widest ones).
-        # Candidates likely to be in the tail are done one by one in ascending order; each
-        # of them is a wanted value, so none of that work is wasted.
-        likely_tail = body & (_kolmogorov_leading_term(d, large, small) < TAIL_PVALUE * 10)
-        body &= ~likely_tail
-        for h_star in np.unique(h[likely_tail]).tolist():
-            p_star = 1.0 - float(_inside_probability(large, small, np.array([h_star]))[0])
-            if p_star >= TAIL_PVALUE:
-                pvalue[h == h_star] = p_star
-                continue
-            # h* and everything above it: p <= p(h*) < TAIL_PVALUE
-            beyond = likely_tail & (h >= h_star)
+        # h* is the smallest h whose leading term 2·exp(-2·N·d²) is below 1e-10; it joins
+        # the body's batched pass, so it costs about as much as one more wanted value.
+        h_star = _smallest_likely_tail_h(large, small)
+        beyond = body & (h >= h_star)
+        body &= ~beyond
+        distinct = np.unique(h[body])
+        if beyond.any():
+            distinct = np.append(distinct, h_star)
+        exact = 1.0 - _inside_probability(large, small, distinct)
+        pvalue[body] = exact[np.searchsorted(distinct, h[body])]
+        if beyond.any() and exact[-1] < TAIL_PVALUE:  # p(h) <= p(h*) < TAIL_PVALUE
             tail |= beyond
             cap = np.where(beyond, np.minimum(cap, TAIL_PVALUE), cap)
-            break
-    if body.any():
-        if large == small:
-            pvalue[body] = _equal_sizes_pvalues(large, h[body])
-        else:
-            pvalue[body] = 1.0 - _inside_probability(large, small, h[body])
+        elif beyond.any():  # the leading term was optimistic here: no shortcut
+            wanted = np.unique(h[beyond])
+            exact = 1.0 - _inside_probability(large, small, wanted)
+            pvalue[beyond] = exact[np.searchsorted(wanted, h[beyond])]
     if tail.any():
         asymptotic = _smirnov_asymptotic(d[tail], float(large), float(small))
         pvalue[tail] = np.minimum(asymptotic, cap[tail])
     return np.clip(pvalue, 0.0, 1.0)
 
 
-def _kolmogorov_leading_term(d: np.ndarray, n: int, m: int) -> np.ndarray:
-    """2·exp(-2·N·d²), N = n·m/(n+m): a cheap first guess of a tail p-value."""
-    return 2.0 * np.exp(-2.0 * d**2 * n * m / (n + m))
+def _smallest_likely_tail_h(n: int, m: int) -> int:
+    """The smallest integer h with 2·exp(-2·N·d²) < 1e-10, N = n·m/(n+m), d = h/lcm(n, m)."""
+    lcm = n * m // math.gcd(n, m)
+    return math.floor(lcm * math.sqrt(math.log(2.0 / TAIL_PVALUE) * (n + m) / (2.0 * n * m))) + 1
 
 
 def _two_sample_dkw_bound(d: np.ndarray, n: int, m: int) -> np.ndarray:
@@ -457,19 +467,22 @@ def _band_count_periodic(large: int, small: int, h: np.ndarray) -> np.ndarray:
             solve(members)
         return result
     # The buckets are independent and numpy releases the GIL in their matrix products:
-    # two threads keep both cores busy (each product on one BLAS thread, see above).
+    # two threads keep both cores busy (each product on one BLAS thread, see above). The
+    # costliest buckets (stack x R³, the squarings) go first, which balances the threads.
+    by_cost = sorted(buckets, key=lambda members: -members.size * int(frames[members].max()) ** 3)
     with ThreadPoolExecutor(max_workers=_EXACT_THREADS) as pool:
-        list(pool.map(solve, sorted(buckets, key=lambda members: -int(frames[members].max()))))
+        list(pool.map(solve, by_cost))
     return result
 
 
 def _frame_buckets(frames: np.ndarray) -> list[np.ndarray]:
-    """Group indices so that each group's frames differ by at most ~40% (modest padding)."""
+    """Group indices so that each group's frames differ by at most ~10%: padding a frame
+    costs its cube in every squaring, more than the Python overhead of another group."""
     order = np.argsort(frames, kind="stable")
     buckets: list[np.ndarray] = []
     start = 0
     while start < order.size:
-        limit = frames[order[start]] * 1.4 + 8
+        limit = frames[order[start]] * 1.1 + 2
         stop = start
         while stop < order.size and frames[order[stop]] <= limit:
             stop += 1
@@ -488,22 +501,11 @@ def _periodic_bucket(
     p_long: float,
     p_short: float,
 ) -> np.ndarray:
-    # Frame index t holds r = t - r0, the short-axis offset from the band centre. One long
-    # step is a geometric cumulative sum down the rows of the (H, row, column) transfer
-    # matrix (row-wise additions, which numpy vectorises across the columns).
-    t = np.arange(size)
-    offset = t[None, :] - r0[:, None]
-    transfer = np.broadcast_to(np.eye(size), (h.size, size, size)).copy()
-    for s in range(1, a + 1):
-        low = np.floor((b * s - h) / a).astype(np.int64) + 1
-        high = np.ceil((b * s + h) / a).astype(np.int64) - 1
-        mask = ((offset >= low[:, None]) & (offset <= high[:, None]))[:, :, None]
-        transfer = np.where(mask, transfer, 0.0)
-        transfer = p_long * _geometric_cumsum(transfer, p_short, axis=1)
-        transfer = np.where(mask, transfer, 0.0)
+    offset = np.arange(size)[None, :] - r0[:, None]
+    period = _one_period_transfer(h, offset, a, b, p_long, p_short)
     # after a long steps the band centre has moved b short steps: shift the frame by b
-    period = np.zeros_like(transfer)
-    period[:, : size - b, :] = transfer[:, b:, :]
+    period[:, : size - b, :] = period[:, b:, :]
+    period[:, size - b :, :] = 0.0
     with np.errstate(under="ignore"):
         start = np.where(
             (offset >= 0) & (offset <= r0[:, None]), p_short ** np.maximum(offset, 0), 0.0
@@ -512,6 +514,76 @@ def _periodic_bucket(
     at_centre = vector[np.arange(h.size), r0]
     with np.errstate(under="ignore"):
         return at_centre * np.exp(vector_log)
+
+
+def _one_period_transfer(
+    h: np.ndarray, offset: np.ndarray, a: int, b: int, p_long: float, p_short: float
+) -> np.ndarray:
+    """Weighted path counts over one period, (H, row, column): from short-axis offset
+    ``offset[column]`` at a period start to ``offset[row]`` after its a long steps.
+
+    A long step followed by d short steps weighs p_long·p_short^d, and the short steps after
+    the a long steps are a weak composition of the rise d = row - column, so where the band
+    does not bind inside the period the entry is p_long^a·p_short^d·C(d + a - 1, a - 1), a
+    Toeplitz matrix. The band's edges move by b over a period, so only the columns within
+    about b of the lower edge and the rows within about b of the upper edge need the
+    step-by-step recursion (forward for those columns, backward for those rows).
+    """
+    long_index = np.arange(1, a + 1)[:, None]
+    low = np.floor((b * long_index - h[None, :]) / a).astype(np.int64) + 1  # (a, H)
+    high = np.ceil((b * long_index + h[None, :]) / a).astype(np.int64) - 1
+    inside = (offset[None] >= low[:, :, None]) & (offset[None] <= high[:, :, None])
+    size = offset.shape[1]
+    first_column = low[0] - offset[:, 0]  # frame index of the lowest reachable start
+    columns = int((low[-1] - low[0]).max())
+    first_row = high[0] + 1 - offset[:, 0]
+    rows = int((high[-1] - high[0]).max())
+    if columns + rows >= size:  # edges as wide as the frame: recursion throughout
+        unit = np.broadcast_to(np.eye(size), (h.size, size, size))
+        return _band_steps(unit, inside, p_long, p_short, reverse=False)
+
+    rise = np.arange(1, size, dtype=float)
+    with np.errstate(under="ignore"):  # C(d + a - 1, a - 1)·p_short^d by successive ratios
+        by_rise = p_long**a * np.cumprod(np.r_[1.0, p_short * (rise + a - 1.0) / rise])
+    by_rise[by_rise < 1e-290] = 0.0  # no subnormal numbers in the matrix products
+    frame = np.arange(size)
+    toeplitz = by_rise[np.abs(frame[:, None] - frame[None, :])]
+    toeplitz[frame[:, None] < frame[None, :]] = 0.0
+    free_column = offset >= low[-1][:, None]  # every later lower edge is below the start
+    free_row = offset <= high[0][:, None]  # every earlier upper edge is above the end
+    transfer = np.where(free_row[:, :, None] & free_column[:, None, :], toeplitz, 0.0)
+
+    edge_columns = np.minimum(first_column[:, None] + np.arange(columns), size - 1)
+    units = (frame[None, :, None] == edge_columns[:, None, :]).astype(float)
+    exact_columns = _band_steps(units, inside, p_long, p_short, reverse=False)
+    np.put_along_axis(transfer, edge_columns[:, None, :], exact_columns, axis=2)
+    edge_rows = np.minimum(first_row[:, None] + np.arange(rows), size - 1)
+    units = (frame[None, :, None] == edge_rows[:, None, :]).astype(float)
+    exact_rows = _band_steps(units, inside, p_long, p_short, reverse=True)
+    np.put_along_axis(transfer, edge_rows[:, :, None], exact_rows.transpose(0, 2, 1), axis=1)
+    return transfer
+
+
+def _band_steps(
+    vectors: np.ndarray, inside: np.ndarray, p_long: float, p_short: float, *, reverse: bool
+) -> np.ndarray:
+    """The a long steps of one period applied to (H, frame, K) vectors, or their transpose.
+
+    Each long step keeps the positions inside the band at its long index (``inside[s]``,
+    (H, frame)), then adds the short steps as a geometric cumulative sum up the frame (down
+    it for the transpose, which runs the steps in reverse order) and drops what left the
+    band.
+    """
+    result = vectors
+    for mask in inside[::-1] if reverse else inside:
+        keep = mask[:, :, None]
+        result = np.where(keep, result, 0.0)
+        if reverse:
+            result = _geometric_cumsum(result[:, ::-1], p_short, axis=1)[:, ::-1]
+        else:
+            result = _geometric_cumsum(result, p_short, axis=1)
+        result = np.where(keep, p_long * result, 0.0)
+    return result
 
 
 def _matrix_power_apply(
@@ -526,7 +598,8 @@ def _matrix_power_apply(
     """
     squarings = _squarings_for(exponent, matrices.shape[-1], matrices.shape[0])
     result = vectors.copy()
-    power = matrices
+    power = matrices.copy()
+    spare = np.empty_like(power)  # squarings alternate between two buffers
     power_log = np.zeros(matrices.shape[0])
     result_log = np.zeros(matrices.shape[0])
     peaks: list[np.ndarray] = []
@@ -534,9 +607,9 @@ def _matrix_power_apply(
         if (exponent >> bit) & 1:
             result = _product(power, result, peaks)
             result_log += power_log
-        power = power @ power
-        power, scale = _rescale(power)
-        power_log = 2.0 * power_log + scale
+        np.matmul(power, power, out=spare)
+        power, spare = spare, power
+        power_log = 2.0 * power_log + _rescale_in_place(power)
     repeats = exponent >> squarings
     for _ in range(repeats):
         result = _product(power, result, peaks)
@@ -555,26 +628,30 @@ def _product(matrices: np.ndarray, vectors: np.ndarray, peaks: list[np.ndarray])
 
 
 def _squarings_for(exponent: int, size: int, stack: int = 1) -> int:
-    """k minimising k squarings (2R³ flops each) plus exponent/2^k products (2R² flops and
-    a fixed Python-level overhead each), for a stack of matrices."""
+    """k minimising k squarings plus exponent/2^k products, for a stack of matrices.
+
+    Measured costs on one core: a squaring runs at BLAS speed (2R³ flops at ~25 GFLOP/s)
+    plus a rescaling pass over its R² entries; a matrix-vector product is bound by reading
+    the R² entries from memory (~30 GB/s); each call also has a fixed Python-level overhead.
+    """
     best, best_cost = 0, math.inf
+    squaring = stack * (2.0 * size**3 * 4e-11 + size**2 * 1e-9) + 3e-5
+    product = stack * size**2 * 3e-10 + 2e-5
     for k in range(max(exponent.bit_length(), 1)):
         products = (exponent >> k) + bin(exponent & ((1 << k) - 1)).count("1")
-        squaring = stack * 2.0 * size**3 * 1e-10 + 5e-5
-        product = stack * 2.0 * size**2 * 1e-10 + 4e-5
         cost = k * squaring + products * product
         if cost < best_cost:
             best, best_cost = k, cost
     return best
 
 
-def _rescale(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rescale_in_place(stack: np.ndarray) -> np.ndarray:
+    """Divide each matrix of the stack by its largest entry; return the logs of those."""
     peak = stack.reshape(stack.shape[0], -1).max(axis=1)
     safe = np.where(peak > 0, peak, 1.0)
-    shape = (-1,) + (1,) * (stack.ndim - 1)
-    scaled = stack / safe.reshape(shape)
-    scaled[scaled < 1e-290] = 0.0
-    return scaled, np.where(peak > 0, np.log(safe), -np.inf)
+    stack /= safe[:, None, None]
+    stack[stack < 1e-290] = 0.0
+    return np.where(peak > 0, np.log(safe), -np.inf)
 
 
 def _band_count_stepping(large: int, small: int, h: np.ndarray) -> np.ndarray:
@@ -921,22 +998,26 @@ def _psi_expected_exact(
 def _psi_expected_exact_same_size(
     r: np.ndarray, m: int, kappa: np.ndarray, floor: float
 ) -> np.ndarray:
+    # A bin's term depends on its share and the row's κ alone, and quantile bins give many
+    # bins the same share (0.1 with 10 bins): each distinct (share, κ) is summed once.
+    occupied = (r > 0) & (r < 1)
+    pairs = np.stack([r[occupied], np.broadcast_to(kappa[:, None], r.shape)[occupied]], axis=1)
+    distinct, back = np.unique(pairs, axis=0, return_inverse=True)
+    share, kappa = distinct[:, 0], distinct[:, 1]
     # Var(K/m) = r(1-r)(s+m)/(m(s+1)) = r(1-r)·κ  =>  s = m(1-κ)/(κm - 1)
     km = kappa * m
     with np.errstate(divide="ignore", invalid="ignore"):
         concentration = np.where(km > 1.0 + 1e-12, m * (1.0 - kappa) / (km - 1.0), 1e12)
-    concentration = np.clip(concentration, 1e-6, 1e12)[:, None]
-    alpha = concentration * r
-    beta = concentration * (1.0 - r)
+    concentration = np.clip(concentration, 1e-6, 1e12)
     k = np.arange(m + 1, dtype=float)
-    log_pmf = _beta_binomial_log_pmf(k, m, alpha, beta)
+    log_pmf = _beta_binomial_log_pmf(k, m, concentration * share, concentration * (1.0 - share))
     shares = np.maximum(k / m, floor)
-    ref = np.maximum(r, floor)[..., None]
+    ref = np.maximum(share, floor)[:, None]
     contribution = (shares - ref) * np.log(shares / ref)
     with np.errstate(under="ignore"):
         weights = np.exp(log_pmf)
-    occupied = (r > 0) & (r < 1)
-    per_bin = np.where(occupied, np.sum(weights * contribution, axis=-1), 0.0)
+    per_bin = np.zeros(r.shape)
+    per_bin[occupied] = np.sum(weights * contribution, axis=-1)[back.reshape(-1)]
     return per_bin.sum(axis=1)
 
 
