@@ -469,3 +469,63 @@ def test_pvalues_beyond_the_far_tail_certificate_stay_within_the_tail_level(n, m
     exact = 1.0 - st._inside_probability(n, m, h)
     assert exact[1] < st.TAIL_PVALUE  # the certificate holds, no fallback
     np.testing.assert_allclose(st.exact_two_sided_pvalues(n, m, h), exact, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize(("large", "small"), [(6, 2), (8, 4), (9, 3), (10, 1)])
+def test_one_sided_exceedance_counts_every_merge_order(large, small):
+    # every arrangement of `large` long and `small` short values, equally likely
+    from itertools import combinations
+
+    a = large // small
+    highest = {}
+    total = 0
+    for shorts in combinations(range(large + small), small):
+        walk, peak = 0, 0
+        for position in range(large + small):
+            walk += -a if position in shorts else 1
+            peak = max(peak, walk)
+        highest[peak] = highest.get(peak, 0) + 1
+        total += 1
+    for h in range(1, large + 1):
+        expected = sum(count for peak, count in highest.items() if peak >= h) / total
+        got = float(st._one_sided_exceedance(large, small, np.array([h]))[0])
+        assert got == pytest.approx(expected, abs=1e-12), h
+
+
+@pytest.mark.parametrize(
+    ("large", "small", "widest"), [(3000, 600, 720), (700, 100, 350), (168, 24, 167)]
+)
+def test_divisible_sizes_agree_with_the_band_recursion(large, small, widest, monkeypatch):
+    h = np.unique(np.linspace(1, widest, 80).astype(np.int64))  # p-values from 1 to < 1e-20
+    shortcut = st.exact_two_sided_pvalues(large, small, h)
+    recursion = 1.0 - st._inside_probability(large, small, h)
+    np.testing.assert_allclose(shortcut, np.clip(recursion, 0, 1), rtol=0, atol=1e-10)
+    # the one-sided closed form really replaced the recursion for the far values
+    tail = st._one_sided_exceedance(large, small, h) * 2 <= st._UNION_SHORTCUT_LEVEL
+    assert tail.sum() >= 10
+    # and with P(both sides) judged too large, the recursion runs: same values
+    monkeypatch.setattr(st, "_BOTH_TOLERANCE", 0.0)
+    st.clear_exact_pvalue_cache()
+    np.testing.assert_allclose(
+        st.exact_two_sided_pvalues(large, small, h), shortcut, rtol=0, atol=1e-10
+    )
+
+
+def test_the_ks_test_started_in_the_background_gives_the_same_result(monkeypatch):
+    rng = np.random.default_rng(21)
+    reference = st.SortedSample.from_columns(rng.normal(size=(6, 3_000)))
+    current = st.SortedSample.from_columns(rng.normal(0.1, 1.0, size=(6, 1_500)))
+    st.clear_exact_pvalue_cache()
+    started = st.start_ks_two_sample(reference, current)()
+    st.clear_exact_pvalue_cache()
+    direct = st.ks_two_sample(reference, current)
+    np.testing.assert_array_equal(started.statistic, direct.statistic)
+    np.testing.assert_allclose(started.pvalue, direct.pvalue, rtol=0, atol=1e-15)
+
+    def broken(*args, **kwargs):
+        raise InvalidInputError("the p-values failed")
+
+    monkeypatch.setattr(st, "ks_pvalues", broken)
+    pending = st.start_ks_two_sample(reference, current)
+    with pytest.raises(InvalidInputError, match="the p-values failed"):
+        pending()

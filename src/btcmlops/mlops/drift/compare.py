@@ -19,6 +19,7 @@ from btcmlops.mlops.drift.feature_drift import (
     compare_prepared,
 )
 from btcmlops.mlops.drift.files import NumericTable, read_numeric_table
+from btcmlops.mlops.drift.statistics import SortedSample, start_ks_two_sample
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,15 @@ def compare_files(
     reference_rows = reference.rows
     reference_columns, current_columns = reference.columns(names), current.columns(names)
     del reference, current  # release the Arrow tables before the statistics
-    prepared = DriftReference.from_columns(reference_columns, names, bins=bins, copy=False)
-    del reference_columns  # now sorted in place inside ``prepared``
+    # Sorted copies first: the KS test starts on them (its exact p-values on the worker
+    # threads) while the reference's moments, quantiles and PSI are computed.
+    reference_sample = SortedSample.from_columns(reference_columns)
+    current_sample = SortedSample.from_columns(current_columns)
+    ks = start_ks_two_sample(reference_sample, current_sample)
+    prepared = DriftReference.from_columns(
+        reference_columns, names, bins=bins, sample=reference_sample
+    )
+    del reference_columns
     result = compare_prepared(
         prepared,
         current_columns,
@@ -85,6 +93,8 @@ def compare_files(
         psi_effect_floor=psi_effect_floor,
         min_samples=min_samples,
         bins=bins,
+        current_sample=current_sample,
+        ks=ks,
     )
     if result.untested_features:
         notes.append(
@@ -117,9 +127,11 @@ def _choose_features(
     ignored = sorted(set(reference.non_numeric) | set(current.non_numeric))
     if ignored:
         notes.append(f"non-numeric columns ignored: {', '.join(ignored)}")
-    shared = [name for name in reference.numeric if name in set(current.numeric)]
-    only_reference = [name for name in reference.numeric if name not in set(shared)]
-    only_current = [name for name in current.numeric if name not in set(shared)]
+    current_numeric = set(current.numeric)
+    shared = [name for name in reference.numeric if name in current_numeric]
+    shared_set = set(shared)
+    only_reference = [name for name in reference.numeric if name not in shared_set]
+    only_current = [name for name in current.numeric if name not in shared_set]
     only_reference = [name for name in only_reference if name not in ignored]
     only_current = [name for name in only_current if name not in ignored]
     if only_reference:

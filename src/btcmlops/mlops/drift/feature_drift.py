@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -171,12 +171,15 @@ class DriftReference:
         bins: int = 10,
         copy: bool = True,
         autocorrelation_time: np.ndarray | None = None,
+        sample: st.SortedSample | None = None,
     ) -> DriftReference:
         """From a feature-major (features x rows) array whose rows are in time order.
 
         With ``copy=False`` the array is sorted in place (for callers that built it).
         ``autocorrelation_time`` replaces the estimate from these rows, for callers that hold
-        a longer history of the same features (see :func:`compare_features`).
+        a longer history of the same features (see :func:`compare_features`). ``sample`` is
+        these columns already sorted (:class:`~statistics.SortedSample`), for callers that
+        sorted them for something else first; the columns then stay untouched.
         """
         columns = np.asarray(columns, dtype=float)
         names = tuple(str(name) for name in feature_names)
@@ -192,7 +195,12 @@ class DriftReference:
         else:
             tau = _per_feature(autocorrelation_time, len(names), "autocorrelation_time")
         rows = int(columns.shape[1])
-        sample = st.SortedSample.from_columns(columns, copy=copy)
+        if sample is None:
+            sample = st.SortedSample.from_columns(columns, copy=copy)
+        elif sample.values.shape != columns.shape:
+            raise InvalidInputError(
+                f"the sorted sample has shape {sample.values.shape}, the columns {columns.shape}"
+            )
         edges = st.quantile_edges(sample, bins)
         shares = st.bin_shares(sample, edges)
         return cls(
@@ -376,10 +384,14 @@ def compare_prepared(
     min_samples: int,
     bins: int,
     severity_rule: SeverityRule = SeverityRule(),
+    current_sample: st.SortedSample | None = None,
+    ks: Callable[[], st.KSResult] | None = None,
 ) -> FeatureDriftResult:
     """The check on a prepared reference and a feature-major (features x rows) current array.
 
-    ``reference`` may be None only when a window is below ``min_samples`` rows.
+    ``reference`` may be None only when a window is below ``min_samples`` rows. Callers
+    that already sorted the current columns, or started the KS test
+    (:func:`~statistics.start_ks_two_sample`), pass ``current_sample`` and ``ks``.
     """
     current_rows = int(current_columns.shape[1])
     settings = {
@@ -405,19 +417,15 @@ def compare_prepared(
             **settings,
         )
 
+    if current_sample is None:
+        current_sample = st.SortedSample.from_columns(current_columns)
+    current = current_sample
+    # the exact p-values run on the worker threads while PSI and the moments are computed
+    pending_ks = ks if ks is not None else st.start_ks_two_sample(reference.sample, current)
     current_moments = st.column_moments(current_columns)
-    current = st.SortedSample.from_columns(current_columns)
     tested = (reference.sample.counts >= min_samples) & (current.counts >= min_samples)
-
-    ks = st.ks_two_sample(reference.sample, current)
-    n_eff = st.effective_sample_size(ks.reference_count, reference.autocorrelation_time)
-    m_eff = st.effective_sample_size(ks.current_count, reference.autocorrelation_time)
-    autocorrelated = np.nan_to_num(reference.autocorrelation_time, nan=1.0) > 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corrected = st.ks_pvalue_effective(ks.statistic, n_eff, m_eff)
-    p_effective = np.where(autocorrelated, np.fmax(ks.pvalue, corrected), ks.pvalue)
-    p_effective = np.where(tested, p_effective, np.nan)
-    p_adjusted = st.benjamini_hochberg(p_effective)
+    n_eff = st.effective_sample_size(reference.sample.counts, reference.autocorrelation_time)
+    m_eff = st.effective_sample_size(current.counts, reference.autocorrelation_time)
 
     current_shares = st.bin_shares(current, reference.edges)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -429,6 +437,14 @@ def compare_prepared(
     psi_expected = np.where(tested, psi_expected, np.nan)
     psi_excess = np.maximum(psi_values - psi_expected, 0.0)
 
+    ks = pending_ks()
+    autocorrelated = np.nan_to_num(reference.autocorrelation_time, nan=1.0) > 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corrected = st.ks_pvalue_effective(ks.statistic, n_eff, m_eff)
+    p_effective = np.where(autocorrelated, np.fmax(ks.pvalue, corrected), ks.pvalue)
+    p_effective = np.where(tested, p_effective, np.nan)
+    p_adjusted = st.benjamini_hochberg(p_effective)
+
     significant = tested & (np.nan_to_num(p_adjusted, nan=1.0) < alpha)
     detected = significant & (np.nan_to_num(psi_values, nan=0.0) >= psi_effect_floor)
     levels = feature_levels(significant, detected, psi_excess, severity_rule)
@@ -436,33 +452,35 @@ def compare_prepared(
 
     current_means, current_stds = current_moments.means, current_moments.stds
     bins_used = np.count_nonzero(np.nan_to_num(reference.shares) > 0, axis=1)
+    # Each field as a list of Python values (tolist() converts a whole array at once).
+    fields = {
+        "feature": [str(name) for name in names],
+        "tested": tested.tolist(),
+        "reference_count": ks.reference_count.tolist(),
+        "current_count": ks.current_count.tolist(),
+        "ks_statistic": ks.statistic.tolist(),
+        "ks_pvalue": ks.pvalue.tolist(),
+        "ks_pvalue_effective": p_effective.tolist(),
+        "ks_pvalue_adjusted": p_adjusted.tolist(),
+        "ks_significant": significant.tolist(),
+        "psi": psi_values.tolist(),
+        "psi_expected": psi_expected.tolist(),
+        "psi_excess": psi_excess.tolist(),
+        "drift_detected": detected.tolist(),
+        "level": levels,
+        "reference_mean": reference.means.tolist(),
+        "current_mean": current_means.tolist(),
+        "reference_std": reference.stds.tolist(),
+        "current_std": current_stds.tolist(),
+        "autocorrelation": reference.autocorrelation.tolist(),
+        "autocorrelation_time": reference.autocorrelation_time.tolist(),
+        "effective_reference_size": n_eff.tolist(),
+        "effective_current_size": m_eff.tolist(),
+        "bins_used": bins_used.tolist(),
+    }
     features = [
-        FeatureDrift(
-            feature=str(names[j]),
-            tested=bool(tested[j]),
-            reference_count=int(ks.reference_count[j]),
-            current_count=int(ks.current_count[j]),
-            ks_statistic=float(ks.statistic[j]),
-            ks_pvalue=float(ks.pvalue[j]),
-            ks_pvalue_effective=float(p_effective[j]),
-            ks_pvalue_adjusted=float(p_adjusted[j]),
-            ks_significant=bool(significant[j]),
-            psi=float(psi_values[j]),
-            psi_expected=float(psi_expected[j]),
-            psi_excess=float(psi_excess[j]),
-            drift_detected=bool(detected[j]),
-            level=levels[j],
-            reference_mean=float(reference.means[j]),
-            current_mean=float(current_means[j]),
-            reference_std=float(reference.stds[j]),
-            current_std=float(current_stds[j]),
-            autocorrelation=float(reference.autocorrelation[j]),
-            autocorrelation_time=float(reference.autocorrelation_time[j]),
-            effective_reference_size=float(n_eff[j]),
-            effective_current_size=float(m_eff[j]),
-            bins_used=int(bins_used[j]),
-        )
-        for j in range(len(names))
+        FeatureDrift(**dict(zip(fields, row, strict=True)))
+        for row in zip(*fields.values(), strict=True)
     ]
     features.sort(key=_rank_key)
     return FeatureDriftResult(

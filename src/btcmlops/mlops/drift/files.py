@@ -24,6 +24,7 @@ PARQUET_MAGIC = b"PAR1"
 # Parquet columns are decoded about this many values at a time straight into the result,
 # so Arrow's buffers are reused instead of holding a second full copy of a large file.
 _PARQUET_VALUES_PER_READ = 1 << 21
+_PARQUET_THREADED_VALUES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,19 @@ class NumericTable:
             _fill(matrix, 0, self._source.select(names))
             return matrix
         per_read = max(1, _PARQUET_VALUES_PER_READ // max(self.rows, 1))
+        # Arrow's thread pool costs more than it saves on small files (measured: 4.6 ms
+        # against 1.9 ms for 106 columns of 168 rows)
+        threads = self.rows * len(names) >= _PARQUET_THREADED_VALUES
+        every_column = names == list(self._source.schema_arrow.names)
         for start in range(0, len(names), per_read):
             wanted = names[start : start + per_read]
+            # naming every column of the file costs a lookup per name: read them all instead
+            columns = None if every_column and len(wanted) == len(names) else wanted
             try:
-                _fill(matrix, start, self._source.read(columns=wanted))
+                table = self._source.read(columns=columns, use_threads=threads)
             except (pa.ArrowException, OSError) as exc:
                 raise InvalidInputError(f"cannot read {self.path} as Parquet: {exc}") from exc
+            _fill(matrix, start, table)
         return matrix
 
 

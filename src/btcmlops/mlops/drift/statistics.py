@@ -21,10 +21,13 @@ never over features one at a time.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +44,11 @@ MAX_EXACT_SIZE = 10_000
 # statistic); they are reported from the asymptotic formula, capped so that they stay within
 # this distance of the exact value.
 TAIL_PVALUE = 1e-10
+# Divisible sizes (_divisible_sizes_pvalues): where twice the one-sided tail is at most this,
+# the one-sided closed form replaces the band recursion once P(both sides) is shown to be
+# below _BOTH_TOLERANCE.
+_UNION_SHORTCUT_LEVEL = 1e-3
+_BOTH_TOLERANCE = 1e-11
 
 # Empty PSI bins get this share, so one bin with no observations cannot make PSI infinite.
 PSI_FLOOR = 1e-4
@@ -51,6 +59,34 @@ _BLOCK_VALUES = 1 << 21
 
 _BLAS = ThreadpoolController()
 _EXACT_THREADS = max(1, min(2, os.cpu_count() or 1))
+_POOL: ThreadPoolExecutor | None = None
+# start_ks_two_sample uses a background thread from this many observations on a side.
+_BACKGROUND_MIN_SIZE = 1_000
+
+
+def _run_all(task, items) -> None:  # type: ignore[no-untyped-def]
+    """``task(item)`` for every item, on the module's two worker threads.
+
+    One pool for the process, created on first use (starting threads costs about 0.4 ms
+    each, more than a small check's whole KS step); a forked child starts a new one.
+    """
+    global _POOL
+    items = list(items)
+    if len(items) < 2 or _EXACT_THREADS < 2:
+        for item in items:
+            task(item)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_EXACT_THREADS, thread_name_prefix="drift")
+    list(_POOL.map(task, items))
+
+
+def _forget_pool() -> None:
+    global _POOL
+    _POOL = None  # the parent's threads do not exist in a forked child
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 @dataclass(frozen=True)
@@ -131,8 +167,7 @@ def ks_gap_numerators(reference: SortedSample, current: SortedSample) -> np.ndar
             reference.values[rows], current.values[rows], n_all[rows], m_all[rows]
         )
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(solve, range(0, features, block)))
+    _run_all(solve, range(0, features, block))
     return numerators
 
 
@@ -160,6 +195,36 @@ def _gap_numerators_block(
     np.abs(gap, out=gap)
     gap *= last_of_value
     return gap.max(axis=1)
+
+
+def start_ks_two_sample(reference: SortedSample, current: SortedSample) -> Callable[[], KSResult]:
+    """:func:`ks_two_sample` begun: the statistic now, the p-values on a background thread.
+
+    Returns a function that waits for the result (and raises what the computation raised).
+    Exact p-values of large samples take most of a check's time on the worker pool; the
+    caller goes on with PSI and moments meanwhile. Small samples are done at once.
+    """
+    numerators = ks_gap_numerators(reference, current)
+    reference_count, current_count = reference.counts.copy(), current.counts.copy()
+
+    def compute() -> KSResult:
+        statistic, pvalue = ks_pvalues(numerators, reference_count, current_count)
+        return KSResult(statistic, pvalue, reference_count, current_count)
+
+    sizes = np.concatenate([reference_count, current_count])
+    if sizes.size == 0 or int(sizes.max()) < _BACKGROUND_MIN_SIZE:
+        done = compute()
+        return lambda: done
+    future: Future[KSResult] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(compute())
+        except BaseException as exc:  # handed to the caller by future.result()
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="drift-ks", daemon=True).start()
+    return future.result
 
 
 def ks_two_sample(reference: SortedSample, current: SortedSample) -> KSResult:
@@ -326,6 +391,7 @@ _EXACT_MEMO = _ExactPValueMemo()
 def clear_exact_pvalue_cache() -> None:
     """Forget memoised exact p-values (benchmarks use this to time cold runs)."""
     _EXACT_MEMO.clear()
+    _first_h_at_level.cache_clear()
 
 
 def exact_two_sided_pvalues(n: int, m: int, h: np.ndarray) -> np.ndarray:
@@ -336,6 +402,9 @@ def exact_two_sided_pvalues(n: int, m: int, h: np.ndarray) -> np.ndarray:
     large, small = max(n, m), min(n, m)
     h = np.asarray(h, dtype=np.int64)
     pvalue = np.ones(h.shape)
+    if large != small and large % small == 0 and (h > 0).any():
+        pvalue[h > 0] = _divisible_sizes_pvalues(large, small, h[h > 0])
+        return np.clip(pvalue, 0.0, 1.0)
     g = math.gcd(large, small)
     d = h / ((large // g) * small)
     cap = _two_sample_dkw_bound(d, large, small)
@@ -368,6 +437,91 @@ def exact_two_sided_pvalues(n: int, m: int, h: np.ndarray) -> np.ndarray:
         asymptotic = _smirnov_asymptotic(d[tail], float(large), float(small))
         pvalue[tail] = np.minimum(asymptotic, cap[tail])
     return np.clip(pvalue, 0.0, 1.0)
+
+
+def _divisible_sizes_pvalues(large: int, small: int, h: np.ndarray) -> np.ndarray:
+    """Exact p-values when the smaller sample size divides the larger (a = L/S, b = 1).
+
+    Write the merge order as a walk X = i - a·j (i long-sample and j short-sample values
+    seen): +1 per long value, -a per short one, from 0 back to 0. D >= h/L means the walk
+    reaches h or -h. It climbs one step at a time, so by the hitting time theorem (the cycle
+    lemma, which needs only exchangeable steps, as a uniformly random merge order has)
+    P(the walk first reaches h after t values) = (h/t)·P(X_t = h), a hypergeometric
+    probability: P(max X >= h) is a sum of S terms (:func:`_one_sided_exceedance`). Read
+    backwards the merge order is again uniform and the walk becomes -X, so
+    P(min X <= -h) = P(max X >= h), and
+
+        p(h) = 2·P(max X >= h) - P(both),   P(both) = P(max X >= h and min X <= -h).
+
+    P(both) falls with h (the events are nested). For the wanted h where
+    2·P(max X >= h) <= 1e-3, one h0 at or below all of them is computed exactly by the band
+    recursion (the smallest of them, or the first h at that level when the smallest lies
+    much further out), which gives P(both) at h0 = 2·P(max X >= h0) - p(h0). When that is
+    below 1e-11, each of them gets 2·P(max X >= h), within 1e-11 of its exact p-value, and
+    the widest (costliest) band recursions are never run; otherwise they are run.
+    """
+    distinct, back = np.unique(h, return_inverse=True)
+    union = 2.0 * _one_sided_exceedance(large, small, distinct)
+    result = np.ones(distinct.shape)
+    # union falls with h, so the candidates for the shortcut are a suffix of ``distinct``
+    first = int(np.searchsorted(-union, -_UNION_SHORTCUT_LEVEL, side="left"))
+    body = distinct[:first]
+    candidates = np.arange(first, distinct.size)
+    h0 = None
+    if candidates.size:
+        level_h = _first_h_at_level(large, small, _UNION_SHORTCUT_LEVEL)
+        h0 = int(distinct[first]) if distinct[first] <= 1.25 * level_h else level_h
+    exact = 1.0 - _inside_probability(large, small, body if h0 is None else np.append(body, h0))
+    result[:first] = exact[:first]
+    if h0 is not None:
+        both_at_h0 = 2.0 * float(_one_sided_exceedance(large, small, np.array([h0]))[0])
+        both_at_h0 -= float(exact[-1])
+        if abs(both_at_h0) <= _BOTH_TOLERANCE:
+            result[candidates] = union[candidates]
+        else:
+            result[candidates] = 1.0 - _inside_probability(large, small, distinct[candidates])
+    return result[back.reshape(-1)]
+
+
+@functools.lru_cache(maxsize=64)
+def _first_h_at_level(large: int, small: int, level: float) -> int:
+    """The smallest h > 0 with 2·P(max X >= h) <= ``level`` (bisection; it falls with h)."""
+    low, high = 0, large  # 2·P(max X >= large) <= level for any level of interest
+    while high - low > 1:
+        middle = (low + high) // 2
+        if 2.0 * _one_sided_exceedance(large, small, np.array([middle]))[0] <= level:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _one_sided_exceedance(large: int, small: int, h: np.ndarray) -> np.ndarray:
+    """P(max_t X_t >= h) for X = i - a·j, a = large/small, each h > 0 (see above).
+
+    Σ_j (h/t)·C(L, i)·C(S, j)/C(L+S, t) over the points i - a·j = h, t = i + j, summed in
+    logarithms from one table of log-factorials.
+    """
+    a = large // small
+    total = large + small
+    log_factorial = special.gammaln(np.arange(total + 1, dtype=float) + 1.0)
+    j = np.arange(small + 1)
+    i = h[:, None] + a * j[None, :]
+    valid = i <= large
+    i = np.minimum(i, large)
+    t = i + j[None, :]
+
+    def log_choose(top: int | np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        return log_factorial[top] - log_factorial[chosen] - log_factorial[top - chosen]
+
+    log_terms = (
+        np.log(h[:, None] / t)
+        + log_choose(large, i)
+        + log_choose(small, np.broadcast_to(j, i.shape))
+        - log_choose(total, t)
+    )
+    log_terms = np.where(valid, log_terms, -np.inf)
+    return np.exp(special.logsumexp(log_terms, axis=1))
 
 
 def _smallest_likely_tail_h(n: int, m: int) -> int:
@@ -435,7 +589,7 @@ def _band_costs(large: int, small: int, h: np.ndarray) -> tuple[float, float]:
         products = (g >> squarings) + squarings
         periodic += squarings * 2.0 * size**3 * 1e-10 + products * 2.0 * size**2 * 1e-10
         periodic += a * size**2 * 1e-8
-    periodic += 4e-5 * len(_frame_buckets(frames)) * (a + 2 * max(g.bit_length(), 1))
+    periodic += 1.2e-4 * len(_frame_buckets(frames)) * (a + 2 * max(g.bit_length(), 1))
     windows = (2 * h // b + 2).astype(float)
     stepping = small * (1.2e-4 + float(np.sum(windows)) * 1.5e-8)
     return periodic, stepping
@@ -462,16 +616,11 @@ def _band_count_periodic(large: int, small: int, h: np.ndarray) -> np.ndarray:
         size = int(frames[members].max())
         result[members] = _periodic_bucket(h[members], r0[members], size, a, b, g, p_long, p_short)
 
-    if len(buckets) < 2:
-        for members in buckets:
-            solve(members)
-        return result
     # The buckets are independent and numpy releases the GIL in their matrix products:
     # two threads keep both cores busy (each product on one BLAS thread, see above). The
     # costliest buckets (stack x R³, the squarings) go first, which balances the threads.
     by_cost = sorted(buckets, key=lambda members: -members.size * int(frames[members].max()) ** 3)
-    with ThreadPoolExecutor(max_workers=_EXACT_THREADS) as pool:
-        list(pool.map(solve, by_cost))
+    _run_all(solve, by_cost)
     return result
 
 
