@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from datetime import timedelta
 
 import numpy as np
@@ -106,6 +107,10 @@ def test_a_saved_then_loaded_pipeline_predicts_exactly_what_the_trained_one_did(
 
     assert loaded is not trained.pipeline
     assert np.array_equal(loaded.predict_proba(features), trained.pipeline.predict_proba(features))
+    # the schema is written compactly (artifacts.py: _CompactJson), and still loads
+    with zipfile.ZipFile(registry.artifact_file(info)) as archive:
+        schema = archive.read("schema.json").decode()
+    assert "\n" not in schema and json.loads(schema)["__class__"] == "Pipeline"
 
 
 def test_registering_writes_the_artifact_and_records_how_the_model_was_made(

