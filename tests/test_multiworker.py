@@ -273,7 +273,13 @@ def predict_on_new_connections(
     for thread in pool:
         thread.join()
     if errors:
-        raise errors[0]
+        # What the processes were doing, so that a refused or dropped connection explains
+        # itself (seen once under full-suite load, not reproduced since).
+        states = {name: process.poll() for name, process in deployment.processes.items()}
+        raise AssertionError(
+            f"{errors[0]!r} after {len(answers)} predictions; exit codes (None: running): "
+            f"{states}; serve log:\n{deployment.log('serve')[-3000:]}"
+        ) from errors[0]
     assert until(answers), f"not reached after {len(answers)} predictions"
     return answers
 
