@@ -35,7 +35,7 @@ from btcmlops.features.schema import (
     monitored_feature_names,
     validate_feature_set,
 )
-from btcmlops.mlops.drift.feature_drift import compare_features
+from btcmlops.mlops.drift.feature_drift import compare_features, history_is_used
 from btcmlops.mlops.significance import two_proportion_test
 from btcmlops.modeling.evaluation import CALIBRATION_BINS, wilson_interval
 from btcmlops.modeling.model_types import validate_model_type
@@ -129,7 +129,7 @@ class DriftDetector:
                 "min_samples": result.min_samples,
                 "autocorrelation_from": (
                     "history before the reference"
-                    if len(history) >= len(reference)
+                    if history_is_used(len(history), len(reference))
                     else "reference window"
                 ),
                 "autocorrelation_history_rows": len(history),

@@ -350,7 +350,7 @@ def compare_features(
             tau = None
             if history is not None:
                 _, history_columns = feature_columns(history, names)
-                if history_columns.shape[1] >= reference_columns.shape[1]:
+                if history_is_used(history_columns.shape[1], reference_columns.shape[1]):
                     tau = st.autocorrelation_time(history_columns)
             prepared = DriftReference.from_columns(
                 reference_columns,
@@ -371,6 +371,11 @@ def compare_features(
         bins=prepared.bins if prepared is not None else (10 if bins is None else bins),
         severity_rule=severity_rule,
     )
+
+
+def history_is_used(history_rows: int, reference_rows: int) -> bool:
+    """Whether :func:`compare_features` estimates autocorrelation from the history."""
+    return history_rows >= reference_rows
 
 
 def compare_prepared(
@@ -417,9 +422,7 @@ def compare_prepared(
             **settings,
         )
 
-    if current_sample is None:
-        current_sample = st.SortedSample.from_columns(current_columns)
-    current = current_sample
+    current = current_sample or st.SortedSample.from_columns(current_columns)
     # the exact p-values run on the worker threads while PSI and the moments are computed
     pending_ks = ks if ks is not None else st.start_ks_two_sample(reference.sample, current)
     current_moments = st.column_moments(current_columns)

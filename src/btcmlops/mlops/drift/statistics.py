@@ -205,12 +205,15 @@ def _gap_numerators_block(
     return gap.max(axis=1)
 
 
-def start_ks_two_sample(reference: SortedSample, current: SortedSample) -> Callable[[], KSResult]:
+def start_ks_two_sample(
+    reference: SortedSample, current: SortedSample, *, background: bool = True
+) -> Callable[[], KSResult]:
     """:func:`ks_two_sample` begun: the statistic now, the p-values on a background thread.
 
     Returns a function that waits for the result (and raises what the computation raised).
     Exact p-values of large samples take most of a check's time on the worker pool; the
-    caller goes on with PSI and moments meanwhile. Small samples are done at once.
+    caller goes on with PSI and moments meanwhile. Small samples (and ``background=False``)
+    are done at once.
     """
     numerators = ks_gap_numerators(reference, current)
     reference_count, current_count = reference.counts.copy(), current.counts.copy()
@@ -220,7 +223,7 @@ def start_ks_two_sample(reference: SortedSample, current: SortedSample) -> Calla
         return KSResult(statistic, pvalue, reference_count, current_count)
 
     sizes = np.concatenate([reference_count, current_count])
-    if sizes.size == 0 or int(sizes.max()) < _BACKGROUND_MIN_SIZE:
+    if not background or sizes.size == 0 or int(sizes.max()) < _BACKGROUND_MIN_SIZE:
         done = compute()
         return lambda: done
     future: Future[KSResult] = Future()
@@ -243,9 +246,7 @@ def ks_two_sample(reference: SortedSample, current: SortedSample) -> KSResult:
     ``method="auto"``; statistic and p-value agree with scipy to 1e-9 (tests/test_drift_
     statistics.py), see :func:`ks_pvalues` for the one refinement in the far tail.
     """
-    numerators = ks_gap_numerators(reference, current)
-    statistic, pvalue = ks_pvalues(numerators, reference.counts, current.counts)
-    return KSResult(statistic, pvalue, reference.counts.copy(), current.counts.copy())
+    return start_ks_two_sample(reference, current, background=False)()
 
 
 # --------------------------------------------------------------------------------------
@@ -400,6 +401,7 @@ def clear_exact_pvalue_cache() -> None:
     """Forget memoised exact p-values (benchmarks use this to time cold runs)."""
     _EXACT_MEMO.clear()
     _first_h_at_level.cache_clear()
+    _log_factorials.cache_clear()
 
 
 def exact_two_sided_pvalues(n: int, m: int, h: np.ndarray) -> np.ndarray:
@@ -482,13 +484,25 @@ def _divisible_sizes_pvalues(large: int, small: int, h: np.ndarray) -> np.ndarra
     exact = 1.0 - _inside_probability(large, small, body if h0 is None else np.append(body, h0))
     result[:first] = exact[:first]
     if h0 is not None:
-        both_at_h0 = 2.0 * float(_one_sided_exceedance(large, small, np.array([h0]))[0])
-        both_at_h0 -= float(exact[-1])
+        union_at_h0 = (
+            union[first]
+            if h0 == distinct[first]
+            else 2.0 * _one_sided_exceedance(large, small, np.array([h0]))[0]
+        )
+        both_at_h0 = float(union_at_h0) - float(exact[-1])
         if abs(both_at_h0) <= _BOTH_TOLERANCE:
             result[candidates] = union[candidates]
         else:
             result[candidates] = 1.0 - _inside_probability(large, small, distinct[candidates])
     return result[back.reshape(-1)]
+
+
+@functools.lru_cache(maxsize=8)
+def _log_factorials(total: int) -> np.ndarray:
+    """log(k!) for k = 0..total (read-only: it is shared between calls)."""
+    table = special.gammaln(np.arange(total + 1, dtype=float) + 1.0)
+    table.flags.writeable = False
+    return table
 
 
 @functools.lru_cache(maxsize=64)
@@ -512,7 +526,7 @@ def _one_sided_exceedance(large: int, small: int, h: np.ndarray) -> np.ndarray:
     """
     a = large // small
     total = large + small
-    log_factorial = special.gammaln(np.arange(total + 1, dtype=float) + 1.0)
+    log_factorial = _log_factorials(total)
     j = np.arange(small + 1)
     i = h[:, None] + a * j[None, :]
     valid = i <= large
