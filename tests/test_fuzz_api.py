@@ -334,7 +334,15 @@ def unexpected(answers: list[httpx.Response], allowed: tuple[int, ...]) -> list[
 
 def test_sql_looking_path_and_query_values_are_refused_or_treated_as_data(live_server):
     settle(live_server)
-    assert call(live_server, "POST", "/predict", params={"feature_set": "vader"}).is_success
+    answer = call(live_server, "POST", "/predict", params={"feature_set": "vader"})
+    assert answer.is_success
+    # The log writer stores predictions in the background: wait for this one, or it could
+    # land between the two snapshots below.
+    stored_path = f"/predictions/{answer.json()['prediction_id']}"
+    deadline = time.monotonic() + 30
+    while call(live_server, "GET", stored_path).status_code != 200:
+        assert time.monotonic() < deadline, "the prediction was never stored"
+        time.sleep(0.1)
     before = table_state(live_server.database_url)
     refused, looked_up, echoed = [], [], []
     for value in SQL_VALUES:
