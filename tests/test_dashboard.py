@@ -7,6 +7,7 @@ Every view must load without a console error and draw its charts from the API; t
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from importlib import resources
@@ -39,11 +40,66 @@ CHARTS = {
     "overview": ("chart-price", "chart-accuracy", "chart-latency"),
     "drift": ("chart-drift-history", "chart-distribution"),
     "models": ("chart-champions", "chart-importances"),
-    "retraining": ("chart-runs",),
+    "retraining": (
+        "chart-runs",
+        "chart-shadows-vader-random_forest",
+        "chart-shadows-vader-logistic_regression",
+    ),
     "health": (),
 }
 FIRST_PAIR = "vader/random_forest"
+ROLE_WORDS = {"challenger": "challenger", "previous_champion": "previous champion"}
+# What the shadow table says when a challenger fails one of the promotion conditions.
+CONDITION_WORDS = {
+    "sequential_test": "the paired trial has not yet shown it better than the champion",
+    "beats_majority": "does not beat the majority class",
+    "beats_last_hour": 'does not beat "same direction as the last hour"',
+    "beats_base_rate_log_loss": "not below the base rate's",
+    "not_degenerate": "degenerate: one class on",
+}
 browser = pytest.mark.browser
+
+
+def e_words(value: float) -> str:
+    """An e-value as the dashboard prints it: three significant digits, exponent when huge."""
+    if value >= 1e4 or 0 < value < 1e-3:
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa}e{int(exponent):+d}"
+    return f"{float(f'{value:.3g}'):g}"
+
+
+def look_words(look: int, looks: int) -> str:
+    return f"look {look + 1:,} of {looks:,}"
+
+
+def decision_test_words(test: dict) -> str:
+    """A decision's paired test in the decision table: the trial's wins needed, or e-values."""
+    if "e_value" in test:  # a fallback's rule, or a run stored before the trial
+        return f"e-value {e_words(test['e_value'])} of {e_words(test['threshold'])}"
+    return f"needs {test['threshold']:,} ({look_words(test['look'], test['trial_looks'])})"
+
+
+def shadow_evidence_words(shadow: dict) -> str:
+    """A shadow's statistic against its bar, as its Evidence cell says it."""
+    if shadow["role"] == "previous_champion":  # log e-value against ln(1 / rollback alpha)
+        return (
+            f"e-value {e_words(math.exp(shadow['statistic']))} of "
+            f"{e_words(math.exp(shadow['bar']))}"
+        )
+    if shadow["trial_over"]:
+        return "trial over"
+    test = shadow["decision"]["test"]
+    return (
+        f"{int(shadow['statistic']):,} wins of {int(shadow['bar']):,} needed "
+        f"({look_words(test['look'], test['trial_looks'])})"
+    )
+
+
+def decision_margin(test: dict) -> float:
+    """Where a decision sits on the evidence chart: its statistic minus its bar."""
+    if "e_value" in test:
+        return math.log(test["e_value"]) - math.log(test["threshold"])
+    return test["wins"] - test["threshold"]
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -225,6 +281,140 @@ def test_choosing_a_feature_draws_its_reference_and_current_distributions(
         "() => document.getElementById('chart-distribution').data.map(t => t.y)"
     )
     assert drawn == [expected["reference_share"], expected["current_share"]]
+    assert page.errors == []
+
+
+@browser
+def test_retraining_draws_each_shadows_evidence_toward_its_threshold(
+    base_url: str, page: WatchedPage
+) -> None:
+    pairs = api(base_url, "/retrain/shadows")["pairs"]
+    page.goto_view(base_url, "retraining")
+
+    assert {(p["feature_set"], p["model_type"]) for p in pairs} == {
+        ("vader", "random_forest"),
+        ("vader", "logistic_regression"),
+    }
+    roles_seen = set()
+    for pair in pairs:
+        feature_set, model_type = pair["feature_set"], pair["model_type"]
+        shadows = pair["shadows"]
+        assert shadows, f"the home put no shadow beside {feature_set}/{model_type}"
+        drawn = page.page.evaluate(
+            """id => { const box = document.getElementById(id);
+                const pick = mode => box.data.filter(t => t.mode === mode);
+                return { lines: pick('lines+markers').map(t => ({name: t.name, x: t.x, y: t.y,
+                                                              hover: t.customdata})),
+                         decisions: pick('markers').flatMap(t => t.y),
+                         bars: box.layout.shapes.map(s => [s.y0, s.y1]),
+                         labels: box.layout.annotations.map(a => [a.y, a.text]) }; }""",
+            f"chart-shadows-{feature_set}-{model_type}",
+        )
+        # One line per shadow: its margin (statistic - bar) at each look, the offline look at
+        # "since"; every shadow is judged against the one line at 0.
+        assert drawn["bars"] == [[0, 0]]
+        assert [y for y, _ in drawn["labels"]] == [0]
+        assert drawn["labels"][0][1].endswith(" at 0")
+        assert len(drawn["lines"]) == len(shadows)
+        for shadow, line in zip(shadows, drawn["lines"], strict=True):
+            roles_seen.add(shadow["role"])
+            path = shadow["path"]
+            short = shadow["version"].removeprefix(f"{feature_set}-{model_type}-")
+            assert line["name"] == f"{short} · {ROLE_WORDS[shadow['role']]}"
+            assert line["x"] == [point["at"] or shadow["since"] for point in path]
+            assert line["y"] == [point["margin"] for point in path]
+            assert line["y"] == [point["statistic"] - point["bar"] for point in path]
+            assert len(line["x"]) > 1  # live days after the offline comparison
+            # The hover gives the statistic against the bar in the shadow's own words.
+            for look, (point, hover) in enumerate(zip(path, line["hover"], strict=True)):
+                if shadow["role"] == "previous_champion":
+                    expected = f"log e {point['statistic']:.1f} of {point['bar']:.1f}"
+                else:
+                    looks = shadow["decision"]["test"]["trial_looks"]
+                    expected = (
+                        f"{int(point['statistic'])} wins of {int(point['bar'])} needed, "
+                        f"look {look + 1} of {looks}"
+                    )
+                assert hover[1].startswith(expected), (hover, expected)
+                assert hover[0] == f"{point['hours']:,}"
+        # Each decision with a test sits at its own margin: wins - wins needed (the trial),
+        # or ln e-value - ln threshold (a fallback's rule).
+        tests = [decision["evidence"]["test"] for decision in pair["decisions"]]
+        assert sorted(drawn["decisions"]) == pytest.approx(sorted(map(decision_margin, tests)))
+
+        panel = page.page.locator(f'.shadow-pair[data-pair="{feature_set}/{model_type}"]')
+        rows = panel.locator(".shadow-table tbody tr")
+        assert rows.count() == len(shadows)
+        for index, shadow in enumerate(shadows):
+            row = rows.nth(index)
+            text = row.inner_text()
+            assert ROLE_WORDS[shadow["role"]] in text
+            assert shadow_evidence_words(shadow) in text, (shadow_evidence_words(shadow), text)
+            share = min(1.0, max(0.0, shadow["statistic"] / shadow["bar"]))
+            bar = row.locator(".evidence-bar")
+            width = bar.locator("span").evaluate("span => parseFloat(span.style.width)")
+            assert width == pytest.approx(share * 100, abs=0.05)
+            assert ("reached" in bar.get_attribute("class")) == (shadow["margin"] >= 0)
+            assert f"{shadow['offline_hours']} offline + {shadow['live_hours']} live" in text
+            for condition in (shadow["decision"] or {}).get("failed", []):
+                assert CONDITION_WORDS[condition] in text, (condition, text)
+            if "sequential_test" in (shadow["decision"] or {}).get("failed", []):
+                assert f"{int(shadow['statistic'])} wins of {int(shadow['bar'])} needed" in text
+
+        decisions = panel.locator(".decision-table tbody tr")
+        assert pair["decisions"] and decisions.count() == len(pair["decisions"])
+        for row, decision in zip(decisions.all(), pair["decisions"], strict=True):
+            test, row_text = decision["evidence"]["test"], row.inner_text()
+            assert f"{test['wins']}:{test['losses']}" in row_text
+            assert decision_test_words(test) in row_text, (decision_test_words(test), row_text)
+            assert decision["decision"] in row_text and decision["trigger"] in row_text
+    # The home judges challengers by the trial and a previous champion by the rollback test.
+    assert roles_seen == {"challenger", "previous_champion"}
+    assert page.errors == []
+
+
+@browser
+def test_models_show_the_shadows_and_the_declared_fallback(
+    base_url: str, home: DashboardHome, page: WatchedPage
+) -> None:
+    (fallback_type, baseline_version) = next(iter(home.fallbacks.items()))
+    fallback_pair = f"vader/{fallback_type}"
+    entries = {e["model_type"]: e for e in api(base_url, "/models")["available_models"]["vader"]}
+    versions = api(base_url, "/models/versions")["versions"]
+    shadows = {
+        shadow["version"]: shadow
+        for pair in api(base_url, "/retrain/shadows")["pairs"]
+        for shadow in pair["shadows"]
+    }
+    page.goto_view(base_url, "models")
+
+    # The pair that serves a naive rule says so, in the server's words, above everything.
+    assert entries[fallback_type]["champion_kind"] == "baseline"
+    notices = page.page.locator(".fallback-notice")
+    assert notices.count() == 1
+    assert notices.first.get_attribute("data-pair") == fallback_pair
+    assert notices.first.is_visible()
+    assert entries[fallback_type]["fallback"] in notices.first.inner_text()
+    champion_cell = page.page.locator(f'td:has(.champion-version[data-pair="{fallback_pair}"])')
+    assert champion_cell.locator(".kind-tag").inner_text() == "baseline (last hour)"
+
+    # Every shadow is listed with its role and its evidence; the registry marks them and the
+    # baseline.
+    shadow_rows = page.page.locator("#models-shadows tbody tr")
+    listed = {
+        row.locator(".shadow-version").get_attribute("title"): row.inner_text()
+        for row in shadow_rows.all()
+    }
+    assert shadows and set(listed) == set(shadows)
+    for version, text in listed.items():
+        assert ROLE_WORDS[shadows[version]["role"]] in text, text
+        assert shadow_evidence_words(shadows[version]) in text, text
+    registry = page.page.locator("#models-registry tbody tr")
+    shadow_versions = {v["version"] for v in versions if v["status"] == "shadow"}
+    assert shadow_versions == set(shadows)
+    assert registry.filter(has=page.page.locator(".pill.shadow")).count() == len(shadow_versions)
+    baseline_row = registry.filter(has=page.page.locator(f'span[title="{baseline_version}"]'))
+    assert "vader · baseline (last hour)" in baseline_row.inner_text()
     assert page.errors == []
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from btcmlops.db.models import DriftReport, FeatureRow, PredictionLog
+from btcmlops.db.models import ChampionChange, DriftReport, FeatureRow, ModelVersion, PredictionLog
 from btcmlops.features.schema import FEATURE_VERSION, feature_names, monitored_feature_names
 from btcmlops.mlops.drift_detector import DriftDetector
 
@@ -37,7 +37,7 @@ def add_feature_rows(store, start, hours, shift_from=None, shift=0.0, seed=1):
         session.add_all(rows)
 
 
-def add_predictions(store, start, count, accuracy, *, seed, first_id):
+def add_predictions(store, start, count, accuracy, *, seed, first_id, version="v1", source="api"):
     """``count`` resolved predictions an hour apart with exactly round(accuracy*count) right."""
     rng = np.random.default_rng(seed)
     right = np.zeros(count, dtype=bool)
@@ -53,7 +53,8 @@ def add_predictions(store, start, count, accuracy, *, seed, first_id):
                 id=first_id + i,
                 feature_set="vader",
                 model_type="random_forest",
-                model_version="v1",
+                model_version=version,
+                source=source,
                 prediction=1,
                 probability_down=1 - p_up,
                 probability_up=p_up,
@@ -120,6 +121,75 @@ def test_a_real_15_point_drop_over_200_per_side_is_high(store, clock, start_time
     assert analysis["accuracy"]["drop"] == pytest.approx(0.15)
     assert analysis["accuracy"]["drift_detected"] is True
     assert analysis["drift_severity"] == "high"
+
+
+def make_champion(store, version, took_over):
+    """A registry row for ``version`` as the vader/random_forest champion since ``took_over``."""
+    with store.session() as session:
+        row = ModelVersion(
+            version=version,
+            feature_set="vader",
+            model_type="random_forest",
+            status="champion",
+            artifact_path=f"{version}.skops",
+            artifact_sha256="0" * 64,
+            feature_version=FEATURE_VERSION,
+            feature_names=[],
+            metrics={},
+            windows={},
+            hyperparameters={},
+            library_versions={},
+            created_at=took_over,
+            created_by="test",
+        )
+        session.add(row)
+        session.flush()
+        session.add(
+            ChampionChange(
+                feature_set="vader",
+                model_type="random_forest",
+                model_version_id=row.id,
+                action="deploy",
+                actor="test",
+                reason="test",
+                changed_at=took_over,
+            )
+        )
+
+
+def test_model_drift_compares_one_version_and_cuts_the_window_at_its_takeover(
+    store, clock, start_time, detector
+):
+    # v1 served day 0 well; v2 took over at day 1 and served days 1 and 2; v3 is a shadow
+    add_predictions(store, start_time, 200, 0.80, seed=1, first_id=1, version="v1")
+    add_predictions(
+        store, start_time + timedelta(days=1), 200, 0.60, seed=2, first_id=1000, version="v2"
+    )
+    add_predictions(
+        store, start_time + timedelta(days=2), 200, 0.58, seed=3, first_id=2000, version="v2"
+    )
+    add_predictions(
+        store,
+        start_time + timedelta(days=2),
+        200,
+        0.20,
+        seed=4,
+        first_id=3000,
+        version="v3",
+        source="shadow",
+    )
+    make_champion(store, "v2", start_time + timedelta(days=1))
+    clock.set(start_time + timedelta(days=3))
+    analysis = detector.detect_model_drift(
+        "vader", "random_forest", reference_days=2, current_days=1
+    )
+    assert analysis["model_version"] == "v2"
+    assert "v2" in analysis["window_note"]
+    # v1's excellent day 0 and the bad shadow are not in either window
+    assert analysis["reference_predictions"] == 200 and analysis["current_predictions"] == 200
+    assert analysis["accuracy"]["reference"] == pytest.approx(0.60)
+    assert analysis["accuracy"]["current"] == pytest.approx(0.58)
+    assert analysis["drift_severity"] == "none"
 
 
 def test_a_5_point_difference_over_40_per_side_is_not_flagged(store, clock, start_time, detector):

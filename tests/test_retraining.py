@@ -14,11 +14,11 @@ from btcmlops.clock import parse_utc
 from btcmlops.config import Settings
 from btcmlops.db.models import PredictionLog, RetrainCheck, RetrainingRun
 from btcmlops.db.store import Store
-from btcmlops.mlops.automated_retraining import (
+from btcmlops.mlops.leases import Leases
+from btcmlops.mlops.retraining import (
     AutomatedRetraining,
     RetrainingInProgressError,
 )
-from btcmlops.mlops.leases import Leases
 from btcmlops.modeling.training import TrainingData, train_on
 
 from conftest import clone_database, fresh_database
@@ -246,81 +246,129 @@ def test_too_little_data_never_retrains_and_says_why(home):
     assert any("feature rows" in reason for reason in decision["blocked_by"])
 
 
-def add_outcomes(home, version, count, accuracy, start, first_id):
+def add_outcomes(
+    home, version, count, accuracy, start, first_id, *, source="scheduled", seed=None, up=None
+):
+    """``count`` resolved hourly predictions of ``version`` from ``start``, right on a share
+    ``accuracy`` of them; ``up`` gives the actual directions (default: "up" predicted)."""
     right = np.zeros(count, dtype=bool)
     right[: round(accuracy * count)] = True
-    np.random.default_rng(first_id).shuffle(right)
+    np.random.default_rng(first_id if seed is None else seed).shuffle(right)
+    actual = np.ones(count, dtype=int) if up is None else np.asarray(up, dtype=int)
     with home.store.session() as session:
         for i in range(count):
             at = start + timedelta(hours=i)
+            predicted = int(actual[i]) if right[i] else 1 - int(actual[i])
             session.add(
                 PredictionLog(
                     id=first_id + i,
                     feature_set=PAIR[0],
                     model_type=PAIR[1],
                     model_version=version,
-                    prediction=1,
-                    probability_down=0.4,
-                    probability_up=0.6,
+                    prediction=predicted,
+                    probability_down=0.4 if predicted else 0.6,
+                    probability_up=0.6 if predicted else 0.4,
                     confidence=0.6,
                     feature_ts=at,
                     target_ts=at + timedelta(hours=1),
                     response_time_ms=1.0,
                     cached_features=True,
                     predicted_at=at,
+                    source=source,
                     outcome_status="resolved",
-                    actual_direction=1 if right[i] else 0,
+                    actual_direction=int(actual[i]),
                     prediction_correct=bool(right[i]),
                 )
             )
 
 
-def test_performance_drop_against_the_champions_own_baseline_triggers(home):
+def test_performance_drop_is_judged_against_hours_the_champion_was_not_selected_on(home):
     champion = home.champions[PAIR]
-    baseline = champion.test_accuracy
-    add_outcomes(home, champion.version, 120, max(baseline - 0.25, 0.2), END, 1)
+    validation = champion.metrics["validation"]
+    add_outcomes(home, champion.version, 120, max(validation["accuracy"] - 0.25, 0.2), END, 1)
     home.clock.advance(days=5)
     decision = retraining(home).should_retrain(*PAIR)
     check = decision["performance_check"]
-    assert check["baseline_accuracy"] == baseline
+    # not the test accuracy that selected it (the winner's curse), but its validation hours
+    assert check["baseline_accuracy"] == pytest.approx(validation["accuracy"])
+    assert check["baseline_predictions"] == validation["rows"]
+    assert "validation" in check["baseline_source"]
     assert check["live_predictions"] == 120
     assert check["triggered"] is True and check["p_value"] < 0.05
     assert "performance" in decision["triggers"]
 
 
-def test_automatic_rollback_after_a_bad_deployment(home):
-    first = home.champions[PAIR]
+def test_a_champion_with_a_shadow_record_is_judged_against_that_record(home):
+    champion = home.champions[PAIR]
     second = home.registry.register(
         train_on(_data(home), feature_set=PAIR[0], model_type=PAIR[1], settings=home.settings),
         created_by="test",
     )
+    # 100 live hours in shadow at 0.62, then promoted
+    add_outcomes(home, second.version, 100, 0.62, END, 1, source="shadow")
+    home.clock.advance(hours=110)
     home.registry.promote(second.version, actor="test", reason="deploy", action="deploy")
+    check = retraining(home).should_retrain(*PAIR)["performance_check"]
+    assert check["baseline_accuracy"] == pytest.approx(0.62)
+    assert check["baseline_predictions"] == 100
+    assert "shadow" in check["baseline_source"]
+    assert champion.version != second.version
+
+
+def deploy_second_champion(home):
+    """A second champion deployed over the fixture's, which goes to shadow."""
+    second = home.registry.register(
+        train_on(_data(home), feature_set=PAIR[0], model_type=PAIR[1], settings=home.settings),
+        created_by="test",
+    )
+    home.registry.promote(
+        second.version, actor="test", reason="deploy", action="deploy", displaced_status="shadow"
+    )
+    return home.champions[PAIR], second
+
+
+def test_automatic_rollback_judges_both_champions_on_the_same_live_hours(home):
+    first, second = deploy_second_champion(home)
     owner = retraining(home)
     window = home.settings.auto_rollback_window
-    add_outcomes(home, second.version, window - 1, 0.25, END, 1)
+    start = END + timedelta(hours=1)
+    # the same hours: the previous champion right on 80 %, the new one on 30 %
+    add_outcomes(home, first.version, window - 1, 0.8, start, 1, source="shadow", seed=1)
+    add_outcomes(home, second.version, window - 1, 0.3, start, 5000, seed=2)
     home.clock.advance(days=3)
     assert owner.check_auto_rollback(*PAIR)["status"] == "waiting"
-    add_outcomes(home, second.version, 1, 0.0, END + timedelta(hours=window), 5000)
+    add_outcomes(home, first.version, 60, 0.8, start + timedelta(hours=window), 9000, seed=3)
+    add_outcomes(home, second.version, 60, 0.3, start + timedelta(hours=window), 9500, seed=4)
+    home.clock.advance(days=3)
     verdict = owner.check_auto_rollback(*PAIR)
-    assert verdict["rolled_back"] is True and verdict["p_value"] < 0.05
+    assert verdict["rolled_back"] is True, verdict
+    assert verdict["evidence"]["e_value"] >= verdict["evidence"]["threshold"] == 20
+    assert verdict["outcomes"] == window + 59
     assert home.registry.champion(*PAIR).version == first.version
     last = home.registry.champion_history(*PAIR)[-1]
-    assert last.action == "auto_rollback" and "automatic rollback" in last.reason
+    assert last.action == "auto_rollback" and "same" in last.reason
     assert owner.check_auto_rollback(*PAIR) is None  # a rolled-back champion is not judged
 
 
-def test_a_good_deployment_is_kept(home):
-    second = home.registry.register(
-        train_on(_data(home), feature_set=PAIR[0], model_type=PAIR[1], settings=home.settings),
-        created_by="test",
-    )
-    home.registry.promote(second.version, actor="test", reason="deploy", action="deploy")
-    window = home.settings.auto_rollback_window
-    add_outcomes(home, second.version, window, 0.7, END, 1)
-    home.clock.advance(days=3)
+def test_equally_good_champions_are_not_rolled_back(home):
+    first, second = deploy_second_champion(home)
+    start = END + timedelta(hours=1)
+    # the same outcomes for both: no discordant hour, nothing to judge on
+    add_outcomes(home, first.version, 200, 0.55, start, 1, source="shadow", seed=8)
+    add_outcomes(home, second.version, 200, 0.55, start, 5000, seed=8)
+    home.clock.advance(days=10)
     verdict = retraining(home).check_auto_rollback(*PAIR)
     assert verdict["status"] == "judged" and verdict["rolled_back"] is False
+    assert verdict["evidence"]["discordant"] == 0
     assert home.registry.champion(*PAIR).version == second.version
+
+
+def test_a_deployment_whose_previous_champion_left_the_shadow_is_not_judged(home):
+    first, _ = deploy_second_champion(home)
+    home.registry.set_status(first.version, "archived")
+    home.clock.advance(days=3)
+    verdict = retraining(home).check_auto_rollback(*PAIR)
+    assert verdict["status"] == "not_judged" and "shadow" in verdict["reason"]
 
 
 def record_feature_drift(home, checked_at, severity):
@@ -409,7 +457,7 @@ def test_the_drift_check_that_led_to_a_deployment_sets_the_onset(home):
 def test_model_accuracy_alarms_trigger_the_drift_check_only_when_configured(home):
     from btcmlops.mlops.drift_detector import DriftDetector
 
-    version = home.champions[PAIR].version
+    version = champion_deployed_at(home, END - timedelta(days=10)).version
     add_outcomes(home, version, 168, 0.75, END - timedelta(days=9), 1)  # the reference week
     add_outcomes(home, version, 48, 0.30, END - timedelta(days=2), 1_000)  # the last two days
 

@@ -97,6 +97,58 @@ class ModelSummary(BaseModel):
     versions: list[str]
     latest: str | None
     champion: str | None
+    champion_kind: Literal["learned", "baseline"] | None = None
+    fallback: str | None = Field(
+        None, description="In words, when the champion is a declared naive-baseline fallback."
+    )
+    shadows: list[str] = Field(
+        default_factory=list, description="Versions predicting in shadow beside the champion."
+    )
+
+
+class ShadowChampion(BaseModel):
+    version: str
+    kind: Literal["learned", "baseline"]
+    baseline_rule: str | None
+    reason: str
+
+
+class ShadowEvidencePoint(BaseModel):
+    at: str | None = Field(description="The look (a midnight); null for the offline hours.")
+    hours: int
+    statistic: float
+    bar: float
+    margin: float = Field(description="statistic - bar: at or above 0, promote (roll back).")
+
+
+class ShadowEvidenceModel(BaseModel):
+    version: str
+    role: Literal["previous_champion", "challenger"]
+    since: str
+    offline_hours: int
+    live_hours: int
+    scale: str = Field(description="What statistic and bar measure, in words.")
+    statistic: float
+    bar: float
+    margin: float
+    trial_over: bool
+    decision: dict[str, Any] | None
+    path: list[ShadowEvidencePoint]
+
+
+class PairShadows(BaseModel):
+    feature_set: str
+    model_type: str
+    champion: ShadowChampion | None
+    promotion_alpha: float
+    rollback_alpha: float
+    shadows: list[ShadowEvidenceModel]
+    decisions: list[dict[str, Any]]
+
+
+class ShadowsResponse(BaseModel):
+    success: Literal[True] = True
+    pairs: list[PairShadows]
 
 
 class ModelsResponse(BaseModel):

@@ -12,8 +12,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from btcmlops.context import AppContext
-from btcmlops.mlops.automated_retraining import RetrainJob
 from btcmlops.mlops.prediction_logger import PredictionLogger
+from btcmlops.mlops.retraining import RetrainJob
 from btcmlops.mlops.runtime import Runtime
 from btcmlops.mlops.scheduler import Scheduler
 
@@ -125,6 +125,8 @@ class Services(Runtime):
         loaded = [model.describe() for model in self.predictor.loaded_models()]
         components["models"] = {
             "loaded": loaded,
+            # a declared fallback is a healthy state, said in words: no learned model has skill
+            "fallbacks": [model["fallback"] for model in loaded if model.get("fallback")],
             "load_errors": self.predictor.load_errors(),
             "feature_rows": {k: v.isoformat() for k, v in self.predictor.cached_rows().items()},
             "refresh_error": self.last_refresh_error,

@@ -22,6 +22,7 @@ EVENT_STYLES = {
     "deployed": "bold green",
     "kept": "dim",
     "rollback": "bold red",
+    "fallback": "bold yellow",
     "market": "bold magenta",
     "finbert": "dim",
 }
@@ -159,6 +160,14 @@ def _print_summary(summary, result, seconds: float, settings) -> None:  # type: 
                 f"{deployment['deployed_at']:%Y-%m-%d %H:%M}: realised accuracy "
                 f"{_accuracy_cell(new)} on its {deployment['hours']} hours; the replaced champion "
                 f"would have scored {_accuracy_cell(old)} on the same hours",
+                highlight=False,
+            )
+    for feature_set, row in summary.items():
+        console.print(f"[bold]{feature_set}: every change of champion and its evidence[/]")
+        for decision in row["decisions"]:
+            console.print(
+                f"  {decision['at']:%Y-%m-%d %H:%M} {decision['action']:>13} "
+                f"{decision['version']}: {decision['reason']}",
                 highlight=False,
             )
     if "finbert" not in summary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 
 import typer
@@ -186,6 +187,61 @@ def history(
             _short(run["decision_reason"] or run["error"] or ""),
         )
     console.print(table)
+
+
+@retrain_app.command("shadows")
+def shadows(
+    ctx: typer.Context,
+    feature_set: str | None = typer.Option(None, "--feature-set"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Models predicting in shadow beside each champion, with the evidence they have accrued
+    toward promotion (challengers) or rollback (the previous champion)."""
+    runtime = _runtime(ctx)
+    reports = [
+        runtime.retraining.shadow_report(fs, mt)
+        for fs, mt in runtime.registry.champion_pairs()
+        if feature_set is None or fs == feature_set
+    ]
+    if as_json:
+        emit_json(reports)
+        return
+    for report in reports:
+        champion = report["champion"]
+        console.print(
+            f"[bold]{report['feature_set']}/{report['model_type']}[/]: champion "
+            f"{champion['version']}"
+            + (
+                f" (declared baseline: {champion['baseline_rule']})"
+                if champion["kind"] == "baseline"
+                else ""
+            ),
+            highlight=False,
+        )
+        table = Table()
+        for column in ("shadow", "role", "hours (offline+live)", "evidence", "needs", "failed"):
+            table.add_column(column)
+        for shadow in report["shadows"]:
+            decision = shadow["decision"] or {}
+            table.add_row(
+                shadow["version"],
+                shadow["role"],
+                f"{shadow['offline_hours']}+{shadow['live_hours']}",
+                _evidence_words(shadow, "statistic"),
+                _evidence_words(shadow, "bar"),
+                ", ".join(decision.get("failed", [])),
+            )
+        console.print(table)
+
+
+def _evidence_words(shadow: dict, field: str) -> str:  # type: ignore[type-arg]
+    """Wins for a challenger's trial, the e-value for the rollback test."""
+    value = shadow[field]
+    if shadow["role"] == "challenger":
+        return f"{value:g} wins" + (
+            " (trial over)" if shadow["trial_over"] and field == "bar" else ""
+        )
+    return f"e-value {math.exp(min(value, 700)):.3g}"
 
 
 def _short(text: str, limit: int = 90) -> str:

@@ -141,9 +141,6 @@ class Settings(BaseSettings):
     retrain_performance_days: int = Field(default=7, ge=1)
     retrain_interval_days: float = Field(default=7.0, gt=0)
     retrain_cooldown_hours: float = Field(default=24.0, ge=0)
-    retrain_min_improvement: float = Field(default=0.0, ge=0)
-    retrain_log_loss_tolerance: float = Field(default=0.02, ge=0)
-    retrain_require_significance: bool = False
     retrain_timeout_seconds: float = Field(default=600.0, gt=0)
     retrain_window_days: float = Field(
         default=60.0,
@@ -155,9 +152,42 @@ class Settings(BaseSettings):
         default=30, ge=10, description="Fewest test hours on which champion and challenger meet."
     )
     auto_rollback_window: int = Field(
-        default=48, ge=10, description="Outcomes after a deployment judged for auto-rollback."
+        default=48,
+        ge=10,
+        description="Paired live hours (new champion and the previous one, in shadow) before "
+        "the sequential rollback test is first read; it is read every hour after that.",
     )
-    auto_rollback_alpha: float = Field(default=0.05, gt=0, lt=1)
+    auto_rollback_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Level of the sequential rollback test: the chance that a champion as good "
+        "as the one it replaced is ever rolled back.",
+    )
+
+    # --- promotion ---------------------------------------------------------------------
+    promotion_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Level of the paired trial a challenger must pass to replace the champion "
+        "(the chance, over all of its daily looks, of promoting one that is not better), and of "
+        "the test by which a champion worse than a naive baseline falls back to it.",
+    )
+    promotion_trial_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Days a challenger's paired trial lasts (a look a day after its offline "
+        "comparison); one not promoted by then leaves the shadow set.",
+    )
+    shadow_max: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Models per pair predicting every hour in shadow beside the champion: the "
+        "previous champion and the best kept challengers.",
+    )
 
     # --- prediction logging ------------------------------------------------------------
     logging_queue_size: int = Field(default=50_000, ge=100)

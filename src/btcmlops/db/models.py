@@ -178,6 +178,9 @@ class ChampionChange(Base):
 # ------------------------------------------------------------------------------------ serving
 
 
+SHADOW_SOURCE = "shadow"
+
+
 class PredictionLog(Base):
     """One prediction with its full context; the outcome columns are filled when the hour closes.
 
@@ -192,6 +195,8 @@ class PredictionLog(Base):
         Index("ix_prediction_logs_pair_time", "feature_set", "model_type", "predicted_at"),
         Index("ix_prediction_logs_status_target", "outcome_status", "target_ts"),
         Index("ix_prediction_logs_predicted_at_id", "predicted_at", "id"),
+        # pairing a model's outcomes with another's, hour by hour (shadows, rollback)
+        Index("ix_prediction_logs_version_target", "model_version", "target_ts"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -206,6 +211,7 @@ class PredictionLog(Base):
     feature_ts: Mapped[datetime]
     target_ts: Mapped[datetime]
     imputed_features: Mapped[int] = mapped_column(Integer, default=0)
+    # "api", "scheduled", or SHADOW_SOURCE: a shadow model's hourly prediction, never served
     source: Mapped[str] = mapped_column(String(16), default="api")
     response_time_ms: Mapped[float] = mapped_column(Float)
     cached_features: Mapped[bool] = mapped_column(Boolean)
@@ -279,6 +285,8 @@ class RetrainingRun(Base):
     challenger_metrics: Mapped[dict[str, Any] | None]
     champion_metrics: Mapped[dict[str, Any] | None]
     significance: Mapped[dict[str, Any] | None]
+    # The promotion rule's evidence: paired hours, discordant counts, e-value, threshold.
+    evidence: Mapped[dict[str, Any] | None]
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     duration_seconds: Mapped[float | None] = mapped_column(Float)

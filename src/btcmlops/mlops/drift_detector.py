@@ -21,11 +21,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, true
 
 from btcmlops.clock import Clock, floor_hour
 from btcmlops.config import Settings
-from btcmlops.db.models import DriftReport, PredictionLog
+from btcmlops.db.models import (
+    SHADOW_SOURCE,
+    ChampionChange,
+    DriftReport,
+    ModelVersion,
+    PredictionLog,
+)
 from btcmlops.db.store import Store
 from btcmlops.errors import InvalidInputError
 from btcmlops.features.frames import load_feature_frame
@@ -196,13 +202,27 @@ class DriftDetector:
         *,
         record: bool = True,
     ) -> dict[str, Any]:
-        """Accuracy and calibration of the pair's predictions, reference vs current window."""
+        """Accuracy and calibration of the champion's predictions, reference vs current window.
+
+        Both windows hold one model version's served predictions: the current champion's. A
+        reference window that reaches back before the champion took over starts at the
+        takeover instead (and says so), so a deployment never shows up as drift.
+        """
         feature_set = validate_feature_set(feature_set)
         model_type = validate_model_type(model_type)
         reference_days, current_days, start, split, _ = self._windows(reference_days, current_days)
         now = self.clock.now()
-        reference = self._window_stats(feature_set, model_type, start, split)
-        current = self._window_stats(feature_set, model_type, split, now)
+        version, took_over = self._champion_of(feature_set, model_type)
+        cut = took_over is not None and took_over > start
+        reference_start = min(took_over, split) if cut and took_over else start
+        reference = self._window_stats(feature_set, model_type, reference_start, split, version)
+        current = self._window_stats(
+            feature_set,
+            model_type,
+            max(split, took_over) if cut and took_over else split,
+            now,
+            version,
+        )
         minimum = self.settings.model_drift_min_predictions
         enough = reference["n"] >= minimum and current["n"] >= minimum
         analysis: dict[str, Any] = {
@@ -215,8 +235,14 @@ class DriftDetector:
             "current_predictions": current["n"],
             "min_predictions": minimum,
             "windows": _windows_dict(start, split, now),
+            "model_version": version,
             "timestamp": now,
         }
+        if cut and took_over is not None:
+            analysis["window_note"] = (
+                f"windows cut to start at {took_over.isoformat()}, when {version} became the "
+                "champion: both hold that one version's predictions"
+            )
         accuracy: dict[str, Any] = {
             "reference": reference["accuracy"],
             "current": current["accuracy"],
@@ -257,15 +283,40 @@ class DriftDetector:
             "current_brier": current["brier"],
         }
         analysis["estimated_accuracy"] = self._estimated_accuracy(
-            feature_set, model_type, split, now, reference
+            feature_set, model_type, split, now, reference, version
         )
         analysis["drift_severity"] = severity
         if record:
             self._record("model", feature_set, model_type, analysis)
         return analysis
 
+    def _champion_of(self, feature_set: str, model_type: str) -> tuple[str | None, datetime | None]:
+        """The pair's champion version and when it took over (``None`` without one)."""
+        with self.store.session() as session:
+            champion = session.execute(
+                select(ModelVersion.id, ModelVersion.version).where(
+                    ModelVersion.feature_set == feature_set,
+                    ModelVersion.model_type == model_type,
+                    ModelVersion.status == "champion",
+                )
+            ).first()
+            if champion is None:
+                return None, None
+            took_over = session.scalar(
+                select(ChampionChange.changed_at)
+                .where(ChampionChange.model_version_id == champion.id)
+                .order_by(ChampionChange.id.desc())
+                .limit(1)
+            )
+        return champion.version, took_over
+
     def _window_stats(
-        self, feature_set: str, model_type: str, since: datetime, until: datetime
+        self,
+        feature_set: str,
+        model_type: str,
+        since: datetime,
+        until: datetime,
+        version: str | None,
     ) -> dict[str, Any]:
         where = and_(
             PredictionLog.feature_set == feature_set,
@@ -273,6 +324,8 @@ class DriftDetector:
             PredictionLog.outcome_status == "resolved",
             PredictionLog.predicted_at >= since,
             PredictionLog.predicted_at < until,
+            PredictionLog.source != SHADOW_SOURCE,
+            PredictionLog.model_version == version if version is not None else true(),
         )
         rows_in = _binned(where)
         p, actual = rows_in.c.probability_up, rows_in.c.actual_direction
@@ -312,6 +365,7 @@ class DriftDetector:
         since: datetime,
         until: datetime,
         reference: dict[str, Any],
+        version: str | None = None,
     ) -> dict[str, Any]:
         """Expected accuracy of pending predictions from the model's own probabilities.
 
@@ -328,6 +382,8 @@ class DriftDetector:
                 PredictionLog.outcome_status == "pending",
                 PredictionLog.predicted_at >= since,
                 PredictionLog.predicted_at < until,
+                PredictionLog.source != SHADOW_SOURCE,
+                PredictionLog.model_version == version if version is not None else true(),
             )
         )
         query = select(

@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from btcmlops.clock import HOUR, Clock, ensure_utc
 from btcmlops.config import Settings
-from btcmlops.db.models import FeatureSnapshot, PredictionLog
+from btcmlops.db.models import SHADOW_SOURCE, FeatureSnapshot, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.errors import InvalidInputError, NotFoundError
 from btcmlops.mlops.prediction_ids import PredictionIdGenerator
@@ -397,7 +397,9 @@ class PredictionLogger:
         limit: int = 100,
         only_with_outcomes: bool = False,
     ) -> list[dict[str, Any]]:
-        query = select(PredictionLog)
+        # shadow models' predictions are never shown to clients (the dashboard reads them
+        # through /retrain/shadows)
+        query = select(PredictionLog).where(PredictionLog.source != SHADOW_SOURCE)
         if feature_set:
             query = query.where(PredictionLog.feature_set == feature_set)
         if model_type:
@@ -437,6 +439,7 @@ class PredictionLogger:
             PredictionLog.feature_set == feature_set,
             PredictionLog.model_type == model_type,
             PredictionLog.predicted_at >= since,
+            PredictionLog.source != SHADOW_SOURCE,
         )
         with self.store.session() as session:
             row = session.execute(query).one()
@@ -472,7 +475,7 @@ class PredictionLogger:
         return stats
 
     def get_prediction_statistics(self) -> dict[str, Any]:
-        """Totals over every prediction ever logged."""
+        """Totals over every prediction served (shadow models' predictions not counted)."""
         status = PredictionLog.outcome_status
         query = select(
             func.count().label("total"),
@@ -489,7 +492,7 @@ class PredictionLogger:
                 func.sum(case((PredictionLog.feature_set == "finbert", 1), else_=0)), 0
             ).label("finbert"),
             func.avg(PredictionLog.response_time_ms).label("avg_ms"),
-        )
+        ).where(PredictionLog.source != SHADOW_SOURCE)
         with self.store.session() as session:
             row = session.execute(query).one()
         resolved = int(row.resolved)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from btcmlops.clock import HOUR, Clock
+from btcmlops.db.models import SHADOW_SOURCE
+from btcmlops.errors import BtcmlopsError
 from btcmlops.mlops.metrics import count_prediction
 from btcmlops.mlops.prediction_logger import PredictionLogger
+from btcmlops.modeling.registry import ModelVersionInfo
 from btcmlops.serving.predictor import Predictor
+
+log = logging.getLogger(__name__)
 
 LiveAccuracy = Callable[[str, str], float | None]
 
@@ -78,3 +84,43 @@ def predict_and_log(
         "timestamp": clock.now(),
         "prediction_id": prediction_id,
     }
+
+
+def log_shadow_predictions(
+    predictor: Predictor,
+    logger: PredictionLogger,
+    shadows: Sequence[ModelVersionInfo],
+) -> dict[str, int]:
+    """Each shadow model's answer on the newest feature row, logged with source ``shadow``.
+
+    They reuse the row the champion answered from; the outcome job scores them like any
+    prediction; client-facing reads leave them out. A shadow that cannot load is skipped
+    (and said), never allowed to stop the champion's hour.
+    """
+    made: dict[str, int] = {}
+    for model in shadows:
+        started = time.perf_counter()
+        try:
+            result = predictor.predict_shadow(model)
+        except BtcmlopsError as exc:
+            log.warning("shadow %s skipped: %s", model.version, exc)
+            continue
+        answer = result.answer
+        logger.log_prediction(
+            feature_set=result.feature_set,
+            model_type=result.model_type,
+            model_version=model.version,
+            prediction=answer.prediction,
+            probability_down=answer.probability_down,
+            probability_up=answer.probability_up,
+            confidence=answer.confidence,
+            features=result.features,
+            response_time_ms=(time.perf_counter() - started) * 1000,
+            cached_features=True,
+            bitcoin_price=result.close,
+            feature_ts=result.feature_ts,
+            source=SHADOW_SOURCE,
+            imputed_features=answer.imputed_features,
+        )
+        made[model.version] = answer.prediction
+    return made

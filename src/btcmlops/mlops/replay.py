@@ -26,7 +26,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from btcmlops.clock import HOUR, ManualClock, floor_hour
-from btcmlops.db.models import DriftReport, PredictionLog, RetrainingRun
+from btcmlops.db.models import SHADOW_SOURCE, DriftReport, PredictionLog, RetrainingRun
 from btcmlops.features.frames import load_feature_frame
 from btcmlops.features.schema import FEATURE_VERSION
 from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
@@ -117,18 +117,17 @@ class Replay:
                 self.events("kept", f"{feature_set}: no first champion: {result.get('error')}")
                 continue
             version = result["new_model"]["model_version"]
-            if not result["deployment"]["deployed"]:
-                # The demo needs a champion to show the loop; say plainly that it is weak.
-                runtime.registry.promote(
-                    version,
-                    actor="demo",
-                    reason="first champion of the demo, although " + result["deployment"]["reason"],
-                )
+            champion = runtime.registry.champion(feature_set, plan.model_type)
+            words = (
+                f"first champion {version}"
+                if champion is not None and champion.version == version
+                else f"first champion is the declared baseline {champion.version}"
+                if champion is not None
+                else "no first champion"
+            )
             self.events(
-                "deployed",
-                f"{feature_set}/{plan.model_type}: first champion {version} (test accuracy "
-                f"{result['new_model']['test_accuracy']:.3f}, majority-class baseline "
-                f"{result['comparison'].get('majority_accuracy', float('nan')):.3f})",
+                "deployed" if champion is not None else "kept",
+                f"{feature_set}/{plan.model_type}: {words}: {result['deployment']['reason']}",
             )
         return ReplayResult(
             plan=plan,
@@ -176,8 +175,34 @@ def summarise(runtime: Runtime, result: ReplayResult) -> dict[str, Any]:
             "drift_alarms": _drift_alarms(runtime, feature_set),
             "retrainings": _retrainings(runtime, pair),
             "deployments_after_change": _deployments_after(runtime, pair, result),
+            "decisions": _decisions(runtime, pair),
         }
     return rows
+
+
+def _decisions(runtime: Runtime, pair: tuple[str, str]) -> list[dict[str, Any]]:
+    """Every move of the pair's champion with the evidence it rested on (its reason)."""
+    evidence = {}
+    with runtime.store.session() as session:
+        for version, stored in session.execute(
+            select(RetrainingRun.challenger_version, RetrainingRun.evidence).where(
+                RetrainingRun.feature_set == pair[0],
+                RetrainingRun.model_type == pair[1],
+                RetrainingRun.decision.in_(["deployed", "fallback"]),
+            )
+        ):
+            evidence[version] = stored
+    return [
+        {
+            "at": change.changed_at,
+            "action": change.action,
+            "version": change.version,
+            "previous_version": change.previous_version,
+            "reason": change.reason,
+            "evidence": evidence.get(change.version),
+        }
+        for change in runtime.registry.champion_history(*pair)
+    ]
 
 
 def _count_predictions(runtime: Runtime, pair: tuple[str, str]) -> int:
@@ -185,7 +210,9 @@ def _count_predictions(runtime: Runtime, pair: tuple[str, str]) -> int:
         return int(
             session.scalar(
                 select(func.count()).where(
-                    PredictionLog.feature_set == pair[0], PredictionLog.model_type == pair[1]
+                    PredictionLog.feature_set == pair[0],
+                    PredictionLog.model_type == pair[1],
+                    PredictionLog.source != SHADOW_SOURCE,
                 )
             )
             or 0
@@ -202,6 +229,7 @@ def _accuracy(
                     PredictionLog.feature_set == pair[0],
                     PredictionLog.model_type == pair[1],
                     PredictionLog.outcome_status == "resolved",
+                    PredictionLog.source != SHADOW_SOURCE,
                     PredictionLog.target_ts >= since,
                     PredictionLog.target_ts < until,
                 )
@@ -257,7 +285,7 @@ def _deployments_after(
     changes = [
         change
         for change in registry.champion_history(*pair)
-        if change.changed_at >= result.change_at and change.action == "deploy"
+        if change.changed_at >= result.change_at and change.action in ("deploy", "fallback")
     ]
     for change in changes:
         if change.previous_version is None:

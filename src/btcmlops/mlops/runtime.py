@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 
 from btcmlops.context import AppContext
-from btcmlops.mlops.automated_retraining import AutomatedRetraining
 from btcmlops.mlops.drift_detector import DriftDetector
 from btcmlops.mlops.leases import Leases
 from btcmlops.mlops.prediction_ids import PredictionIdGenerator, register_node
 from btcmlops.mlops.prediction_logger import PredictionLogger
+from btcmlops.mlops.retraining import AutomatedRetraining
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.serving.predictor import Predictor
 

@@ -37,7 +37,7 @@ from btcmlops.features.schema import FEATURE_SETS, SCORER_FOR_SET
 from btcmlops.ingest.storage import ImportSummary, store_articles, store_bars
 from btcmlops.ingest.world import SimulatedWorld
 from btcmlops.mlops.outcomes import resolve_outcomes
-from btcmlops.mlops.predictions import predict_and_log
+from btcmlops.mlops.predictions import log_shadow_predictions, predict_and_log
 from btcmlops.mlops.runtime import Runtime
 from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE
 from btcmlops.sentiment.base import SentimentScorer
@@ -249,6 +249,11 @@ class PipelineJobs:
             )
             self._predicted[pair] = hour
             made[f"{feature_set}/{model_type}"] = answer["prediction"]["direction"]
+            shadows = runtime.registry.shadows(feature_set, model_type)
+            if shadows:
+                made[f"{feature_set}/{model_type}/shadows"] = len(
+                    log_shadow_predictions(runtime.predictor, runtime.logger, shadows)
+                )
         return made
 
     def _already_predicted(self, pair: tuple[str, str], hour: datetime) -> bool:
@@ -324,17 +329,33 @@ class PipelineJobs:
         return results
 
     def retraining_check(self) -> dict[str, Any]:
-        """Retrain every managed pair that ``should_retrain`` says should retrain."""
+        """The daily look at every managed pair: fall back to a naive baseline the champion
+        is significantly worse than, promote a shadow challenger that the rule accepts, then
+        retrain where ``should_retrain`` says so."""
         results = {}
         for feature_set, model_type in self.managed_pairs():
-            decision = self.runtime.retraining.should_retrain(feature_set, model_type)
             pair = f"{feature_set}/{model_type}"
+            self._safeguard(feature_set, model_type)
+            decision = self.runtime.retraining.should_retrain(feature_set, model_type)
             if not decision["should_retrain"]:
                 results[pair] = "no"
                 continue
             trigger = decision["triggers"][0] if decision["triggers"] else "check"
             results[pair] = self._retrain(feature_set, model_type, trigger, decision["reasons"])
         return results
+
+    def _safeguard(self, feature_set: str, model_type: str) -> None:
+        pair = f"{feature_set}/{model_type}"
+        retraining = self.runtime.retraining
+        fallback = retraining.check_fallback(feature_set, model_type)
+        if fallback is not None and fallback.fell_back_to:
+            self._event("fallback", f"{pair}: {fallback.reason}")
+        review = retraining.review_shadows(feature_set, model_type)
+        if review is not None and review["promoted"]:
+            self._event("deployed", f"{pair}: {review['reason']}")
+        elif review is not None:
+            retired = ", ".join(review["retired"])
+            self._event("kept", f"{pair}: trial over without a promotion, out of shadow: {retired}")
 
     def scheduled_retraining(self) -> dict[str, Any]:
         """The weekly retraining of every champion pair (cooldown and data permitting)."""

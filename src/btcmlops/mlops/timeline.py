@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import select
 
 from btcmlops.clock import Clock
-from btcmlops.db.models import PredictionLog
+from btcmlops.db.models import SHADOW_SOURCE, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.modeling.evaluation import CALIBRATION_BINS, wilson_interval
 
@@ -53,6 +53,7 @@ def prediction_timeline(
             PredictionLog.feature_set == feature_set,
             PredictionLog.model_type == model_type,
             PredictionLog.predicted_at >= since,
+            PredictionLog.source != SHADOW_SOURCE,
         )
         .order_by(PredictionLog.feature_ts.desc(), PredictionLog.predicted_at.desc())
         .limit(MAX_POINTS * 4)

@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from btcmlops.errors import ArtifactIntegrityError, InvalidInputError
+from btcmlops.modeling.baselines import BaselineRule
 from btcmlops.modeling.model_types import (
     CLASSIFIER_CLASSES,
     CLASSIFIER_STEP,
@@ -71,6 +72,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn._loss.link.Interval",
     "sklearn.linear_model._logistic.LogisticRegression",
     "numpy.random._generator.Generator",
+    # Our own naive rule (modeling.baselines): plain attributes, no indices into arrays.
+    "btcmlops.modeling.baselines.BaselineRule",
 )
 
 
@@ -178,7 +181,8 @@ def _require_pipeline_shape(
         and [name for name, _ in steps or []] == [IMPUTER_STEP, SCALER_STEP, CLASSIFIER_STEP]
         and type(loaded.named_steps[IMPUTER_STEP]) is SimpleImputer
         and type(loaded.named_steps[SCALER_STEP]) is StandardScaler
-        and type(loaded.named_steps[CLASSIFIER_STEP]) is expected_classifier
+        # a declared fallback is the naive rule, registered under the pair's model type
+        and type(loaded.named_steps[CLASSIFIER_STEP]) in (expected_classifier, BaselineRule)
     )
     if not shape_ok:
         raise ArtifactIntegrityError(

@@ -39,11 +39,13 @@ from btcmlops.modeling.artifacts import (
     sha256_hex,
     write_artifact,
 )
+from btcmlops.modeling.baselines import RULE_WORDS
 from btcmlops.modeling.training import TrainedModel
 
 CANDIDATE = "candidate"
 CHAMPION = "champion"
 ARCHIVED = "archived"
+SHADOW = "shadow"  # predicts every hour beside the champion, logged, never served
 PROMOTE = "promote"
 ROLLBACK = "rollback"
 _NAME_LIMIT = 64  # created_by / actor column width
@@ -76,6 +78,15 @@ class ModelVersionInfo:
         """The accuracy recorded on the test window (the champion's baseline for retraining)."""
         return self.metrics.get("test_accuracy")
 
+    @property
+    def baseline_rule(self) -> str | None:
+        """The naive rule this version is, for a declared fallback; ``None`` if learned."""
+        return self.hyperparameters.get("baseline_rule")
+
+    @property
+    def kind(self) -> str:
+        return "learned" if self.baseline_rule is None else "baseline"
+
     @classmethod
     def from_row(cls, row: ModelVersion) -> ModelVersionInfo:
         return cls(
@@ -106,6 +117,8 @@ class ModelVersionInfo:
             "feature_set": self.feature_set,
             "model_type": self.model_type,
             "status": self.status,
+            "kind": self.kind,
+            "baseline_rule": self.baseline_rule,
             "test_accuracy": self.test_accuracy,
             "test_accuracy_ci": [test.get("accuracy_ci_low"), test.get("accuracy_ci_high")],
             "validation_accuracy": self.metrics.get("validation_accuracy"),
@@ -193,9 +206,9 @@ class ModelRegistry:
         data = serialize_pipeline(trained.pipeline)
         digest = sha256_hex(data)
         created_at = self._clock.now()
-        version = (
-            f"{trained.feature_set}-{trained.model_type}-{created_at:%Y%m%dT%H%M%S}-{digest[:8]}"
-        )
+        rule = trained.hyperparameters.get("baseline_rule")
+        kind = trained.model_type if rule is None else f"{trained.model_type}-baseline-{rule}"
+        version = f"{trained.feature_set}-{kind}-{created_at:%Y%m%dT%H%M%S}-{digest[:8]}"
         relative = Path(trained.feature_set, trained.model_type, version + ARTIFACT_SUFFIX)
         path = self._artifacts_dir / relative
         if self._find(version) is not None or path.exists():
@@ -295,6 +308,40 @@ class ModelRegistry:
 
     # -------------------------------------------------------------------------- loading
 
+    def champion_pairs(self) -> list[tuple[str, str]]:
+        """Every (feature set, model type) that has a champion, sorted."""
+        query = select(ModelVersion.feature_set, ModelVersion.model_type).where(
+            ModelVersion.status == CHAMPION
+        )
+        with self._store.session() as session:
+            return sorted((fs, mt) for fs, mt in session.execute(query))
+
+    def shadows(self, feature_set: str, model_type: str) -> list[ModelVersionInfo]:
+        """The pair's shadow models, oldest first."""
+        query = (
+            select(ModelVersion)
+            .where(
+                ModelVersion.feature_set == feature_set,
+                ModelVersion.model_type == model_type,
+                ModelVersion.status == SHADOW,
+            )
+            .order_by(ModelVersion.created_at, ModelVersion.id)
+        )
+        with self._store.session() as session:
+            return [ModelVersionInfo.from_row(row) for row in session.scalars(query)]
+
+    def set_status(self, version: str, status: str) -> None:
+        """Move a non-champion version between ``candidate``, ``shadow`` and ``archived``."""
+        if status not in (CANDIDATE, SHADOW, ARCHIVED):
+            raise InvalidInputError(f"cannot set a model's status to {status!r}")
+        with self._store.session() as session:
+            row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+            if row is None:
+                raise NotFoundError(f"no model version {version!r} in the registry")
+            if row.status == CHAMPION:
+                raise ConflictError(f"{version} is the champion; promote another model instead")
+            row.status = status
+
     def artifact_file(self, info: ModelVersionInfo) -> Path:
         """Where ``info``'s artifact lives on this machine."""
         path = Path(info.artifact_path)
@@ -318,7 +365,13 @@ class ModelRegistry:
     # ------------------------------------------------------------------ champion pointer
 
     def promote(
-        self, version: str, *, actor: str, reason: str, action: str = PROMOTE
+        self,
+        version: str,
+        *,
+        actor: str,
+        reason: str,
+        action: str = PROMOTE,
+        displaced_status: str = ARCHIVED,
     ) -> ModelVersionInfo:
         """Make ``version`` the champion of its pair, archiving the current one, atomically.
 
@@ -334,7 +387,13 @@ class ModelRegistry:
                 f"{candidate.feature_set}/{candidate.model_type}"
             )
         self.load_pipeline(candidate)  # verify before the pointer moves
-        return self._move_champion(candidate, action=action, actor=actor, reason=reason)
+        return self._move_champion(
+            candidate,
+            action=action,
+            actor=actor,
+            reason=reason,
+            displaced_status=displaced_status,
+        )
 
     def rollback(
         self,
@@ -385,6 +444,7 @@ class ModelRegistry:
         actor: str,
         reason: str,
         expected_current: ModelVersionInfo | None = None,
+        displaced_status: str = ARCHIVED,
     ) -> ModelVersionInfo:
         pair = f"{target.feature_set}/{target.model_type}"
         try:
@@ -404,7 +464,7 @@ class ModelRegistry:
                 if current is not None and current.id == row.id:
                     raise ConflictError(f"{row.version} is already the champion of {pair}")
                 if current is not None:
-                    current.status = ARCHIVED
+                    current.status = displaced_status
                     # Flushed on its own: the one-champion index must see the demotion first.
                     session.flush()
                 row.status = CHAMPION
@@ -432,6 +492,17 @@ class ModelRegistry:
         with self._store.session() as session:
             row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
             return None if row is None else ModelVersionInfo.from_row(row)
+
+
+def fallback_words(model: ModelVersionInfo) -> str | None:
+    """A declared fallback in words (``None`` for a learned model)."""
+    rule = model.baseline_rule
+    if rule is None:
+        return None
+    return (
+        f"{model.feature_set}/{model.model_type} serves a naive baseline, not a learned "
+        f"model: {RULE_WORDS.get(rule, rule)} ({model.version}). {model.reason}"
+    )
 
 
 def _champion_query(feature_set: str, model_type: str):  # type: ignore[no-untyped-def]

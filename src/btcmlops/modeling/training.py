@@ -26,6 +26,7 @@ from btcmlops.errors import InsufficientDataError, InvalidInputError
 from btcmlops.features.frames import load_closes, load_feature_frame
 from btcmlops.features.schema import FEATURE_VERSION, model_feature_names, validate_feature_set
 from btcmlops.features.target import direction_targets
+from btcmlops.modeling.baselines import baseline_pipeline
 from btcmlops.modeling.evaluation import (
     LAST_HOUR,
     MAJORITY_CLASS,
@@ -121,6 +122,7 @@ def train_model(
     purge_gap: timedelta = PURGE_GAP,
     feature_version: str = FEATURE_VERSION,
     with_importances: bool = True,
+    baseline_rule: str | None = None,
 ) -> TrainedModel:
     """Fit one model type on a chronological split and score it on the test window.
 
@@ -136,6 +138,9 @@ def train_model(
         Direction of bar ``t`` itself (see :func:`last_hour_directions`), for the baseline.
     n_jobs:
         Threads the estimator may use (``Settings.n_jobs``).
+    baseline_rule:
+        Fit the naive rule of this name (:mod:`btcmlops.modeling.baselines`) in place of
+        the model type's estimator: a declared fallback, recorded under the pair's type.
 
     Raises
     ------
@@ -160,7 +165,11 @@ def train_model(
     x_validation, y_validation = part(split.validation_index)
     x_test, y_test = part(split.test_index)
 
-    pipeline = build_pipeline(model_type, seed=seed)
+    pipeline = (
+        build_pipeline(model_type, seed=seed)
+        if baseline_rule is None
+        else baseline_pipeline(baseline_rule, list(features.columns))
+    )
     started = time.perf_counter()
     with training_threads(n_jobs):
         pipeline.fit(x_train, y_train)
@@ -187,6 +196,7 @@ def train_model(
         importances=tuple(importances),
         hyperparameters={
             **hyperparameters(pipeline),
+            **({} if baseline_rule is None else {"baseline_rule": baseline_rule}),
             "training": {"seed": seed, "threads": n_jobs, "min_rows": min_rows},
         },
         library_versions=library_versions(),
@@ -300,6 +310,7 @@ def train_on(
     settings: Settings,
     seed: int = DEFAULT_SEED,
     with_importances: bool = True,
+    baseline_rule: str | None = None,
 ) -> TrainedModel:
     """:func:`train_model` on loaded :class:`TrainingData` with the settings' threads/minimums."""
     return train_model(
@@ -312,6 +323,7 @@ def train_on(
         seed=seed,
         min_rows=settings.train_min_rows,
         with_importances=with_importances,
+        baseline_rule=baseline_rule,
     )
 
 

@@ -32,7 +32,7 @@ from btcmlops.errors import ArtifactIntegrityError, DependencyUnavailableError, 
 from btcmlops.features.builder import LatestFeatureRow, latest_feature_row
 from btcmlops.features.schema import FEATURE_VERSION, validate_feature_set
 from btcmlops.modeling.model_types import class_probabilities, validate_model_type
-from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
+from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo, fallback_words
 
 log = logging.getLogger(__name__)
 _ANSWER_CACHE_SIZE = 256
@@ -52,6 +52,8 @@ class LoadedModel:
             "loaded_at": self.loaded_at.isoformat(),
             "test_accuracy": self.info.test_accuracy,
             "features": len(self.info.feature_names),
+            "kind": self.info.kind,
+            "fallback": fallback_words(self.info),
         }
 
 
@@ -98,6 +100,7 @@ class Predictor:
             OrderedDict()
         )
         self._load_errors: dict[tuple[str, str], str] = {}
+        self._shadow_models: dict[str, LoadedModel] = {}
         self._lock = threading.RLock()
 
     # --------------------------------------------------------------------------- answers
@@ -133,6 +136,32 @@ class Predictor:
             features=row.values,
             cached_features=cached,
         )
+
+    def predict_shadow(self, model: ModelVersionInfo) -> Prediction:
+        """What a shadow model says about the newest feature row of its set (the row the
+        champion answered from, cached): computed for the log, never served."""
+        row = self._rows.get(model.feature_set) or self._read_row(model.feature_set)
+        loaded = self._shadow_models.get(model.version)
+        if loaded is None:
+            loaded = LoadedModel(model, self.registry.load_pipeline(model), self.clock.now())
+            with self._lock:
+                self._shadow_models[model.version] = loaded
+        return Prediction(
+            feature_set=model.feature_set,
+            model_type=model.model_type,
+            model=model,
+            answer=self._answer(loaded, row),
+            feature_ts=row.ts,
+            close=row.close,
+            features=row.values,
+            cached_features=True,
+        )
+
+    def forget_shadows(self, keep: set[str]) -> None:
+        """Drop loaded shadow models whose versions are no longer in ``keep``."""
+        with self._lock:
+            for version in set(self._shadow_models) - keep:
+                del self._shadow_models[version]
 
     def newest_row_hour(self, feature_set: str) -> datetime:
         """The hour of the newest feature row, read from the store (no prediction made)."""

@@ -17,6 +17,7 @@ from btcmlops.api.schemas import (
 from btcmlops.api.services import Services
 from btcmlops.features.schema import FEATURE_SETS
 from btcmlops.modeling.model_types import MODEL_TYPES
+from btcmlops.modeling.registry import fallback_words
 
 router = APIRouter(prefix="/models", tags=["models"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 503)}
@@ -45,13 +46,16 @@ def list_models(services: Services = Depends(get_services)) -> dict:
             )
             if not mine:
                 continue
-            champion = next((v.version for v in mine if v.status == "champion"), None)
+            champion = next((v for v in mine if v.status == "champion"), None)
             available[feature_set].append(
                 {
                     "model_type": model_type,
                     "versions": [v.version for v in mine],
                     "latest": mine[-1].version,
-                    "champion": champion,
+                    "champion": champion.version if champion else None,
+                    "champion_kind": champion.kind if champion else None,
+                    "fallback": fallback_words(champion) if champion else None,
+                    "shadows": [v.version for v in mine if v.status == "shadow"],
                 }
             )
     return {"success": True, "available_models": available}

@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from btcmlops.api.deps import get_services, require_api_key, require_read_access
-from btcmlops.api.schemas import ErrorResponse, FeatureSetName, ModelTypeName
+from btcmlops.api.schemas import ErrorResponse, FeatureSetName, ModelTypeName, ShadowsResponse
 from btcmlops.api.services import Services
 from btcmlops.errors import NotFoundError
 
@@ -132,6 +132,25 @@ def retraining_history(
 ) -> dict:
     runs = services.retraining.history(feature_set, model_type, limit)
     return {"success": True, "count": len(runs), "runs": runs}
+
+
+@router.get(
+    "/shadows",
+    response_model=ShadowsResponse,
+    dependencies=[Depends(require_read_access)],
+    summary="Shadow models per pair: the evidence each accrues toward promotion or rollback",
+)
+def retrain_shadows(
+    feature_set: FeatureSetName | None = Query(None),
+    model_type: ModelTypeName | None = Query(None),
+    services: Services = Depends(get_services),
+) -> dict:
+    pairs = [
+        services.retraining.shadow_report(fs, mt)
+        for fs, mt in services.registry.champion_pairs()
+        if (feature_set is None or fs == feature_set) and (model_type is None or mt == model_type)
+    ]
+    return {"success": True, "pairs": pairs}
 
 
 @router.get(

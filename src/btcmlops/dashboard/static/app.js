@@ -32,7 +32,13 @@
   };
   const FEATURE_SET_COLOURS = { vader: "#2563eb", finbert: "#ea580c" };
   const OUTCOME_COLOURS = { correct: "#16a34a", incorrect: "#dc2626", pending: "#98a2b3" };
-  const DECISION_COLOURS = { deployed: "#16a34a", kept: "#64748b" };
+  const DECISION_COLOURS = { deployed: "#16a34a", kept: "#64748b", fallback: "#ea580c" };
+  const DECISION_SYMBOLS = { deployed: "star", kept: "circle-open", fallback: "square" };
+  // Shadow models: challengers in these colours, the shadowed previous champion in slate.
+  const SHADOW_COLOURS = ["#7c3aed", "#0891b2", "#db2777", "#65a30d"];
+  const PREVIOUS_CHAMPION_COLOUR = "#475569";
+  const ROLE_WORDS = { challenger: "challenger", previous_champion: "previous champion" };
+  const RULE_WORDS = { majority: "majority class", last_hour: "last hour" };
   const SEVERITY_LEVELS = { none: 0, low: 1, medium: 2, high: 3 };
   const RUNNING_STATUSES = new Set(["queued", "pending", "running", "started"]);
   const MODEL_NAMES = {
@@ -212,6 +218,49 @@
 
   const timeKey = (value) => Math.round(Date.parse(value) / 1000);
   const isoTime = (instant) => new Date(instant).toISOString();
+
+  /** An e-value in three significant digits ("34.7", "0.153"); exponent when far from 1. */
+  function eValue(value) {
+    if (!isNumber(value)) return "–";
+    if (value >= 1e4 || (value > 0 && value < 1e-3)) return value.toExponential(1);
+    return String(Number(value.toPrecision(3)));
+  }
+
+  const eFromLog = (log) => (isNumber(log) ? Math.exp(Math.min(log, 700)) : null);
+
+  // ===================================================================== model kinds
+
+  const isBaseline = (version) =>
+    Boolean(version && (version.kind === "baseline" || version.baseline_rule));
+  const baselineLabel = (rule) => `baseline (${RULE_WORDS[rule] || rule || "naive rule"})`;
+
+  /** "baseline (last hour)" for a declared naive rule; nothing for a learned model. */
+  function kindTag(version) {
+    if (!isBaseline(version)) return null;
+    return el(
+      "span",
+      { class: "kind-tag", title: "a declared naive rule, not a learned model" },
+      baselineLabel(version.baseline_rule)
+    );
+  }
+
+  /** The Model cell of a version: a baseline says which rule it is, not the learned type. */
+  function versionModelCell(version) {
+    if (!isBaseline(version)) return modelCell(version.feature_set, version.model_type);
+    return [
+      el(
+        "span",
+        { class: "nowrap" },
+        swatch(pairColour(version.feature_set, version.model_type)),
+        `${version.feature_set} · ${baselineLabel(version.baseline_rule)}`
+      ),
+      sub(`stands in for ${MODEL_NAMES[version.model_type] || version.model_type}`),
+    ];
+  }
+
+  function rolePill(role) {
+    return pill(ROLE_WORDS[role] || role || "shadow", role || "shadow");
+  }
 
   // ===================================================================== banner, notices
 
@@ -589,6 +638,9 @@
           feature_set: featureSet,
           model_type: entry.model_type,
           champion: entry.champion,
+          champion_kind: entry.champion_kind || null,
+          fallback: entry.fallback || null, // a sentence when the pair serves a naive baseline
+          shadows: entry.shadows || [],
           versions: entry.versions || [],
         }))
       );
@@ -1454,16 +1506,107 @@
   // ===================================================================== models
 
   async function renderModels() {
-    const [versions, history] = await Promise.all([
+    const [versions, history, shadows] = await Promise.all([
       load("/models/versions"),
       load("/models/history"),
+      load("/retrain/shadows"),
     ]);
     const all = (versions && versions.versions) || [];
     const changes = (history && history.history) || [];
+    const roles = shadowRoles(shadows);
+    renderFallbackNotices();
     renderChampions(all, changes);
+    renderModelShadows(all, shadows);
     renderChampionTimeline(changes);
     renderImportances(all);
-    renderRegistry(all);
+    renderRegistry(all, roles);
+  }
+
+  /** version -> "challenger" | "previous_champion", from GET /retrain/shadows. */
+  function shadowRoles(report) {
+    const roles = new Map();
+    for (const pair of (report && report.pairs) || []) {
+      for (const shadow of pair.shadows || []) roles.set(shadow.version, shadow.role);
+    }
+    return roles;
+  }
+
+  /** The versions predicting in shadow, each with its role and the evidence it has so far. */
+  function renderModelShadows(all, report) {
+    const byVersion = new Map(all.map((v) => [v.version, v]));
+    const rows = ((report && report.pairs) || []).flatMap((pair) =>
+      (pair.shadows || []).map((shadow) => ({ ...shadow, info: byVersion.get(shadow.version) }))
+    );
+    if (!rows.length) {
+      const why = report ? "No model is predicting in shadow." : "Shadows could not be loaded.";
+      fill("models-shadows", el("p", { class: "muted small" }, why));
+      return;
+    }
+    const columns = [
+      {
+        key: "model",
+        label: "Model",
+        cell: (s) => (s.info ? versionModelCell(s.info) : s.version),
+      },
+      {
+        key: "version",
+        label: "Version",
+        className: "version",
+        cell: (s) => {
+          const info = s.info || {};
+          return el(
+            "span",
+            { class: "shadow-version", title: s.version },
+            shortVersion(s.version, info.feature_set, info.model_type)
+          );
+        },
+      },
+      {
+        key: "role",
+        label: "Role",
+        cell: (s) => [
+          rolePill(s.role),
+          sub(s.role === "previous_champion" ? "judged for rollback" : "judged for promotion"),
+        ],
+      },
+      {
+        key: "test",
+        label: "Test accuracy",
+        num: true,
+        cell: (s) => pct(s.info ? s.info.test_accuracy : null),
+      },
+      {
+        key: "evidence",
+        label: "Evidence",
+        num: true,
+        className: "nowrap",
+        title:
+          "a challenger: its wins on the discordant hours against the wins the trial needs at " +
+          "this look; the previous champion: its rollback e-value against the one needed",
+        cell: (s) => shadowEvidenceCell(s),
+      },
+    ];
+    fill("models-shadows", table(columns, rows));
+  }
+
+  /** One notice per pair that serves a declared naive baseline, with the server's words. */
+  function renderFallbackNotices() {
+    const notices = state.pairs
+      .filter((p) => p.fallback)
+      .map((p) =>
+        el(
+          "div",
+          {
+            class: "fallback-notice",
+            role: "status",
+            "data-pair": pairKey(p.feature_set, p.model_type),
+          },
+          el("strong", null, `Declared fallback · ${pairLabel(p.feature_set, p.model_type)}:`),
+          " ",
+          p.fallback
+        )
+      );
+    fill("models-fallbacks", ...notices);
   }
 
   function renderChampions(all, changes) {
@@ -1489,7 +1632,7 @@
         key: "version",
         label: "Champion",
         className: "version",
-        cell: (v) =>
+        cell: (v) => [
           el(
             "span",
             {
@@ -1499,6 +1642,8 @@
             },
             shortVersion(v.version, v.feature_set, v.model_type)
           ),
+          kindTag(v),
+        ],
       },
       {
         key: "test",
@@ -1591,6 +1736,7 @@
       deploy: "star",
       rollback: "triangle-left",
       auto_rollback: "x",
+      fallback: "square",
     };
     const traces = [];
     for (const moves of byPair.values()) {
@@ -1690,7 +1836,12 @@
         ]
       : [];
     let empty = noModels();
-    if (champion) empty = emptyState("This champion has no recorded feature importances.");
+    if (isBaseline(champion)) {
+      empty = emptyState(
+        `This champion is a declared ${baselineLabel(champion.baseline_rule)}: ` +
+          "a naive rule that reads no features."
+      );
+    } else if (champion) empty = emptyState("This champion has no recorded feature importances.");
     else if (pair) {
       empty = emptyState(`${pairLabel(pair.feature_set, pair.model_type)} has no champion yet.`);
     }
@@ -1710,7 +1861,7 @@
     );
   }
 
-  function renderRegistry(all) {
+  function renderRegistry(all, roles) {
     if (!all.length) {
       fill("models-registry", noModels());
       return;
@@ -1744,9 +1895,17 @@
         key: "model",
         label: "Model",
         value: (v) => pairKey(v.feature_set, v.model_type),
-        cell: (v) => modelCell(v.feature_set, v.model_type),
+        cell: (v) => versionModelCell(v),
       },
-      { key: "status", label: "Status", value: (v) => v.status, cell: (v) => pill(v.status) },
+      {
+        key: "status",
+        label: "Status",
+        value: (v) => v.status,
+        cell: (v) => [
+          pill(v.status),
+          v.status === "shadow" ? sub(ROLE_WORDS[roles.get(v.version)] || "") : null,
+        ],
+      },
       {
         key: "test",
         label: "Test accuracy",
@@ -1810,7 +1969,7 @@
   async function renderRetraining() {
     const pair = selectedPair();
     byId("retrain-button").disabled = !pair || Boolean(retrainJob);
-    const [checks, history] = await Promise.all([
+    const [checks, history, shadows, versions] = await Promise.all([
       pair
         ? load("/retrain/checks", {
             feature_set: pair.feature_set,
@@ -1819,11 +1978,15 @@
           })
         : null,
       load("/retrain/history", { limit: 100 }),
+      load("/retrain/shadows"),
+      load("/models/versions"),
     ]);
     const runs = (history && history.runs) || [];
     renderRunsChart(runs);
     renderRuns(runs, history);
     renderChecks(pair, checks);
+    const kinds = new Map(((versions && versions.versions) || []).map((v) => [v.version, v]));
+    renderShadowEvidence(shadows, kinds);
   }
 
   function accuracyOf(metrics) {
@@ -1851,14 +2014,15 @@
         showlegend: false,
       },
     ];
-    for (const decision of ["deployed", "kept"]) {
-      const deployed = decision === "deployed";
-      const runsDecided = finished.filter((r) => (r.decision === "deployed") === deployed);
+    for (const decision of ["deployed", "kept", "fallback"]) {
+      const decidedAs = (r) =>
+        ["deployed", "fallback"].includes(r.decision) ? r.decision : "kept";
+      const runsDecided = finished.filter((r) => decidedAs(r) === decision);
       if (!runsDecided.length) continue;
       traces.push({
         type: "scatter",
         mode: "markers",
-        name: `challenger ${decision}`,
+        name: decision === "fallback" ? "naive baseline (fallback)" : `challenger ${decision}`,
         x: runsDecided.map((r) => r.started_at),
         y: runsDecided.map((r) => accuracyOf(r.challenger_metrics)),
         marker: {
@@ -1954,6 +2118,23 @@
       num: true,
       value: (r) => (r.significance ? r.significance.p_value : null),
       cell: (r) => pValue(r.significance ? r.significance.p_value : null),
+    },
+    {
+      key: "e",
+      label: "Evidence",
+      num: true,
+      className: "nowrap",
+      title:
+        "the paired test the decision rests on: the challenger's wins on the discordant hours " +
+        "against the wins the trial needed at that look (a fallback: e-value against the one " +
+        "needed)",
+      value: (r) => testMargin(decisionTest(r.evidence)),
+      cell: (r) => {
+        const test = decisionTest(r.evidence);
+        if (!test) return "–";
+        if (isEValueTest(test)) return `e ${eValue(test.e_value)} / ${eValue(test.threshold)}`;
+        return `${count(test.wins)} / ${count(test.threshold)} wins`;
+      },
     },
     {
       key: "duration",
@@ -2139,6 +2320,598 @@
     );
   }
 
+  // ===================================================================== shadow evidence
+
+  /** The sequential test a decision rests on: its own, or for a fallback the chosen rule's. */
+  function decisionTest(evidence) {
+    if (!evidence) return null;
+    if (evidence.test) return evidence.test;
+    const tests = evidence.tests || {};
+    return (evidence.baseline && tests[evidence.baseline]) || null;
+  }
+
+  /** A mixture e-value test (rollback, fallback, old stored runs) rather than the trial. */
+  const isEValueTest = (test) => Boolean(test) && isNumber(test.e_value);
+
+  /** "look 7 of 31" from a 0-based look; "look 7" when the trial's length is unknown. */
+  function lookWords(look, looks) {
+    const at = `look ${isNumber(look) ? count(look + 1) : "–"}`;
+    return isNumber(looks) ? `${at} of ${count(looks)}` : at;
+  }
+
+  /** "41 wins of 53 needed (look 7 of 31)" for the trial, "e-value 2.3 of 20" otherwise. */
+  function testWords(test) {
+    if (!test) return "–";
+    if (isEValueTest(test)) return `e-value ${eValue(test.e_value)} of ${eValue(test.threshold)}`;
+    return (
+      `${count(test.wins)} wins of ${count(test.threshold)} needed ` +
+      `(${lookWords(test.look, test.trial_looks)})`
+    );
+  }
+
+  /** A test on the evidence chart's scale: wins - wins needed, or ln e - ln threshold. */
+  function testMargin(test) {
+    if (!test) return null;
+    if (isEValueTest(test)) {
+      const ok = test.e_value > 0 && isNumber(test.threshold) && test.threshold > 0;
+      return ok ? Math.log(test.e_value) - Math.log(test.threshold) : null;
+    }
+    return isNumber(test.wins) && isNumber(test.threshold) ? test.wins - test.threshold : null;
+  }
+
+  /** A number with a fixed count of decimals ("-0.1", "3.0"); "–" when missing. */
+  const fixed = (value, digits = 1) => (isNumber(value) ? value.toFixed(digits) : "–");
+
+  /** A failed promotion condition in words, with the numbers it was judged on. */
+  function conditionWords(name, evidence) {
+    const test = evidence.test || {};
+    const alone = `(${count(test.wins)}:${count(test.losses)} hours right alone)`;
+    const words = {
+      sequential_test: () =>
+        isEValueTest(test)
+          ? "the paired test has not yet shown it better than the champion: e-value " +
+            `${eValue(test.e_value)} of ${eValue(test.threshold)} needed ${alone}`
+          : "the paired trial has not yet shown it better than the champion: " +
+            `${count(test.wins)} wins of ${count(test.threshold)} needed at ` +
+            `${lookWords(test.look, test.trial_looks)} ${alone}` +
+            (test.over ? "; its trial is over" : ""),
+      beats_majority: () =>
+        `does not beat the majority class: ${pct(evidence.challenger_accuracy)} vs ` +
+        pct(evidence.majority_accuracy),
+      beats_last_hour: () =>
+        `does not beat "same direction as the last hour": ${pct(evidence.challenger_accuracy)} ` +
+        `vs ${pct(evidence.last_hour_accuracy)}`,
+      beats_base_rate_log_loss: () =>
+        `log loss ${num(evidence.challenger_log_loss, 4)} not below the base rate's ` +
+        num(evidence.base_rate_log_loss, 4),
+      not_degenerate: () =>
+        `degenerate: one class on ${pct(evidence.one_class_share, 0)} of hours (95% at most)`,
+    };
+    return words[name] ? words[name]() : name.replace(/_/g, " ");
+  }
+
+  /** A failed condition in a few words, for a table cell (the sentence is its tooltip). */
+  function conditionShort(name, evidence) {
+    const test = evidence.test || {};
+    const words = {
+      sequential_test: isEValueTest(test)
+        ? "not significant"
+        : `${count(test.wins)} of ${count(test.threshold)} wins`,
+      beats_majority: "≤ majority class",
+      beats_last_hour: "≤ last hour",
+      beats_base_rate_log_loss: "log loss ≥ base rate",
+      not_degenerate: `one class ${pct(evidence.one_class_share, 0)}`,
+    };
+    return words[name] || name.replace(/_/g, " ");
+  }
+
+  function conditionList(evidence) {
+    const failed = evidence.failed || [];
+    return el(
+      "ul",
+      { class: "conditions" },
+      failed.map((name) => el("li", null, conditionWords(name, evidence)))
+    );
+  }
+
+  /** The trial's length, from the shadow's current look (the server sends it there). */
+  const trialLooks = (shadow) => ((shadow.decision || {}).test || {}).trial_looks;
+
+  /** A shadow's statistic against its bar in its own words: a challenger's wins against the
+   * trial's boundary at this look, the previous champion's e-value against the rollback's. */
+  function shadowEvidenceWords(shadow) {
+    if (shadow.role === "previous_champion") {
+      return `e-value ${eValue(eFromLog(shadow.statistic))} of ${eValue(eFromLog(shadow.bar))}`;
+    }
+    if (shadow.trial_over) return "trial over";
+    const test = (shadow.decision || {}).test || {};
+    const look = isNumber(test.look) ? test.look : (shadow.path || []).length - 1;
+    return (
+      `${count(shadow.statistic)} wins of ${count(shadow.bar)} needed ` +
+      `(${lookWords(look, trialLooks(shadow))})`
+    );
+  }
+
+  /** The evidence in words and a bar filled by how far the statistic has come to its bar. */
+  function shadowEvidenceCell(shadow) {
+    const { statistic, bar, margin } = shadow;
+    const share =
+      isNumber(statistic) && isNumber(bar) && bar > 0
+        ? Math.min(1, Math.max(0, statistic / bar))
+        : 0;
+    const reached = isNumber(margin) && margin >= 0;
+    const test = (shadow.decision || {}).test || {};
+    // The trial puts its boundary past the discordant hours when none fits the level yet.
+    const unreachable =
+      !shadow.trial_over && isNumber(test.discordant) && isNumber(bar) && bar > test.discordant;
+    return [
+      shadowEvidenceWords(shadow),
+      shadow.trial_over ? sub(`${count(statistic)} wins of ${count(bar)} at its last look`) : null,
+      unreachable ? sub(`out of reach: ${count(test.discordant)} discordant hours so far`) : null,
+      el(
+        "span",
+        {
+          class: `evidence-bar${reached ? " reached" : ""}`,
+          title:
+            `${shadow.scale || "statistic"}: ${fixed(statistic, 2)} of ${fixed(bar, 2)}` +
+            (isNumber(test.discordant) ? ` · ${count(test.discordant)} discordant hours` : ""),
+        },
+        el("span", { style: { width: `${(share * 100).toFixed(1)}%` } })
+      ),
+    ];
+  }
+
+  function shadowVerdict(shadow) {
+    if (shadow.role === "previous_champion") {
+      const reached = isNumber(shadow.margin) && shadow.margin >= 0;
+      return el(
+        "div",
+        { class: "check" },
+        reached ? pill("would roll back", "high") : pill("champion holds", "good"),
+        sub("rollback test: is the previous champion better than the current one?")
+      );
+    }
+    const decision = shadow.decision;
+    if (!decision) return "–";
+    if (decision.promote) {
+      return el(
+        "div",
+        { class: "check" },
+        pill("meets the rule", "good"),
+        sub("promoted at the next daily review")
+      );
+    }
+    return el("div", { class: "check" }, pill("kept in shadow", "kept"), conditionList(decision));
+  }
+
+  function shadowColumns(report, kinds) {
+    const short = (version) => shortVersion(version, report.feature_set, report.model_type);
+    return [
+      {
+        key: "version",
+        label: "Version",
+        className: "version",
+        cell: (s) => [
+          el("span", { class: "shadow-version", title: s.version }, short(s.version)),
+          kindTag(kinds.get(s.version)),
+        ],
+      },
+      { key: "role", label: "Role", cell: (s) => rolePill(s.role) },
+      { key: "since", label: "Since", className: "nowrap", cell: (s) => shortTime(s.since) },
+      {
+        key: "hours",
+        label: "Paired hours",
+        num: true,
+        title: "hours both it and the champion answered: the offline comparison, then live",
+        cell: (s) => [
+          count((s.offline_hours || 0) + (s.live_hours || 0)),
+          sub(`${count(s.offline_hours)} offline + ${count(s.live_hours)} live`),
+        ],
+      },
+      {
+        key: "evidence",
+        label: "Evidence",
+        num: true,
+        className: "nowrap",
+        title:
+          "a challenger: its wins on the discordant hours against the wins the trial needs at " +
+          "this look; the previous champion: its rollback e-value against the one needed",
+        cell: (s) => shadowEvidenceCell(s),
+      },
+      { key: "verdict", label: "Verdict", cell: (s) => shadowVerdict(s) },
+    ];
+  }
+
+  function decisionAccuracy(run, side) {
+    const evidence = run.evidence || {};
+    const own = evidence[`${side}_accuracy`];
+    return isNumber(own) ? own : accuracyOf(run[`${side}_metrics`]);
+  }
+
+  function decisionWhy(run) {
+    const evidence = run.evidence || {};
+    if (run.decision === "fallback" || evidence.baseline) {
+      const rule = RULE_WORDS[evidence.baseline] || evidence.baseline;
+      return [
+        `the champion was significantly worse than "${rule}"`,
+        clamped(run.decision_reason, "wide"),
+      ];
+    }
+    const failed = evidence.failed || [];
+    if (failed.length) {
+      return el(
+        "span",
+        {
+          class: "failed-conditions",
+          title: failed.map((name) => conditionWords(name, evidence)).join("\n"),
+        },
+        failed.map((name) => el("span", { class: "condition" }, conditionShort(name, evidence)))
+      );
+    }
+    if (evidence.promote) return el("span", { class: "muted" }, "every condition held");
+    return clamped(run.decision_reason, "wide");
+  }
+
+  const DECISION_COLUMNS = [
+    {
+      key: "time",
+      label: "Time",
+      className: "nowrap",
+      cell: (r) => shortTime(r.started_at),
+    },
+    {
+      key: "trigger",
+      label: "Trigger",
+      cell: (r) => [
+        r.trigger,
+        el(
+          "span",
+          { class: "sub mono", title: r.challenger_version || null },
+          shortVersion(r.challenger_version, r.feature_set, r.model_type)
+        ),
+      ],
+    },
+    { key: "decision", label: "Decision", cell: (r) => pill(r.decision || r.status) },
+    {
+      key: "hours",
+      label: "Paired hours",
+      num: true,
+      cell: (r) => {
+        const evidence = r.evidence || {};
+        const split = isNumber(evidence.live_hours)
+          ? `${count(evidence.offline_hours)} offline + ${count(evidence.live_hours)} live`
+          : "";
+        return [count(evidence.hours), sub(split)];
+      },
+    },
+    {
+      key: "discordant",
+      label: "Wins:losses",
+      num: true,
+      title: "discordant hours: only the challenger right : only the champion right",
+      cell: (r) => {
+        const test = decisionTest(r.evidence);
+        return test ? `${count(test.wins)}:${count(test.losses)}` : "–";
+      },
+    },
+    {
+      key: "e",
+      label: "Evidence",
+      num: true,
+      className: "nowrap",
+      title:
+        "the trial: wins needed at that look; a fallback's rule: its e-value against the one " +
+        "needed",
+      cell: (r) => {
+        const test = decisionTest(r.evidence);
+        if (!test) return "–";
+        const verdict = test.rejects ? "significant" : test.over ? "trial over" : "not significant";
+        return [
+          isEValueTest(test)
+            ? `e-value ${eValue(test.e_value)} of ${eValue(test.threshold)}`
+            : `needs ${count(test.threshold)} (${lookWords(test.look, test.trial_looks)})`,
+          sub(verdict),
+        ];
+      },
+    },
+    {
+      key: "challenger",
+      label: "Challenger",
+      num: true,
+      title: "accuracy on the paired hours (for a fallback: the naive baseline's)",
+      cell: (r) => [
+        pct(decisionAccuracy(r, "challenger")),
+        r.decision === "fallback" ? sub("baseline") : null,
+      ],
+    },
+    {
+      key: "champion",
+      label: "Champion",
+      num: true,
+      cell: (r) => pct(decisionAccuracy(r, "champion")),
+    },
+    {
+      key: "majority",
+      label: "Majority",
+      num: true,
+      title: "always the majority direction of those hours",
+      cell: (r) => pct((r.evidence || {}).majority_accuracy),
+    },
+    {
+      key: "last",
+      label: "Last hour",
+      num: true,
+      title: "the same direction as the hour before",
+      cell: (r) => pct((r.evidence || {}).last_hour_accuracy),
+    },
+    { key: "why", label: "Failed conditions", cell: (r) => decisionWhy(r) },
+  ];
+
+  /** One panel per pair: the evidence chart, the shadow table and the decision history.
+   * Panels are kept across refreshes so their charts keep their zoom. */
+  function renderShadowEvidence(report, kinds) {
+    const box = byId("retrain-shadows");
+    const pairs = report ? report.pairs || [] : [];
+    const keys = pairs.map((p) => pairKey(p.feature_set, p.model_type));
+    for (const child of [...box.children]) {
+      if (!keys.includes(child.dataset.pair)) {
+        child.querySelectorAll(".js-plotly-plot").forEach((chart) => Plotly.purge(chart));
+        child.remove();
+      }
+    }
+    if (!pairs.length) {
+      const why = report
+        ? emptyState(
+            "No champion yet, so no shadow models: ",
+            code("btcmlops demo"),
+            " shows them."
+          )
+        : emptyState("The shadow models could not be loaded (see above).");
+      box.append(
+        el(
+          "div",
+          { class: "panel", "data-pair": "" },
+          el("div", { class: "panel-head" }, el("h2", null, "Shadow models")),
+          why
+        )
+      );
+      return;
+    }
+    pairs.forEach((pair, index) => {
+      const block = shadowPanel(box, pair);
+      if (box.children[index] !== block) box.insertBefore(block, box.children[index] || null);
+      renderShadowPanel(block, pair, kinds);
+    });
+  }
+
+  function shadowPanel(box, pair) {
+    const key = pairKey(pair.feature_set, pair.model_type);
+    const existing = [...box.children].find((node) => node.dataset.pair === key);
+    if (existing) return existing;
+    const slug = key.replace(/[^A-Za-z0-9_]/g, "-");
+    return el(
+      "div",
+      { class: "panel shadow-pair", "data-pair": key },
+      el(
+        "div",
+        { class: "panel-head" },
+        el(
+          "h2",
+          null,
+          "Shadow evidence ",
+          el(
+            "span",
+            { class: "shadow-pair-label" },
+            `· ${pairLabel(pair.feature_set, pair.model_type)}`
+          )
+        ),
+        el("span", { class: "legend-note shadow-champion" })
+      ),
+      el("div", { id: `chart-shadows-${slug}`, class: "chart shadow-chart" }),
+      el(
+        "div",
+        { class: "panel-head" },
+        el("h2", null, "Shadow models"),
+        el("span", { class: "legend-note" }, "predict every hour beside the champion; never served")
+      ),
+      el("div", { class: "table-wrap shadow-table" }),
+      el(
+        "div",
+        { class: "panel-head" },
+        el("h2", null, "Decisions and their evidence"),
+        el("span", { class: "legend-note" }, "newest first; accuracies on the same paired hours")
+      ),
+      el("div", { class: "table-wrap scroll decision-table" })
+    );
+  }
+
+  function renderShadowPanel(block, pair, kinds) {
+    const champion = pair.champion;
+    const note = block.querySelector(".shadow-champion");
+    note.replaceChildren(
+      champion
+        ? `champion ${shortVersion(champion.version, pair.feature_set, pair.model_type)}`
+        : "no champion",
+      champion && champion.kind === "baseline" ? ` (${baselineLabel(champion.baseline_rule)})` : "",
+      ` · ${promotionRuleWords(pair)}, rolls back at e ≥ ${eValue(1 / pair.rollback_alpha)}`
+    );
+    const chart = block.querySelector(".shadow-chart");
+    renderShadowChart(chart.id, pair);
+    const shadows = pair.shadows || [];
+    block
+      .querySelector(".shadow-table")
+      .replaceChildren(
+        shadows.length
+          ? table(shadowColumns(pair, kinds), shadows)
+          : emptyState(
+              "No model in shadow: a retraining whose challenger is kept, or a new champion's " +
+                "predecessor, predicts here beside the champion."
+            )
+      );
+    const decisions = pair.decisions || [];
+    block
+      .querySelector(".decision-table")
+      .replaceChildren(
+        decisions.length
+          ? table(DECISION_COLUMNS, decisions)
+          : emptyState("No decision with recorded evidence for this model yet.")
+      );
+  }
+
+  /** "promotes when a challenger's wins reach the trial's boundary (α 0.05 over 31 looks)". */
+  function promotionRuleWords(pair) {
+    const looks = (pair.shadows || []).map(trialLooks).find(isNumber);
+    const spent = `α ${pair.promotion_alpha}${isNumber(looks) ? ` over ${looks} looks` : ""}`;
+    return `promotes when a challenger's wins reach the trial's boundary (${spent})`;
+  }
+
+  /** A path point in its shadow's words: "41 wins of 53 needed, look 7 of 31" or
+   * "log e 1.2 of 3.0 (e-value 3.32 of 20)". */
+  function pathWords(shadow, point, look) {
+    if (shadow.role === "previous_champion") {
+      return (
+        `log e ${fixed(point.statistic)} of ${fixed(point.bar)} ` +
+        `(e-value ${eValue(eFromLog(point.statistic))} of ${eValue(eFromLog(point.bar))})`
+      );
+    }
+    return (
+      `${count(point.statistic)} wins of ${count(point.bar)} needed, ` +
+      lookWords(look, trialLooks(shadow))
+    );
+  }
+
+  function renderShadowChart(id, pair) {
+    const traces = [];
+    const shadows = pair.shadows || [];
+    const short = (version) => shortVersion(version, pair.feature_set, pair.model_type);
+    let challengers = 0;
+    for (const shadow of shadows) {
+      const previous = shadow.role === "previous_champion";
+      const colour = previous
+        ? PREVIOUS_CHAMPION_COLOUR
+        : SHADOW_COLOURS[challengers++ % SHADOW_COLOURS.length];
+      // A challenger's path has one point per look of its trial, the first (at: null) its
+      // offline comparison, drawn at "since"; the previous champion's one per live day.
+      const points = (shadow.path || [])
+        .map((point, look) => ({ ...point, look }))
+        .filter((p) => isNumber(p.margin));
+      const name = `${short(shadow.version)} · ${ROLE_WORDS[shadow.role] || shadow.role}`;
+      traces.push({
+        type: "scatter",
+        mode: "lines+markers",
+        name,
+        x: points.map((p) => p.at || shadow.since),
+        y: points.map((p) => p.margin),
+        line: { color: colour, width: 2.2, dash: previous ? "dash" : "solid" },
+        marker: {
+          color: colour,
+          size: points.map((p) => (p.at ? 6 : 9)),
+          symbol: points.map((p) => (p.at ? "circle" : "diamond")),
+        },
+        customdata: points.map((p) => [
+          count(p.hours),
+          plotText(pathWords(shadow, p, p.look)),
+          p.at ? (previous ? "live, end of the day" : "live, daily look") : "offline comparison",
+        ]),
+        hovertemplate:
+          `${plotText(name)}<br>%{x|%Y-%m-%d %H:%M}: %{customdata[1]}` +
+          "<br>margin %{y:+.2f} · %{customdata[0]} paired hours · %{customdata[2]}" +
+          "<extra></extra>",
+      });
+    }
+    const decided = (pair.decisions || [])
+      .map((run) => ({ run, test: decisionTest(run.evidence) }))
+      .map((item) => ({ ...item, margin: testMargin(item.test) }))
+      .filter(({ margin }) => isNumber(margin));
+    for (const decision of ["deployed", "kept", "fallback"]) {
+      const items = decided.filter(({ run }) => run.decision === decision);
+      if (!items.length) continue;
+      traces.push({
+        type: "scatter",
+        mode: "markers",
+        name: `decision: ${decision}`,
+        x: items.map(({ run }) => run.started_at),
+        y: items.map(({ margin }) => margin),
+        marker: {
+          color: DECISION_COLOURS[decision],
+          symbol: DECISION_SYMBOLS[decision],
+          size: decision === "kept" ? 9 : 12,
+          line: { color: DECISION_COLOURS[decision], width: 1.5 },
+        },
+        text: items.map(({ run, test }) => decisionHover(run, test)),
+        hovertemplate: "%{text}<extra></extra>",
+      });
+    }
+    const values = [0, ...traces.flatMap((trace) => trace.y)].filter(isNumber);
+    const span = Math.max(...values) - Math.min(...values);
+    const bar = zeroLineWords(pair);
+    drawChart(
+      id,
+      traces,
+      layout({
+        uirevision: id,
+        xaxis: { type: "date" },
+        yaxis: {
+          title: { text: "margin to the bar" },
+          zeroline: false,
+          range: paddedRange(values, Math.max(0.6, span * 0.1)),
+        },
+        shapes: [
+          {
+            type: "line",
+            xref: "paper",
+            x0: 0,
+            x1: 1,
+            y0: 0,
+            y1: 0,
+            line: { color: "#16a34a", width: 1.5, dash: "dash" },
+          },
+        ],
+        annotations: [
+          {
+            xref: "paper",
+            x: 0,
+            xanchor: "left",
+            y: 0,
+            yanchor: "bottom",
+            text: plotText(bar),
+            showarrow: false,
+            font: { size: 11, color: "#15803d" },
+          },
+        ],
+        legend: { orientation: "h", x: 0, y: -0.18, font: { size: 11 } },
+        margin: { l: 56, r: 18, t: 10, b: 40 },
+      }),
+      emptyState(
+        "Nothing in shadow and no decision with evidence yet: a kept challenger predicts in " +
+          "shadow and its evidence grows here, day by day."
+      )
+    );
+  }
+
+  /** The one bar of the chart: every line is its statistic minus its own bar. */
+  function zeroLineWords(pair) {
+    const roles = new Set((pair.shadows || []).map((s) => s.role));
+    const words = [];
+    if (!roles.size || [...roles].some((role) => role !== "previous_champion")) {
+      words.push("promote (wins reach the trial's boundary)");
+    }
+    if (!roles.size || roles.has("previous_champion")) {
+      words.push(`roll back (e-value ≥ ${eValue(1 / pair.rollback_alpha)})`);
+    }
+    return `${words.join(" / ")} at 0`;
+  }
+
+  function decisionHover(run, test) {
+    return [
+      `<b>${plotText(run.decision)}</b> ${plotText(utc(run.started_at))} ` +
+        `(${plotText(run.trigger)})`,
+      plotText(run.challenger_version || ""),
+      `${plotText(testWords(test))} · ${count(test.wins)}:${count(test.losses)} hours right alone`,
+      `${count((run.evidence || {}).hours)} paired hours`,
+    ].join("<br>");
+  }
+
   async function startRetraining() {
     const pair = selectedPair();
     if (!pair || retrainJob) return;
@@ -2264,7 +3037,7 @@
       fact("Last error", writer.last_error || store.error || "none")
     );
     renderFeatureRows(models.feature_rows || {});
-    renderLoadedModels(models.loaded || [], loadErrors);
+    renderLoadedModels(models.loaded || [], loadErrors, models.fallbacks || []);
     renderJobs(scheduler, jobs);
   }
 
@@ -2284,10 +3057,11 @@
     fill("health-rows", table(columns, entries));
   }
 
-  function renderLoadedModels(loaded, loadErrors) {
-    const errors = loadErrors.map(([pair, message]) =>
-      el("p", { class: "muted" }, `${pair}: ${message}`)
-    );
+  function renderLoadedModels(loaded, loadErrors, fallbacks) {
+    const errors = [
+      ...fallbacks.map((sentence) => el("div", { class: "fallback-notice" }, sentence)),
+      ...loadErrors.map(([pair, message]) => el("p", { class: "muted" }, `${pair}: ${message}`)),
+    ];
     if (!loaded.length) {
       fill("health-models", noModels(), ...errors);
       return;
@@ -2298,7 +3072,7 @@
         key: "version",
         label: "Version",
         className: "version",
-        cell: (m) => shortVersion(m.version, m.feature_set, m.model_type),
+        cell: (m) => [shortVersion(m.version, m.feature_set, m.model_type), kindTag(m)],
       },
       { key: "loaded", label: "Loaded", cell: (m) => shortTime(m.loaded_at) },
       { key: "test", label: "Test accuracy", num: true, cell: (m) => pct(m.test_accuracy) },
@@ -2491,7 +3265,24 @@
     refresh();
   }
 
+  /** Containers for the shadow evidence and the fallback notices, placed in their views. */
+  function addPanels() {
+    const retraining = byId("view-retraining");
+    retraining.querySelector(":scope > .grid").after(el("div", { id: "retrain-shadows" }));
+    byId("view-models").prepend(el("div", { id: "models-fallbacks", class: "fallbacks" }));
+    byId("models-champions").after(
+      el(
+        "div",
+        { class: "panel-head" },
+        el("h2", null, "In shadow"),
+        el("span", { class: "legend-note" }, "predict every hour beside the champion; never served")
+      ),
+      el("div", { id: "models-shadows", class: "table-wrap" })
+    );
+  }
+
   async function start() {
+    addPanels();
     if (typeof Plotly === "undefined") {
       problems.set("plotly.min.js", "did not load: charts cannot be drawn");
       renderBanner();

@@ -1,0 +1,16 @@
+"""Retraining, promotion, rollback and fallback: the loop's decisions about models.
+
+``policy`` says when to retrain, ``promotion`` is the rule a challenger must pass (pure),
+``shadows`` keeps the models that predict beside the champion and their evidence,
+``rollback`` holds the paired rollback and the declared baseline fallback, ``runner`` runs
+the jobs, and ``queries`` reads the store for all of them.
+"""
+
+from btcmlops.mlops.retraining.runner import (
+    AutomatedRetraining,
+    RetrainingInProgressError,
+    RetrainJob,
+    lease_name,
+)
+
+__all__ = ["AutomatedRetraining", "RetrainJob", "RetrainingInProgressError", "lease_name"]

@@ -1,0 +1,397 @@
+"""When to retrain a pair: every trigger and blocker, each with its numbers.
+
+1. **performance** — the champion's live accuracy over the last ``retrain_performance_days``
+   against a baseline measured on hours it was *not* selected on: its live shadow record
+   before it was promoted when that holds at least ``retrain_min_predictions`` outcomes,
+   else its validation window (the hours before its test window, which no decision read).
+   The test accuracy that won its selection is optimistic (the winner's curse) and would
+   make the check fire too often. Triggers on a drop of at least
+   ``retrain_accuracy_degradation`` that a one-sided two-proportion test confirms;
+2. **drift** — the drift summary's feature severity (its overall severity, model accuracy
+   included, with ``retrain_drift_counts_model``) at or above ``retrain_drift_severity``;
+3. **schedule** — neither the champion nor any retraining of the pair is younger than
+   ``retrain_interval_days``;
+4. **data** — at least ``retrain_min_samples`` feature rows in the training window, else no
+   retraining at all (with the reason);
+
+plus a **cooldown** of ``retrain_cooldown_hours`` after any retraining of the pair.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from btcmlops.clock import HOUR, Clock, parse_utc
+from btcmlops.config import Settings
+from btcmlops.db.models import ChampionChange, DriftReport, FeatureRow
+from btcmlops.db.store import Store
+from btcmlops.errors import BtcmlopsError
+from btcmlops.features.schema import FEATURE_VERSION
+from btcmlops.mlops.retraining import queries
+from btcmlops.mlops.significance import two_proportion_test
+from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
+from btcmlops.modeling.splits import PURGE_GAP, SPLIT_FRACTIONS
+
+SEVERITY_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
+SIGNIFICANCE_LEVEL = 0.05
+
+DriftSummary = Callable[[str, str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """Where a challenger's training data starts, and why."""
+
+    start: datetime
+    why: str
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    """``should_retrain``'s verdict on one pair, every check with its numbers."""
+
+    feature_set: str
+    model_type: str
+    should_retrain: bool
+    reasons: list[str]
+    triggers: list[str]
+    blocked_by: list[str]
+    champion_version: str | None
+    performance_check: dict[str, Any]
+    drift_check: dict[str, Any]
+    schedule_check: dict[str, Any]
+    data_check: dict[str, Any]
+    cooldown_check: dict[str, Any]
+    timestamp: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class RetrainPolicy:
+    """The checks of one store; pure reads, nothing is written here."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: Settings,
+        registry: ModelRegistry,
+        drift_summary: DriftSummary | None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.registry = registry
+        self.drift_summary = drift_summary
+
+    def decide(self, feature_set: str, model_type: str) -> RetrainDecision:
+        now = self.clock.now()
+        champion = self.registry.champion(feature_set, model_type)
+        performance = self.performance_check(champion, now)
+        drift = self.drift_check(feature_set, model_type)
+        last_run = queries.last_run_at(self.store, feature_set, model_type)
+        schedule = self.schedule_check(champion, last_run, now)
+        data = self.data_check(feature_set, model_type, now, performance["triggered"])
+        cooldown = self.cooldown_check(last_run, now)
+
+        reasons = [
+            check["reason"] for check in (performance, drift, schedule) if check["triggered"]
+        ]
+        if champion is None:
+            reasons.insert(0, f"no champion for {feature_set}/{model_type} yet")
+        blocked = []
+        if not data["sufficient_data"]:
+            blocked.append(data["reason"])
+        if cooldown["active"]:
+            blocked.append(cooldown["reason"])
+        triggered = [
+            name
+            for name, check in (
+                ("performance", performance),
+                ("drift", drift),
+                ("schedule", schedule),
+            )
+            if check["triggered"]
+        ]
+        return RetrainDecision(
+            feature_set=feature_set,
+            model_type=model_type,
+            should_retrain=bool(reasons) and not blocked,
+            reasons=reasons + [f"not retraining: {reason}" for reason in blocked if reasons],
+            triggers=triggered + (["no_champion"] if champion is None else []),
+            blocked_by=blocked,
+            champion_version=champion.version if champion else None,
+            performance_check=performance,
+            drift_check=drift,
+            schedule_check=schedule,
+            data_check=data,
+            cooldown_check=cooldown,
+            timestamp=now,
+        )
+
+    # ------------------------------------------------------------------ performance
+    def performance_check(self, champion: ModelVersionInfo | None, now: datetime) -> dict[str, Any]:
+        settings = self.settings
+        check: dict[str, Any] = {
+            "triggered": False,
+            "period_days": settings.retrain_performance_days,
+            "threshold": settings.retrain_accuracy_degradation,
+            "min_predictions": settings.retrain_min_predictions,
+            "live_accuracy": None,
+            "live_predictions": 0,
+            "baseline_accuracy": None,
+            "baseline_source": None,
+            "drop": None,
+            "p_value": None,
+        }
+        if champion is None:
+            check["reason"] = "no champion to judge"
+            return check
+        base_correct, base_rows, source = self.unselected_baseline(champion)
+        check["baseline_accuracy"] = base_correct / base_rows if base_rows else None
+        check["baseline_predictions"] = base_rows
+        check["baseline_source"] = source
+        check["champion_version"] = champion.version
+        since = now - timedelta(days=settings.retrain_performance_days)
+        correct, total = queries.live_counts(self.store, champion.version, since, now)
+        check["live_predictions"] = total
+        if total:
+            check["live_accuracy"] = correct / total
+        if total < settings.retrain_min_predictions or not base_rows:
+            check["reason"] = (
+                f"{total} outcomes of {champion.version} in the last "
+                f"{settings.retrain_performance_days} days; "
+                f"{settings.retrain_min_predictions} needed to judge performance"
+            )
+            return check
+        test = two_proportion_test(base_correct, base_rows, correct, total)
+        check["drop"] = test.difference
+        check["p_value"] = test.p_value
+        triggered = (
+            test.difference >= settings.retrain_accuracy_degradation
+            and test.p_value < SIGNIFICANCE_LEVEL
+        )
+        check["triggered"] = triggered
+        check["reason"] = (
+            f"performance {'degraded' if triggered else 'holding'}: live accuracy "
+            f"{test.second:.3f} over {total} outcomes vs baseline {test.first:.3f} "
+            f"({source}; drop {test.difference:+.3f}, threshold "
+            f"{settings.retrain_accuracy_degradation}, one-sided p={test.p_value:.3g})"
+        )
+        return check
+
+    def unselected_baseline(self, champion: ModelVersionInfo) -> tuple[int, int, str]:
+        """(correct, rows, where from) of the champion on hours it was not selected on."""
+        took_over = self.champion_since(champion.feature_set, champion.model_type)
+        if took_over is not None:
+            correct, rows = queries.live_counts(
+                self.store, champion.version, champion.created_at, took_over, shadow=True
+            )
+            if rows >= self.settings.retrain_min_predictions:
+                return correct, rows, f"its {rows} live shadow outcomes before promotion"
+        validation = champion.metrics.get("validation") or {}
+        rows = int(validation.get("rows") or 0)
+        return (
+            int(validation.get("correct") or 0),
+            rows,
+            f"its {rows}-hour validation window (hours no selection read)",
+        )
+
+    # ------------------------------------------------------------------------ drift
+    def drift_check(self, feature_set: str, model_type: str) -> dict[str, Any]:
+        threshold = self.settings.retrain_drift_severity
+        check: dict[str, Any] = {"triggered": False, "threshold": threshold, "severity": None}
+        if self.drift_summary is None:
+            check["reason"] = "drift detection not configured"
+            return check
+        try:
+            summary = self.drift_summary(feature_set, model_type)
+        except BtcmlopsError as exc:
+            check["reason"] = f"drift check failed: {exc}"
+            check["error"] = str(exc)
+            return check
+        check["feature_severity"] = summary.get("feature_drift", {}).get("drift_severity")
+        check["model_severity"] = summary.get("model_drift", {}).get("drift_severity")
+        check["counts_model"] = self.settings.retrain_drift_counts_model
+        # Accuracy is the performance check's job (its own drop threshold and minimum
+        # outcomes); the model's severity counts here only when the settings say so.
+        severity = (
+            summary.get("overall_severity")
+            if self.settings.retrain_drift_counts_model
+            else check["feature_severity"]
+        )
+        check["severity"] = severity
+        check["top_features"] = summary.get("feature_drift", {}).get("top_features", [])
+        triggered = severity in SEVERITY_ORDER and (
+            SEVERITY_ORDER[severity] >= SEVERITY_ORDER[threshold]
+        )
+        check["triggered"] = triggered
+        detail = ", ".join(check["top_features"][:3])
+        check["reason"] = f"drift severity {severity} (threshold {threshold})" + (
+            f"; most drifted: {detail}" if detail else ""
+        )
+        return check
+
+    # --------------------------------------------------------------------- schedule
+    def schedule_check(
+        self, champion: ModelVersionInfo | None, last_run: datetime | None, now: datetime
+    ) -> dict[str, Any]:
+        """Due when neither the champion nor any retraining of the pair (deployed or not) is
+        younger than the interval: a challenger that lost resets the clock too, so a pair
+        whose champion keeps winning is retrained once per interval, not every day."""
+        interval = self.settings.retrain_interval_days
+        if champion is None:
+            return {"triggered": False, "interval_days": interval, "reason": "no champion"}
+        age_days = (now - champion.created_at) / timedelta(days=1)
+        latest = max(filter(None, (champion.created_at, last_run)))
+        since_days = (now - latest) / timedelta(days=1)
+        triggered = since_days >= interval
+        return {
+            "triggered": triggered,
+            "interval_days": interval,
+            "champion_age_days": age_days,
+            "champion_created_at": champion.created_at,
+            "last_retraining_at": last_run,
+            "days_since_last_training": since_days,
+            "reason": f"schedule: champion is {age_days:.1f} days old, last training "
+            f"{since_days:.1f} days ago (interval {interval:g} days)",
+        }
+
+    # ------------------------------------------------------------------------- data
+    def minimum_training_rows(self) -> int:
+        """Hours a training window needs so the chronological split leaves enough rows: the
+        training part at least ``train_min_rows`` (70 %), the test part at least
+        ``retrain_min_comparison_rows`` (20 %), plus the rows the two purge gaps drop."""
+        settings = self.settings
+        usable = max(
+            math.ceil(settings.train_min_rows / SPLIT_FRACTIONS[0]),
+            math.ceil(settings.retrain_min_comparison_rows / SPLIT_FRACTIONS[2]),
+        )
+        return max(settings.retrain_min_samples, usable + 2 * int(PURGE_GAP / HOUR))
+
+    def data_check(
+        self, feature_set: str, model_type: str, now: datetime, performance_degraded: bool
+    ) -> dict[str, Any]:
+        window = self.training_window(
+            feature_set, model_type, now, performance_degraded=performance_degraded
+        )
+        with self.store.session() as session:
+            count = session.scalar(
+                select(func.count()).where(
+                    FeatureRow.feature_set == feature_set,
+                    FeatureRow.feature_version == FEATURE_VERSION,
+                    FeatureRow.ts >= window.start,
+                    FeatureRow.ts < now,
+                )
+            )
+        required = self.minimum_training_rows()
+        count = int(count or 0)
+        return {
+            "sufficient_data": count >= required,
+            "sample_count": count,
+            "min_required": required,
+            "window_start": window.start,
+            "window": window.why,
+            "reason": f"{count} {feature_set} feature rows in {window.why}, {required} "
+            f"required (at least {self.settings.retrain_min_samples}, and enough for a "
+            "chronological split with two purge gaps)",
+        }
+
+    def cooldown_check(self, last: datetime | None, now: datetime) -> dict[str, Any]:
+        hours = self.settings.retrain_cooldown_hours
+        if last is None:
+            return {"active": False, "cooldown_hours": hours, "last_run_at": None, "reason": ""}
+        since = (now - last) / timedelta(hours=1)
+        active = since < hours
+        return {
+            "active": active,
+            "cooldown_hours": hours,
+            "last_run_at": last,
+            "hours_since_last_run": since,
+            "reason": f"cooldown: last retraining {since:.1f} h ago (cooldown {hours:g} h)",
+        }
+
+    # ------------------------------------------------------------------ the window
+    def training_window(
+        self,
+        feature_set: str,
+        model_type: str,
+        now: datetime,
+        *,
+        performance_degraded: bool = False,
+    ) -> TrainingWindow:
+        """Where a challenger's training data starts, and why.
+
+        At most ``retrain_window_days`` back. When the champion's performance has degraded
+        (the performance check triggers) *and* the features drifted (severity at or above
+        ``retrain_drift_severity``) since the champion took over, only the hours since that
+        drift's onset are used: the model failing plus the market changing means the market
+        since the change is the one to learn, not an average over two regimes. Drift alone
+        (say, a swing in news mood the model copes with) does not shorten the window. The
+        onset is the start of the current window of the first drifted check since the
+        champion took over, the check at the very instant of its takeover included (a
+        challenger deployed because of that drift learned mostly the market before it): the
+        first sign that the market left the one the champion learned (later alarms,
+        aftershocks of the same change, do not move it). Too few hours since
+        the onset block retraining (the data check says so, and the daily check tries again)
+        rather than train on a market that is gone.
+        """
+        default_start = now - timedelta(days=self.settings.retrain_window_days)
+        onset = None
+        if performance_degraded:
+            took_over = self.champion_since(feature_set, model_type)
+            onset = self.drift_onset(
+                feature_set, max(default_start, took_over or default_start), now
+            )
+        if onset is None:
+            return TrainingWindow(
+                default_start, f"the last {self.settings.retrain_window_days:g} days"
+            )
+        return TrainingWindow(
+            onset, f"the hours since the features drifted at {onset:%Y-%m-%d %H:%M} UTC"
+        )
+
+    def champion_since(self, feature_set: str, model_type: str) -> datetime | None:
+        """When the current champion of the pair took over (its last champion change)."""
+        with self.store.session() as session:
+            return session.scalar(
+                select(ChampionChange.changed_at)
+                .where(
+                    ChampionChange.feature_set == feature_set,
+                    ChampionChange.model_type == model_type,
+                )
+                .order_by(ChampionChange.id.desc())
+                .limit(1)
+            )
+
+    def drift_onset(self, feature_set: str, since: datetime, now: datetime) -> datetime | None:
+        """Start of the current window of the first drifted feature check from ``since`` on."""
+        threshold = [
+            name
+            for name, rank in SEVERITY_ORDER.items()
+            if rank >= SEVERITY_ORDER[self.settings.retrain_drift_severity]
+        ]
+        with self.store.session() as session:
+            report = session.scalar(
+                select(DriftReport.report)
+                .where(
+                    DriftReport.kind == "feature",
+                    DriftReport.feature_set == feature_set,
+                    DriftReport.status == "success",
+                    DriftReport.severity.in_(threshold),
+                    # the check that led to the champion's own deployment counts: a
+                    # challenger picked right after a change learned mostly the old market
+                    DriftReport.checked_at >= since,
+                    DriftReport.checked_at <= now,
+                )
+                .order_by(DriftReport.checked_at, DriftReport.id)
+                .limit(1)
+            )
+        return None if report is None else parse_utc(report["windows"]["current_start"])

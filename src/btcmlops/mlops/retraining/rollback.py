@@ -1,0 +1,313 @@
+"""The two ways a champion leaves without a better challenger: rollback and fallback.
+
+**Rollback.** A champion that arrived by a deployment (or a manual promotion) is judged
+against the champion it replaced, which keeps predicting in shadow, on the same live hours:
+the sequential paired test of :mod:`~btcmlops.mlops.retraining.promotion` with the previous
+champion as the side that must prove itself better, read every hour once
+``auto_rollback_window`` paired hours exist, at ``auto_rollback_alpha``. Two equal models
+are therefore rolled back with probability at most alpha however long they are watched. A
+champion that arrived by a rollback is not judged again (no ping-pong).
+
+**Fallback.** A learned champion that the same test finds significantly worse than a naive
+baseline (the majority class of its training window, or the last hour's direction) on its
+live hours is replaced by that baseline. The test is started twice: at the takeover, and at
+the first feature-drift onset since then (a time the features alone fix, so starting there
+peeks at no outcome); a model that was good before a change and bad after it would
+otherwise need its bad hours to outweigh its good ones first. Each start gets half of
+``promotion_alpha`` (a union bound keeps the level). The baseline is registered as a model
+version of its own (its ``hyperparameters`` name the rule) and served like any model.
+``/health``, ``/models`` and the dashboard say so in words; a learned model replaces it
+only by the promotion rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from btcmlops.clock import Clock
+from btcmlops.config import Settings
+from btcmlops.db.store import Store
+from btcmlops.mlops.retraining import queries
+from btcmlops.mlops.retraining.promotion import SequentialTest, sequential_paired_test
+from btcmlops.mlops.retraining.shadows import JUDGED_BY_ROLLBACK, Shadows
+from btcmlops.modeling.baselines import LAST_HOUR, MAJORITY, RULE_WORDS
+from btcmlops.modeling.registry import SHADOW, ModelRegistry, ModelVersionInfo
+from btcmlops.modeling.training import TrainingData, load_training_data, train_on
+
+log = logging.getLogger(__name__)
+
+AUTO_ROLLBACK = "auto_rollback"
+FALLBACK = "fallback"
+
+
+@dataclass(frozen=True)
+class FallbackVerdict:
+    """The learned champion against each naive baseline on its live hours."""
+
+    feature_set: str
+    model_type: str
+    champion_version: str
+    hours: int
+    tests: dict[str, SequentialTest]
+    fell_back_to: str | None
+    fallback_version: str | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "feature_set": self.feature_set,
+            "model_type": self.model_type,
+            "champion_version": self.champion_version,
+            "hours": self.hours,
+            "tests": {rule: test.as_dict() for rule, test in self.tests.items()},
+            "fell_back_to": self.fell_back_to,
+            "fallback_version": self.fallback_version,
+            "reason": self.reason,
+        }
+
+
+class Safeguards:
+    """Paired rollback and the declared baseline fallback of every pair."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: Settings,
+        registry: ModelRegistry,
+        shadows: Shadows,
+        on_champion_change: Callable[[str, str], None] | None = None,
+        drift_onset: Callable[[str, datetime, datetime], datetime | None] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.registry = registry
+        self.shadows = shadows
+        self.on_champion_change = on_champion_change
+        self.drift_onset = drift_onset
+
+    # ------------------------------------------------------------------------ rollback
+    def check_auto_rollback(self, feature_set: str, model_type: str) -> dict[str, Any] | None:
+        """Judge the newest deployed champion against the shadowed champion it replaced."""
+        latest = self.shadows.latest_change(feature_set, model_type)
+        if latest is None or latest.action not in JUDGED_BY_ROLLBACK:
+            return None
+        if latest.previous_version is None:
+            return None
+        champion = self.registry.champion(feature_set, model_type)
+        if champion is None or champion.version != latest.version:
+            return None
+        previous = self.registry.get(latest.previous_version)
+        window = self.settings.auto_rollback_window
+        verdict: dict[str, Any] = {
+            "feature_set": feature_set,
+            "model_type": model_type,
+            "champion_version": champion.version,
+            "previous_version": previous.version,
+            "outcomes": 0,
+            "window": window,
+            "rolled_back": False,
+        }
+        if previous.status != SHADOW:
+            verdict["status"] = "not_judged"
+            verdict["reason"] = (
+                f"{previous.version} no longer predicts in shadow ({previous.status}); "
+                "without paired hours the deployment is not judged"
+            )
+            return verdict
+        paired = queries.paired_hours(
+            self.store,
+            self.settings.symbol,
+            previous.version,
+            champion.version,
+            latest.changed_at,
+            self.clock.now(),
+            with_last_hour=False,  # the rollback test reads the two models only
+        )
+        verdict["outcomes"] = len(paired)
+        if len(paired) < window:
+            verdict["status"] = "waiting"
+            return verdict
+        counts = paired.counts()
+        test = sequential_paired_test(
+            counts.challenger_only, counts.champion_only, self.settings.auto_rollback_alpha
+        )
+        live = counts.champion_correct / counts.hours
+        before = counts.challenger_correct / counts.hours
+        verdict.update(
+            status="judged",
+            live_accuracy=live,
+            previous_accuracy=before,
+            evidence=test.as_dict(),
+        )
+        if not test.rejects:
+            return verdict
+        reason = (
+            f"automatic rollback: on the same {counts.hours} live hours {champion.version} "
+            f"scored {live:.3f} and the previous champion {previous.version} {before:.3f}; "
+            f"the previous one was right alone on {test.wins} hours and the new one on "
+            f"{test.losses} (e-value {test.e_value:.3g} >= {test.threshold:g})"
+        )
+        self.registry.rollback(
+            feature_set, model_type, actor="auto-rollback", reason=reason, action=AUTO_ROLLBACK
+        )
+        self._changed(feature_set, model_type)
+        verdict.update(rolled_back=True, reason=reason)
+        return verdict
+
+    # ------------------------------------------------------------------------ fallback
+    def check_fallback(self, feature_set: str, model_type: str) -> FallbackVerdict | None:
+        """Fall back to a naive baseline the learned champion is significantly worse than."""
+        champion = self.registry.champion(feature_set, model_type)
+        if champion is None or champion.baseline_rule is not None:
+            return None
+        now = self.clock.now()
+        took_over = self.shadows.took_over(champion) or champion.created_at
+        starts = [took_over]
+        onset = self.drift_onset(feature_set, took_over, now) if self.drift_onset else None
+        if onset is not None and onset > took_over:
+            starts.append(onset)
+        alpha = self.settings.promotion_alpha / len(starts)
+        verdicts = [self._against_baselines(champion, start, now, alpha) for start in starts]
+        if verdicts[0] is None:
+            return None
+        hours, tests, right_share, baseline_shares = max(
+            (verdict for verdict in verdicts if verdict is not None),
+            key=lambda verdict: max(test.e_value for test in verdict[1].values()),
+        )
+        worse_than = [rule for rule, test in tests.items() if test.rejects]
+        if not worse_than:
+            return FallbackVerdict(
+                feature_set,
+                model_type,
+                champion.version,
+                hours,
+                tests,
+                None,
+                None,
+                f"{champion.version} is not significantly worse than a naive baseline on "
+                f"{hours} live hours",
+            )
+        rule = max(worse_than, key=lambda name: tests[name].e_value)
+        test = tests[rule]
+        accuracy = right_share
+        baseline_accuracy = baseline_shares[rule]
+        reason = (
+            f"fallback: {champion.version} was right on {accuracy:.3f} of {hours} live hours, "
+            f"the baseline '{RULE_WORDS[rule]}' on {baseline_accuracy:.3f}; the baseline was "
+            f"right alone on {test.wins} hours and the model on {test.losses} (e-value "
+            f"{test.e_value:.3g} >= {test.threshold:g}). The pair now serves that rule, "
+            "openly, until a learned challenger beats it"
+        )
+        fallback = self.register_baseline(
+            feature_set, model_type, champion.feature_names, rule, reason
+        )
+        self.registry.promote(
+            fallback.version,
+            actor="fallback",
+            reason=reason,
+            action=FALLBACK,
+            displaced_status=SHADOW,
+        )
+        self.shadows.trim(feature_set, model_type)
+        self._changed(feature_set, model_type)
+        evidence = {
+            "rule": f"sequential paired test against the naive baselines, alpha {alpha:g} "
+            f"from each of {len(starts)} start(s)",
+            "since": [start.isoformat() for start in starts],
+            "hours": hours,
+            "baseline": rule,
+            "tests": {name: t.as_dict() for name, t in tests.items()},
+        }
+        queries.add_decision_run(
+            self.store,
+            feature_set=feature_set,
+            model_type=model_type,
+            trigger=FALLBACK,
+            decision=FALLBACK,
+            reason=reason,
+            challenger_version=fallback.version,
+            champion_version=champion.version,
+            challenger_metrics={"rows": hours, "accuracy": baseline_accuracy},
+            champion_metrics={"rows": hours, "accuracy": accuracy},
+            evidence=evidence,
+            at=now,
+        )
+        return FallbackVerdict(
+            feature_set,
+            model_type,
+            champion.version,
+            hours,
+            tests,
+            rule,
+            fallback.version,
+            reason,
+        )
+
+    def _against_baselines(
+        self, champion: ModelVersionInfo, since: datetime, now: datetime, alpha: float
+    ) -> tuple[int, dict[str, SequentialTest], float, dict[str, float]] | None:
+        """The champion's live hours since ``since`` against each naive baseline."""
+        outcomes = queries.version_outcomes(self.store, champion.version, since, now)
+        if len(outcomes) < self.settings.retrain_min_predictions:
+            return None
+        right = (outcomes.p_up > 0.5).astype(int) == outcomes.actual
+        last = queries.last_hour_before(self.store, self.settings.symbol, outcomes.target_ts)
+        baseline_right = {
+            MAJORITY: outcomes.actual == _training_majority(champion),
+            LAST_HOUR: last == outcomes.actual,
+        }
+        tests = {
+            rule: sequential_paired_test(
+                int((hits & ~right).sum()), int((right & ~hits).sum()), alpha
+            )
+            for rule, hits in baseline_right.items()
+        }
+        shares = {rule: float(hits.mean()) for rule, hits in baseline_right.items()}
+        return len(outcomes), tests, float(right.mean()), shares
+
+    def register_baseline(
+        self,
+        feature_set: str,
+        model_type: str,
+        feature_names: list[str],
+        rule: str,
+        reason: str,
+        data: TrainingData | None = None,
+    ) -> ModelVersionInfo:
+        """The naive ``rule`` fitted on ``data`` (default: the recent window), registered
+        under the pair so it is served like any model."""
+        if data is None:
+            data = load_training_data(
+                self.store,
+                feature_set,
+                clock=self.clock,
+                settings=self.settings,
+                start=self.clock.now() - timedelta(days=self.settings.retrain_window_days),
+                columns=feature_names,
+            )
+        trained = train_on(
+            data,
+            feature_set=feature_set,
+            model_type=model_type,
+            settings=self.settings,
+            with_importances=False,
+            baseline_rule=rule,
+        )
+        return self.registry.register(trained, created_by="fallback", reason=reason)
+
+    def _changed(self, feature_set: str, model_type: str) -> None:
+        if self.on_champion_change:
+            self.on_champion_change(feature_set, model_type)
+
+
+def _training_majority(champion: ModelVersionInfo) -> int:
+    """The class the champion's training window held more often (its majority baseline)."""
+    baseline = (champion.metrics.get("baselines") or {}).get("majority_class") or {}
+    rate = baseline.get("predicted_up_rate")
+    return int(rate is not None and rate > 0.5)

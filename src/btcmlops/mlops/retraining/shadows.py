@@ -1,0 +1,299 @@
+"""Shadow models: who predicts beside the champion, and the evidence they accrue.
+
+Per (feature set, model type), at most ``shadow_max`` versions have status ``shadow``: the
+champion that the latest deployment replaced (the rollback check judges the new champion
+against it) and the best kept challengers. Every hour each predicts the champion's feature
+row; the outcome job scores them; nothing of theirs reaches a client.
+
+A challenger's evidence is its offline comparison with the current champion (the test hours
+of the retraining that trained it, when that champion is still the champion) plus every
+live hour both have predicted since. The daily review promotes the best challenger that the
+rule of :mod:`btcmlops.mlops.retraining.promotion` accepts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from btcmlops.clock import Clock
+from btcmlops.config import Settings
+from btcmlops.db.store import Store
+from btcmlops.mlops.retraining import queries
+from btcmlops.mlops.retraining.promotion import (
+    PairedCounts,
+    PromotionDecision,
+    decide_promotion,
+    group_sequential_boundaries,
+    log_mixture_e_value,
+    log_mixture_e_values,
+)
+from btcmlops.modeling.registry import (
+    ARCHIVED,
+    CANDIDATE,
+    SHADOW,
+    ChampionChangeInfo,
+    ModelRegistry,
+    ModelVersionInfo,
+)
+
+PREVIOUS_CHAMPION = "previous_champion"
+CHALLENGER = "challenger"
+JUDGED_BY_ROLLBACK = ("deploy", "promote")  # actions after which the rollback check runs
+
+
+@dataclass(frozen=True)
+class ShadowEvidence:
+    """One shadow model against the current champion on paired hours.
+
+    ``statistic`` is measured against ``bar`` on the shadow's ``scale``: a challenger's wins
+    on the discordant hours against the trial's boundary at its current look, the previous
+    champion's log e-value against ``log(1 / rollback alpha)``. ``margin`` is the difference
+    (at or above 0: promote, or roll back). ``path`` has one point per look.
+    """
+
+    version: str
+    role: str
+    since: datetime
+    offline_hours: int
+    live_hours: int
+    scale: str
+    statistic: float
+    bar: float
+    decision: PromotionDecision | None
+    trial_over: bool = False
+    path: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def margin(self) -> float:
+        return self.statistic - self.bar
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "role": self.role,
+            "since": self.since.isoformat(),
+            "offline_hours": self.offline_hours,
+            "live_hours": self.live_hours,
+            "scale": self.scale,
+            "statistic": self.statistic,
+            "bar": self.bar,
+            "margin": self.margin,
+            "trial_over": self.trial_over,
+            "decision": None if self.decision is None else self.decision.evidence(),
+            "path": self.path,
+        }
+
+
+class Shadows:
+    """The shadow set of every pair, its evidence, and the daily promotion review."""
+
+    def __init__(
+        self, store: Store, clock: Clock, settings: Settings, registry: ModelRegistry
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.registry = registry
+
+    # ----------------------------------------------------------------------- membership
+    def latest_change(self, feature_set: str, model_type: str) -> ChampionChangeInfo | None:
+        history = self.registry.champion_history(feature_set, model_type)
+        return history[-1] if history else None
+
+    def judged_by_rollback(self, feature_set: str, model_type: str) -> str | None:
+        """The shadowed previous champion that the rollback check compares with, if any."""
+        latest = self.latest_change(feature_set, model_type)
+        if latest is None or latest.action not in JUDGED_BY_ROLLBACK:
+            return None
+        return latest.previous_version
+
+    def admit(self, version: str) -> None:
+        """Let ``version`` predict in shadow, then keep the pair's best ``shadow_max``."""
+        info = self.registry.get(version)
+        self.registry.set_status(version, SHADOW)
+        self.trim(info.feature_set, info.model_type)
+
+    def trim(self, feature_set: str, model_type: str) -> list[str]:
+        """Keep the previous champion and the challengers with the most evidence."""
+        shadows = self.registry.shadows(feature_set, model_type)
+        limit = self.settings.shadow_max
+        if len(shadows) <= limit:
+            return []
+        previous = self.judged_by_rollback(feature_set, model_type)
+        champion = self.registry.champion(feature_set, model_type)
+
+        def rank(model: ModelVersionInfo) -> tuple[int, float, float]:
+            if model.version == previous:
+                return (1, 0.0, 0.0)
+            score = self.evidence_of(model, champion).margin if champion is not None else 0.0
+            return (0, score, model.created_at.timestamp())
+
+        ordered = sorted(shadows, key=rank, reverse=True)
+        dropped = ordered[limit:]
+        for model in dropped:
+            was_champion = any(
+                change.version == model.version
+                for change in self.registry.champion_history(feature_set, model_type)
+            )
+            self.registry.set_status(model.version, ARCHIVED if was_champion else CANDIDATE)
+        return [model.version for model in dropped]
+
+    # ------------------------------------------------------------------------ evidence
+    def evidence_of(
+        self, shadow: ModelVersionInfo, champion: ModelVersionInfo, *, with_path: bool = False
+    ) -> ShadowEvidence:
+        """``shadow`` against ``champion`` on their paired hours, at its latest look."""
+        now = self.clock.now()
+        took_over = self.took_over(champion)
+        since = max(took_over, shadow.created_at) if took_over else shadow.created_at
+        live = queries.paired_hours(
+            self.store, self.settings.symbol, shadow.version, champion.version, since, now
+        )
+        if shadow.version == self.judged_by_rollback(champion.feature_set, champion.model_type):
+            return self._rollback_evidence(shadow, since, live, with_path)
+        offline = PairedCounts()
+        run = queries.run_of_challenger(self.store, shadow.version)
+        if run is not None and run.champion_version == champion.version and run.evidence:
+            offline = PairedCounts(**run.evidence.get("counts", {}))
+        # a look after the offline hours, then one at every midnight (the daily review)
+        midnights = pd.date_range(
+            pd.Timestamp(since).floor("D") + pd.Timedelta(days=1), pd.Timestamp(now), freq="D"
+        )
+        ends = np.searchsorted(
+            live.target_ts.as_unit("us").asi8, midnights.as_unit("us").asi8, side="right"
+        )
+        new_right, old_right = live.right()
+        wins = offline.challenger_only + np.r_[0, np.cumsum(new_right & ~old_right)][ends]
+        losses = offline.champion_only + np.r_[0, np.cumsum(old_right & ~new_right)][ends]
+        wins = np.r_[offline.challenger_only, wins].astype(int)
+        losses = np.r_[offline.champion_only, losses].astype(int)
+        discordant = (wins + losses).tolist()
+        counts = offline + live.counts(upto=int(ends[-1]) if len(ends) else 0)
+        trial_looks = self.settings.promotion_trial_days + 1
+        decision = decide_promotion(
+            counts,
+            alpha=self.settings.promotion_alpha,
+            earlier_discordant=discordant[:-1],
+            trial_looks=trial_looks,
+        )
+        path = []
+        if with_path:
+            bounds = group_sequential_boundaries(
+                discordant, alpha=self.settings.promotion_alpha, trial_looks=trial_looks
+            )
+            at = [None, *(moment.isoformat() for moment in midnights)]
+            hours = [offline.hours, *(offline.hours + int(end) for end in ends)]
+            path = [
+                _point(at[look], hours[look], int(wins[look]), bounds[look])
+                for look in range(len(discordant))
+            ]
+        return ShadowEvidence(
+            version=shadow.version,
+            role=CHALLENGER,
+            since=since,
+            offline_hours=offline.hours,
+            live_hours=len(live),
+            scale="wins on discordant hours (trial boundary)",
+            statistic=float(decision.test.wins),
+            bar=float(decision.test.boundary),
+            decision=decision,
+            trial_over=decision.test.over,
+            path=path,
+        )
+
+    def _rollback_evidence(
+        self,
+        shadow: ModelVersionInfo,
+        since: datetime,
+        live: queries.PairedHours,
+        with_path: bool,
+    ) -> ShadowEvidence:
+        """The previous champion, judged by the rollback check's e-value."""
+        counts = live.counts()
+        bar = -math.log(self.settings.auto_rollback_alpha)
+        path = []
+        if with_path and len(live):
+            new_right, old_right = live.right()
+            wins = np.cumsum(new_right & ~old_right)
+            losses = np.cumsum(old_right & ~new_right)
+            days = live.target_ts.floor("D")
+            last_of_day = np.flatnonzero(np.r_[days[1:] != days[:-1], True])
+            values = log_mixture_e_values(
+                wins[last_of_day], wins[last_of_day] + losses[last_of_day]
+            )
+            path = [
+                _point(live.target_ts[index].isoformat(), int(index + 1), float(value), bar)
+                for index, value in zip(last_of_day, values, strict=True)
+            ]
+        return ShadowEvidence(
+            version=shadow.version,
+            role=PREVIOUS_CHAMPION,
+            since=since,
+            offline_hours=0,
+            live_hours=len(live),
+            scale="log e-value (rollback test)",
+            statistic=log_mixture_e_value(
+                counts.challenger_only, counts.challenger_only + counts.champion_only
+            ),
+            bar=bar,
+            decision=None,
+            path=path,
+        )
+
+    def took_over(self, champion: ModelVersionInfo) -> datetime | None:
+        for change in reversed(
+            self.registry.champion_history(champion.feature_set, champion.model_type)
+        ):
+            if change.version == champion.version:
+                return change.changed_at
+        return None
+
+    def report(self, feature_set: str, model_type: str) -> list[ShadowEvidence]:
+        """Every shadow of the pair with its evidence and its path over time."""
+        champion = self.registry.champion(feature_set, model_type)
+        if champion is None:
+            return []
+        return [
+            self.evidence_of(shadow, champion, with_path=True)
+            for shadow in self.registry.shadows(feature_set, model_type)
+        ]
+
+    def best_promotable(
+        self, feature_set: str, model_type: str
+    ) -> tuple[ModelVersionInfo, ShadowEvidence] | None:
+        """The challenger in shadow that the rule accepts with the largest e-value, if any."""
+        champion = self.registry.champion(feature_set, model_type)
+        if champion is None:
+            return None
+        passing = []
+        for shadow in self.registry.shadows(feature_set, model_type):
+            evidence = self.evidence_of(shadow, champion)
+            if evidence.decision is not None and evidence.decision.promote:
+                passing.append((shadow, evidence))
+        if not passing:
+            return None
+        return max(passing, key=lambda item: item[1].margin)
+
+    def finished_trials(self, feature_set: str, model_type: str) -> list[str]:
+        """Challengers whose trial ended without a promotion: they leave the shadow set."""
+        champion = self.registry.champion(feature_set, model_type)
+        if champion is None:
+            return []
+        finished = [
+            shadow.version
+            for shadow in self.registry.shadows(feature_set, model_type)
+            if self.evidence_of(shadow, champion).trial_over
+        ]
+        for version in finished:
+            self.registry.set_status(version, CANDIDATE)
+        return finished
+
+
+def _point(at: str | None, hours: int, statistic: float, bar: float) -> dict[str, Any]:
+    return {"at": at, "hours": hours, "statistic": statistic, "bar": bar, "margin": statistic - bar}
