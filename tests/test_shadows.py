@@ -234,3 +234,20 @@ def test_the_daily_review_promotes_a_shadow_with_evidence_and_not_a_degenerate_o
     test = history[0]["evidence"]["test"]
     assert test["rejects"] and test["wins"] >= test["threshold"] and test["look"] >= 1
     assert history[0]["challenger_metrics"]["accuracy"] > history[0]["champion_metrics"]["accuracy"]
+
+
+def test_a_promotion_by_hand_keeps_the_displaced_champion_in_shadow_for_rollback(runtime):
+    champion = runtime.champion
+    newer = challenger(runtime, seed=4)
+    runtime.retraining.promote_by_hand(newer.version, actor="test", reason="by hand")
+    assert runtime.registry.get(champion.version).status == "shadow"
+    assert runtime.predictor.predict(*PAIR).model.version == newer.version
+    hours = 24 * 5
+    start = END + timedelta(hours=1)
+    actual = np.random.default_rng(2).integers(0, 2, hours)
+    add_pair_outcomes(runtime, champion.version, actual, actual, start, 1, "shadow")
+    add_pair_outcomes(runtime, newer.version, 1 - actual, actual, start, 10_000, "scheduled")
+    runtime.clock.set(start + timedelta(hours=hours + 2))
+    verdict = runtime.retraining.check_auto_rollback(*PAIR)
+    assert verdict["status"] == "judged" and verdict["rolled_back"] is True
+    assert runtime.registry.champion(*PAIR).version == champion.version

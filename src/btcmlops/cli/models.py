@@ -195,10 +195,14 @@ def promote(
     as_json: bool = _JSON,
 ) -> None:
     """Make VERSION the champion of its feature set and model type (checks its artifact first)."""
+    from btcmlops.mlops.retraining.shadows import Shadows
+
     registry = _registry(ctx)
     before = registry.get(version)
     previous = registry.champion(before.feature_set, before.model_type)
-    info = registry.promote(version, actor=_actor(), reason=reason)
+    context = state(ctx).context()
+    shadows = Shadows(context.store, context.clock, context.settings, registry)
+    info = shadows.promote_by_hand(version, actor=_actor(), reason=reason)
     _report_change(info, previous, "promoted", as_json)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from btcmlops.clock import HOUR, Clock
 from btcmlops.db.models import SHADOW_SOURCE
 from btcmlops.errors import BtcmlopsError
+from btcmlops.features.schema import FEATURE_VERSION
 from btcmlops.mlops.metrics import count_prediction
 from btcmlops.mlops.prediction_logger import PredictionLogger
 from btcmlops.modeling.registry import ModelVersionInfo
@@ -99,6 +100,11 @@ def log_shadow_predictions(
     """
     made: dict[str, int] = {}
     for model in shadows:
+        if model.feature_version != FEATURE_VERSION:
+            log.warning(
+                "shadow %s skipped: built for features %s", model.version, model.feature_version
+            )
+            continue
         started = time.perf_counter()
         try:
             result = predictor.predict_shadow(model)

@@ -234,8 +234,11 @@ class PipelineJobs:
         """One logged prediction per champion for the newest feature hour (once per hour)."""
         runtime = self.runtime
         made = {}
+        serving_shadows: set[str] = set()
         for feature_set, model_type in self.champion_pairs():
             pair = (feature_set, model_type)
+            shadows = runtime.registry.shadows(feature_set, model_type)
+            serving_shadows.update(shadow.version for shadow in shadows)
             hour = runtime.predictor.newest_row_hour(feature_set)
             if self._already_predicted(pair, hour):
                 continue
@@ -249,11 +252,11 @@ class PipelineJobs:
             )
             self._predicted[pair] = hour
             made[f"{feature_set}/{model_type}"] = answer["prediction"]["direction"]
-            shadows = runtime.registry.shadows(feature_set, model_type)
             if shadows:
                 made[f"{feature_set}/{model_type}/shadows"] = len(
                     log_shadow_predictions(runtime.predictor, runtime.logger, shadows)
                 )
+        runtime.predictor.forget_shadows(serving_shadows)
         return made
 
     def _already_predicted(self, pair: tuple[str, str], hour: datetime) -> bool:

@@ -166,5 +166,5 @@ def promote_version(
     services: Services = Depends(get_services),
 ) -> dict:
     reason = reason or "manual promotion through the API"
-    info = services.registry.promote(version, actor="api", reason=reason)
+    info = services.retraining.promote_by_hand(version, actor="api", reason=reason)
     return _moved(services, info, "promote", reason)

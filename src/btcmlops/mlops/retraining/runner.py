@@ -656,6 +656,11 @@ class AutomatedRetraining:
             "decisions": decisions,
         }
 
+    def promote_by_hand(self, version: str, *, actor: str, reason: str) -> ModelVersionInfo:
+        info = self.shadows.promote_by_hand(version, actor=actor, reason=reason)
+        self._champion_changed(info.feature_set, info.model_type)
+        return info
+
     def check_auto_rollback(
         self, feature_set: str, model_type: str = DEFAULT_MODEL_TYPE
     ) -> dict[str, Any] | None:

@@ -119,6 +119,13 @@ class Shadows:
         self.registry.set_status(version, SHADOW)
         self.trim(info.feature_set, info.model_type)
 
+    def promote_by_hand(self, version: str, *, actor: str, reason: str) -> ModelVersionInfo:
+        """A manual promotion: the displaced champion keeps predicting in shadow, so the
+        rollback check judges the new one on paired live hours as after a deployment."""
+        info = self.registry.promote(version, actor=actor, reason=reason, displaced_status=SHADOW)
+        self.trim(info.feature_set, info.model_type)
+        return info
+
     def trim(self, feature_set: str, model_type: str) -> list[str]:
         """Keep the previous champion and the challengers with the most evidence."""
         shadows = self.registry.shadows(feature_set, model_type)
