@@ -198,3 +198,54 @@ def test_options_override_settings_defaults(run, tmp_path, monkeypatch):
     _, out, _ = run(*paths, "--json", "--bins", "20", "--alpha", "0.01")
     payload = json.loads(out)
     assert payload["bins"] == 20 and payload["alpha"] == 0.01
+
+
+def test_a_stray_text_cell_is_reported_and_the_column_still_tested(run, tmp_path):
+    reference, current = frames(seed=4, shift=1.5)
+    reference_path = tmp_path / "r.csv"
+    write(reference, reference_path)
+    lines = reference_path.read_text().splitlines()
+    cells = lines[10].split(",")  # data row 9, the file's line 11
+    cells[0] = "n/a (feed down)"
+    lines[10] = ",".join(cells)
+    reference_path.write_text("\n".join(lines) + "\n")
+    code, out, err = run(
+        "--reference",
+        str(reference_path),
+        "--current",
+        write(current, tmp_path / "c.csv"),
+        "--json",
+    )
+    assert code == 1, err  # the shifted column "a" is still tested, and drifted
+    report = json.loads(out)
+    tested = {item["feature"]: item for item in report["drift_results"]}
+    assert tested["a"]["tested"] and tested["a"]["drift_detected"]
+    assert tested["a"]["reference_count"] == 167  # the stray cell is a missing value
+    assert report["bad_values"]["non_numeric"]["reference"] == {"a": {"count": 1, "first_line": 11}}
+    assert any("column a" in note and "line 11" in note for note in report["notes"])
+
+
+def test_infinities_are_counted_and_kept_out_of_the_bins(run, tmp_path, recwarn):
+    reference, current = frames(seed=5)
+    reference.loc[[3, 50], "b"] = np.inf
+    reference.loc[7, "b"] = -np.inf
+    current.loc[2, "c"] = np.inf
+    for suffix in ("csv", "parquet"):
+        code, out, err = run(
+            "--reference",
+            write(reference, tmp_path / f"r.{suffix}"),
+            "--current",
+            write(current, tmp_path / f"c.{suffix}"),
+            "--json",
+        )
+        assert code in (0, 1) and "Warning" not in err
+        report = json.loads(out)
+        assert report["bad_values"]["infinite"] == {
+            "reference": {"b": {"+inf": 2, "-inf": 1}},
+            "current": {"c": {"+inf": 1, "-inf": 0}},
+        }
+        tested = {item["feature"]: item for item in report["drift_results"]}
+        assert tested["b"]["reference_count"] == 165 and tested["c"]["current_count"] == 47
+        assert all(item["psi"] is None or item["psi"] >= 0 for item in tested.values())
+        assert any("+inf" in note for note in report["notes"])
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -3,14 +3,21 @@
 This is what ``btcmlops drift compare`` runs and what ``bench/drift.py`` times: read both
 files, pick the numeric columns they share (or the named ones), and run
 :func:`~btcmlops.mlops.drift.feature_drift.compare_prepared`.
+
+Bad values are counted and said, never silently dropped or let into the statistics: stray
+text cells in a numeric CSV column (read as missing, see ``files``) and ±infinity, which
+is kept out of the KS test and of the PSI's quantile edges (an infinite edge made a
+negative bin share). Both are reported per feature in ``bad_values`` and in the notes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from btcmlops.errors import InvalidInputError
 from btcmlops.mlops.drift.feature_drift import (
@@ -30,6 +37,7 @@ class CompareReport:
     current_path: str
     result: FeatureDriftResult
     notes: tuple[str, ...]
+    bad_values: dict[str, Any] = field(default_factory=dict)
 
     @property
     def drift(self) -> bool:
@@ -42,6 +50,7 @@ class CompareReport:
             "current": self.current_path,
             "drift": self.drift,
             "notes": list(self.notes),
+            "bad_values": self.bad_values,
             **self.result.to_dict(),
         }
 
@@ -74,6 +83,12 @@ def compare_files(
             )
     reference_rows = reference.rows
     reference_columns, current_columns = reference.columns(names), current.columns(names)
+    bad_values = _bad_values(reference, current, names, notes)
+    bad_values["infinite"] = {
+        "reference": _infinities_out(reference_columns, names),
+        "current": _infinities_out(current_columns, names),
+    }
+    _note_infinities(bad_values["infinite"], notes)
     del reference, current  # release the Arrow tables before the statistics
     # Sorted copies first: the KS test starts on them (its exact p-values on the worker
     # threads) while the reference's moments, quantiles and PSI are computed.
@@ -106,7 +121,49 @@ def compare_files(
         current_path=str(current_path),
         result=result,
         notes=tuple(notes),
+        bad_values=bad_values,
     )
+
+
+def _bad_values(
+    reference: NumericTable, current: NumericTable, names: list[str], notes: list[str]
+) -> dict[str, Any]:
+    """The stray text cells of the compared columns, per side, said in the notes too."""
+    wanted = set(names)
+    found: dict[str, Any] = {"non_numeric": {}}
+    for side, table in (("reference", reference), ("current", current)):
+        cells = [item for item in table.stray if item.column in wanted]
+        found["non_numeric"][side] = {
+            item.column: {"count": item.count, "first_line": item.first_line} for item in cells
+        }
+        notes.extend(
+            f"{table.path}: column {item.column} has {item.count} non-numeric cell(s), the "
+            f"first on line {item.first_line} ({item.first_value!r}); tested on its numbers"
+            for item in cells
+        )
+    return found
+
+
+def _infinities_out(columns: np.ndarray, names: list[str]) -> dict[str, dict[str, int]]:
+    """Count +inf and -inf per feature and turn them into missing values, in place."""
+    positive, negative = np.isposinf(columns), np.isneginf(columns)
+    counts = {}
+    for row in np.flatnonzero(positive.any(axis=1) | negative.any(axis=1)):
+        counts[names[row]] = {
+            "+inf": int(positive[row].sum()),
+            "-inf": int(negative[row].sum()),
+        }
+    columns[positive | negative] = np.nan
+    return counts
+
+
+def _note_infinities(infinite: dict[str, dict[str, dict[str, int]]], notes: list[str]) -> None:
+    for side, counts in infinite.items():
+        for name, signs in counts.items():
+            notes.append(
+                f"{name}: {signs['+inf']} +inf and {signs['-inf']} -inf in the {side} data, "
+                "left out of the KS test and the PSI bins"
+            )
 
 
 def _choose_features(

@@ -2,6 +2,11 @@
 
 Rows are kept in file order, which the drift statistics take to be time order (it matters
 for the autocorrelation of the reference). Missing values become NaN.
+
+A CSV column whose cells are mostly numbers but holds a few that are not (a stray "n/a" or
+"error" in a price column) is read as numeric: those cells become missing values and are
+reported with their count and the first line they stand on (:class:`StrayCells`), instead
+of the whole column being dropped as text.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -28,6 +34,16 @@ _PARQUET_THREADED_VALUES = 1 << 18
 
 
 @dataclass(frozen=True)
+class StrayCells:
+    """Non-numeric cells of a mostly numeric CSV column, read as missing values."""
+
+    column: str
+    count: int
+    first_line: int  # the file's line number, the header being line 1
+    first_value: str
+
+
+@dataclass(frozen=True)
 class NumericTable:
     """The numeric columns of one file, in file order, and the names of the others.
 
@@ -41,6 +57,7 @@ class NumericTable:
     numeric: tuple[str, ...]
     non_numeric: tuple[str, ...]
     _source: pa.Table | pq.ParquetFile
+    stray: tuple[StrayCells, ...] = ()
 
     def columns(self, names: Sequence[str]) -> np.ndarray:
         """A feature-major float64 array (len(names) x rows) of the named numeric columns."""
@@ -85,11 +102,12 @@ def read_numeric_table(path: Path) -> NumericTable:
             is_parquet = handle.read(4) == PARQUET_MAGIC
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    stray: list[StrayCells] = []
     if is_parquet:
         source: pa.Table | pq.ParquetFile = _open_parquet(path)
         schema, rows = source.schema_arrow, source.metadata.num_rows
     else:
-        source = _read_csv(path)
+        source, stray = _mostly_numeric_as_numbers(_read_csv(path))
         schema, rows = source.schema, source.num_rows
     if len(set(schema.names)) != len(schema.names):
         raise InvalidInputError(f"{path} has repeated column names")
@@ -100,7 +118,29 @@ def read_numeric_table(path: Path) -> NumericTable:
         numeric=tuple(field.name for field in schema if _is_numeric(field.type)),
         non_numeric=tuple(field.name for field in schema if not _is_numeric(field.type)),
         _source=source,
+        stray=tuple(stray),
     )
+
+
+def _mostly_numeric_as_numbers(table: pa.Table) -> tuple[pa.Table, list[StrayCells]]:
+    """Text columns whose filled cells are mostly numbers, as float columns (the others
+    missing), with what was not a number; other columns unchanged."""
+    stray = []
+    for index, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        text = table.column(index).to_numpy(zero_copy_only=False)
+        cells = pd.Series(text, dtype=object)
+        filled = cells.notna().to_numpy() & (cells.astype(str).str.strip() != "").to_numpy()
+        numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
+        bad = filled & np.isnan(numbers)
+        good = int(filled.sum() - bad.sum())
+        if not bad.any() or good <= bad.sum():
+            continue  # no stray cell, or a column of text
+        first = int(np.flatnonzero(bad)[0])
+        stray.append(StrayCells(field.name, int(bad.sum()), first + 2, str(text[first])[:40]))
+        table = table.set_column(index, field.name, pa.array(numbers, type=pa.float64()))
+    return table, stray
 
 
 def _open_parquet(path: Path) -> pq.ParquetFile:
