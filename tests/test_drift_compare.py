@@ -249,3 +249,47 @@ def test_infinities_are_counted_and_kept_out_of_the_bins(run, tmp_path, recwarn)
         assert all(item["psi"] is None or item["psi"] >= 0 for item in tested.values())
         assert any("+inf" in note for note in report["notes"])
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def ar_frame(rng, rows, phi=0.95, features=6):
+    values = np.empty((rows, features))
+    values[0] = rng.normal(size=features) / np.sqrt(1 - phi**2)
+    for t in range(1, rows):
+        values[t] = phi * values[t - 1] + rng.normal(size=features)
+    return pd.DataFrame(values, columns=[f"f{i}" for i in range(features)])
+
+
+def test_a_history_file_gives_the_autocorrelation_a_short_reference_cannot(run, tmp_path):
+    alarms = {"without": 0, "with": 0}
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        series = ar_frame(rng, 504 + 24 + 24)  # no drift: one persistent series throughout
+        paths = {
+            name: write(part, tmp_path / f"{name}-{seed}.csv")
+            for name, part in (
+                ("history", series.iloc[:504]),
+                ("reference", series.iloc[504:528]),
+                ("current", series.iloc[528:]),
+            )
+        }
+        base = ("--reference", paths["reference"], "--current", paths["current"], "--json")
+        code, out, _ = run(*base)
+        alarms["without"] += json.loads(out)["drift_severity"] in ("medium", "high")
+        code, out, err = run(*base, "--history", paths["history"])
+        assert code in (0, 1), err
+        report = json.loads(out)
+        alarms["with"] += report["drift_severity"] in ("medium", "high")
+        assert any("504 rows" in note for note in report["notes"])
+        assert all(item["autocorrelation_time"] > 5 for item in report["drift_results"])
+    # a 24-row reference cannot see that the series remembers for ~40 hours; the history can
+    assert alarms["without"] >= 5 and alarms["with"] <= 1, alarms
+
+
+def test_a_history_shorter_than_the_reference_or_without_the_features_is_refused(run, tmp_path):
+    reference, current = frames(seed=6)
+    args = ("--reference", write(reference, tmp_path / "r.csv"))
+    args += ("--current", write(current, tmp_path / "c.csv"))
+    code, _, err = run(*args, "--history", write(reference.iloc[:50], tmp_path / "h.csv"))
+    assert code == 2 and "at least as many as the reference" in err
+    code, _, err = run(*args, "--history", write(reference[["a", "b"]], tmp_path / "h2.csv"))
+    assert code == 2 and "no numeric column c" in err

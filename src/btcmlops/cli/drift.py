@@ -50,6 +50,12 @@ def compare(
     min_samples: int | None = typer.Option(
         None, "--min-samples", help="Rows needed in each file, at least 2 [default: 24]."
     ),
+    history: Path | None = typer.Option(
+        None,
+        "--history",
+        help="Earlier rows of the same features (at least as many as the reference), to "
+        "estimate how dependent the rows are when the reference is too short for it.",
+    ),
 ) -> None:
     """Compare two datasets feature by feature (KS, PSI). Exit 0 no drift, 1 drift, 2 error."""
     settings = state(ctx).settings()
@@ -73,6 +79,7 @@ def compare(
         alpha=alpha,
         psi_effect_floor=psi_floor,
         min_samples=min_samples,
+        history_path=history,
     )
     if html is not None:
         _write_html(report, html)
