@@ -365,43 +365,16 @@ class AutomatedRetraining:
         )
         meeting = self._meet(challenger, champion, data)
         decision = self._decide(challenger, champion, meeting)
-        deploy, reason = decision.promote, decision.reason
-        if deploy:
+        if decision.promote:
             challenger = with_permutation_importances(challenger, challenger_data)
         registered = self.registry.register(
             challenger,
             created_by=f"retraining:{job.trigger}"[:64],
             reason=f"job {job.job_id}: " + ("; ".join(job.reasons) or job.trigger),
         )
-        deployed = shadowed = False
-        if champion is None and not deploy and job.deploy_if_better:
-            fallback = self._first_fallback(job, challenger, challenger_data, decision)
-            reason = (
-                f"{reason}. No learned model has skill yet: the pair serves the naive "
-                f"baseline {fallback.version} ({fallback.baseline_rule}) openly"
-            )
-            champion_after = fallback
-        else:
-            champion_after = None
-        if deploy and job.deploy_if_better:
-            self.registry.promote(
-                registered.version,
-                actor=job.actor,
-                reason=reason,
-                action=DEPLOY,
-                displaced_status=SHADOW,
-            )
-            deployed = True
-            self.shadows.trim(job.feature_set, job.model_type)
-            self._champion_changed(job.feature_set, job.model_type)
-        else:
-            if deploy:
-                reason = f"{reason}; not deployed because deploy_if_better is false"
-            if (champion or champion_after) is not None and self.settings.shadow_max > 0:
-                self.shadows.admit(registered.version)
-                shadowed = self.registry.get(registered.version).status == SHADOW
-                if shadowed:
-                    reason = f"{reason}; kept in shadow to gather live evidence"
+        deployed, shadowed, reason = self._act(
+            job, champion, registered, challenger, challenger_data, decision
+        )
         evidence = {
             **decision.evidence(),
             "offline": True,
@@ -432,6 +405,45 @@ class AutomatedRetraining:
         return _outcome(
             job, challenger, registered, champion, meeting, record, deployed, shadowed
         ), record
+
+    def _act(
+        self,
+        job: RetrainJob,
+        champion: ModelVersionInfo | None,
+        registered: ModelVersionInfo,
+        challenger: TrainedModel,
+        data: TrainingData,
+        decision: PromotionDecision,
+    ) -> tuple[bool, bool, str]:
+        """Deploy a challenger that passed; else keep it in shadow (after declaring a naive
+        baseline the champion when there was none). Returns (deployed, shadowed, reason)."""
+        reason = decision.reason
+        if decision.promote and job.deploy_if_better:
+            self.registry.promote(
+                registered.version,
+                actor=job.actor,
+                reason=reason,
+                action=DEPLOY,
+                displaced_status=SHADOW,
+            )
+            self.shadows.trim(job.feature_set, job.model_type)
+            self._champion_changed(job.feature_set, job.model_type)
+            return True, False, reason
+        if decision.promote:
+            reason = f"{reason}; not deployed because deploy_if_better is false"
+        elif champion is None and job.deploy_if_better:
+            champion = self._first_fallback(job, challenger, data, decision)
+            reason = (
+                f"{reason}. No learned model has skill yet: the pair serves the naive "
+                f"baseline {champion.version} ({champion.baseline_rule}) openly"
+            )
+        if champion is None or self.settings.shadow_max == 0:
+            return False, False, reason
+        self.shadows.admit(registered.version)
+        shadowed = self.registry.get(registered.version).status == SHADOW
+        if shadowed:
+            reason = f"{reason}; kept in shadow to gather live evidence"
+        return False, shadowed, reason
 
     def _first_fallback(
         self,
