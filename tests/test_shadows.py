@@ -177,6 +177,8 @@ def test_a_champion_worse_than_a_naive_baseline_falls_back_to_it_openly(runtime)
     with runtime.store.session() as session:
         run = session.scalars(select(RetrainingRun)).one()
     assert run.decision == "fallback" and run.evidence["tests"][verdict.fell_back_to]["rejects"]
+    for field in ("accuracy", "actual_up_rate", "predicted_up_rate"):
+        assert field in run.challenger_metrics and field in run.champion_metrics
     # a declared fallback is not judged for fallback again
     assert runtime.retraining.check_fallback(*PAIR) is None
 

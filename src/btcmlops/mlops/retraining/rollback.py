@@ -70,6 +70,33 @@ class FallbackVerdict:
         }
 
 
+@dataclass(frozen=True)
+class BaselineComparison:
+    """A learned champion's live hours against each naive baseline on the same hours."""
+
+    hours: int
+    tests: dict[str, SequentialTest]
+    champion_accuracy: float
+    baseline_accuracy: dict[str, float]
+    actual_up_rate: float
+    champion_up_rate: float
+    baseline_up_rate: dict[str, float]
+
+    def strongest(self) -> float:
+        return max(test.e_value for test in self.tests.values())
+
+    def metrics(self, rule: str | None = None) -> dict[str, Any]:
+        """Scores in the retraining history's field names: the champion's, or a baseline's."""
+        return {
+            "rows": self.hours,
+            "accuracy": self.champion_accuracy if rule is None else self.baseline_accuracy[rule],
+            "actual_up_rate": self.actual_up_rate,
+            "predicted_up_rate": self.champion_up_rate
+            if rule is None
+            else self.baseline_up_rate[rule],
+        }
+
+
 class Safeguards:
     """Paired rollback and the declared baseline fallback of every pair."""
 
@@ -176,10 +203,11 @@ class Safeguards:
         verdicts = [self._against_baselines(champion, start, now, alpha) for start in starts]
         if verdicts[0] is None:
             return None
-        hours, tests, right_share, baseline_shares = max(
+        compared = max(
             (verdict for verdict in verdicts if verdict is not None),
-            key=lambda verdict: max(test.e_value for test in verdict[1].values()),
+            key=BaselineComparison.strongest,
         )
+        hours, tests = compared.hours, compared.tests
         worse_than = [rule for rule, test in tests.items() if test.rejects]
         if not worse_than:
             return FallbackVerdict(
@@ -195,8 +223,8 @@ class Safeguards:
             )
         rule = max(worse_than, key=lambda name: tests[name].e_value)
         test = tests[rule]
-        accuracy = right_share
-        baseline_accuracy = baseline_shares[rule]
+        accuracy = compared.champion_accuracy
+        baseline_accuracy = compared.baseline_accuracy[rule]
         reason = (
             f"fallback: {champion.version} was right on {accuracy:.3f} of {hours} live hours, "
             f"the baseline '{RULE_WORDS[rule]}' on {baseline_accuracy:.3f}; the baseline was "
@@ -233,8 +261,8 @@ class Safeguards:
             reason=reason,
             challenger_version=fallback.version,
             champion_version=champion.version,
-            challenger_metrics={"rows": hours, "accuracy": baseline_accuracy},
-            champion_metrics={"rows": hours, "accuracy": accuracy},
+            challenger_metrics=compared.metrics(rule),
+            champion_metrics=compared.metrics(),
             evidence=evidence,
             at=now,
         )
@@ -251,7 +279,7 @@ class Safeguards:
 
     def _against_baselines(
         self, champion: ModelVersionInfo, since: datetime, now: datetime, alpha: float
-    ) -> tuple[int, dict[str, SequentialTest], float, dict[str, float]] | None:
+    ) -> BaselineComparison | None:
         """The champion's live hours since ``since`` against each naive baseline."""
         outcomes = queries.version_outcomes(self.store, champion.version, since, now)
         if len(outcomes) < self.settings.retrain_min_predictions:
@@ -268,8 +296,16 @@ class Safeguards:
             )
             for rule, hits in baseline_right.items()
         }
-        shares = {rule: float(hits.mean()) for rule, hits in baseline_right.items()}
-        return len(outcomes), tests, float(right.mean()), shares
+        majority = _training_majority(champion)
+        return BaselineComparison(
+            hours=len(outcomes),
+            tests=tests,
+            champion_accuracy=float(right.mean()),
+            baseline_accuracy={rule: float(hits.mean()) for rule, hits in baseline_right.items()},
+            actual_up_rate=float(outcomes.actual.mean()),
+            champion_up_rate=float((outcomes.p_up > 0.5).mean()),
+            baseline_up_rate={MAJORITY: float(majority), LAST_HOUR: float((last == 1).mean())},
+        )
 
     def register_baseline(
         self,
