@@ -27,7 +27,6 @@ from btcmlops.clock import Clock, floor_hour
 from btcmlops.config import Settings
 from btcmlops.db.models import (
     SHADOW_SOURCE,
-    ChampionChange,
     DriftReport,
     ModelVersion,
     PredictionLog,
@@ -42,6 +41,7 @@ from btcmlops.features.schema import (
     validate_feature_set,
 )
 from btcmlops.mlops.drift.feature_drift import compare_features, history_is_used
+from btcmlops.mlops.retraining.queries import champion_since
 from btcmlops.mlops.significance import two_proportion_test
 from btcmlops.modeling.evaluation import CALIBRATION_BINS, wilson_interval
 from btcmlops.modeling.model_types import validate_model_type
@@ -293,22 +293,16 @@ class DriftDetector:
     def _champion_of(self, feature_set: str, model_type: str) -> tuple[str | None, datetime | None]:
         """The pair's champion version and when it took over (``None`` without one)."""
         with self.store.session() as session:
-            champion = session.execute(
-                select(ModelVersion.id, ModelVersion.version).where(
+            version = session.scalar(
+                select(ModelVersion.version).where(
                     ModelVersion.feature_set == feature_set,
                     ModelVersion.model_type == model_type,
                     ModelVersion.status == "champion",
                 )
-            ).first()
-            if champion is None:
-                return None, None
-            took_over = session.scalar(
-                select(ChampionChange.changed_at)
-                .where(ChampionChange.model_version_id == champion.id)
-                .order_by(ChampionChange.id.desc())
-                .limit(1)
             )
-        return champion.version, took_over
+        if version is None:
+            return None, None
+        return version, champion_since(self.store, feature_set, model_type)
 
     def _window_stats(
         self,

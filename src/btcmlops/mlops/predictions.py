@@ -14,7 +14,7 @@ from btcmlops.features.schema import FEATURE_VERSION
 from btcmlops.mlops.metrics import count_prediction
 from btcmlops.mlops.prediction_logger import PredictionLogger
 from btcmlops.modeling.registry import ModelVersionInfo
-from btcmlops.serving.predictor import Predictor
+from btcmlops.serving.predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +38,7 @@ def predict_and_log(
     result = predictor.predict(feature_set, model_type, use_cached_features=use_cached_features)
     answer = result.answer
     response_time_ms = (time.perf_counter() - started) * 1000
-    prediction_id = logger.log_prediction(
-        feature_set=result.feature_set,
-        model_type=result.model_type,
-        model_version=result.model.version,
-        prediction=answer.prediction,
-        probability_down=answer.probability_down,
-        probability_up=answer.probability_up,
-        confidence=answer.confidence,
-        features=result.features,
-        response_time_ms=response_time_ms,
-        cached_features=result.cached_features,
-        bitcoin_price=result.close,
-        feature_ts=result.feature_ts,
-        source=source,
-        imputed_features=answer.imputed_features,
-    )
+    prediction_id = log_prediction(logger, result, source=source, response_time_ms=response_time_ms)
     count_prediction(
         result.feature_set, result.model_type, source, "up" if answer.prediction == 1 else "down"
     )
@@ -111,22 +96,30 @@ def log_shadow_predictions(
         except BtcmlopsError as exc:
             log.warning("shadow %s skipped: %s", model.version, exc)
             continue
-        answer = result.answer
-        logger.log_prediction(
-            feature_set=result.feature_set,
-            model_type=result.model_type,
-            model_version=model.version,
-            prediction=answer.prediction,
-            probability_down=answer.probability_down,
-            probability_up=answer.probability_up,
-            confidence=answer.confidence,
-            features=result.features,
-            response_time_ms=(time.perf_counter() - started) * 1000,
-            cached_features=True,
-            bitcoin_price=result.close,
-            feature_ts=result.feature_ts,
-            source=SHADOW_SOURCE,
-            imputed_features=answer.imputed_features,
-        )
-        made[model.version] = answer.prediction
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log_prediction(logger, result, source=SHADOW_SOURCE, response_time_ms=elapsed_ms)
+        made[model.version] = result.answer.prediction
     return made
+
+
+def log_prediction(
+    logger: PredictionLogger, result: Prediction, *, source: str, response_time_ms: float
+) -> int:
+    """Hand one prediction with its context to the background writer; its id."""
+    answer = result.answer
+    return logger.log_prediction(
+        feature_set=result.feature_set,
+        model_type=result.model_type,
+        model_version=result.model.version,
+        prediction=answer.prediction,
+        probability_down=answer.probability_down,
+        probability_up=answer.probability_up,
+        confidence=answer.confidence,
+        features=result.features,
+        response_time_ms=response_time_ms,
+        cached_features=result.cached_features,
+        bitcoin_price=result.close,
+        feature_ts=result.feature_ts,
+        source=source,
+        imputed_features=answer.imputed_features,
+    )

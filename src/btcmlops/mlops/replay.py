@@ -118,13 +118,12 @@ class Replay:
                 continue
             version = result["new_model"]["model_version"]
             champion = runtime.registry.champion(feature_set, plan.model_type)
-            words = (
-                f"first champion {version}"
-                if champion is not None and champion.version == version
-                else f"first champion is the declared baseline {champion.version}"
-                if champion is not None
-                else "no first champion"
-            )
+            if champion is None:
+                words = "no first champion"
+            elif champion.version == version:
+                words = f"first champion {version}"
+            else:
+                words = f"first champion is the declared baseline {champion.version}"
             self.events(
                 "deployed" if champion is not None else "kept",
                 f"{feature_set}/{plan.model_type}: {words}: {result['deployment']['reason']}",

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from btcmlops.clock import HOUR, Clock, parse_utc
 from btcmlops.config import Settings
-from btcmlops.db.models import ChampionChange, DriftReport, FeatureRow
+from btcmlops.db.models import DriftReport, FeatureRow
 from btcmlops.db.store import Store
 from btcmlops.errors import BtcmlopsError
 from btcmlops.features.schema import FEATURE_VERSION
@@ -360,16 +360,7 @@ class RetrainPolicy:
 
     def champion_since(self, feature_set: str, model_type: str) -> datetime | None:
         """When the current champion of the pair took over (its last champion change)."""
-        with self.store.session() as session:
-            return session.scalar(
-                select(ChampionChange.changed_at)
-                .where(
-                    ChampionChange.feature_set == feature_set,
-                    ChampionChange.model_type == model_type,
-                )
-                .order_by(ChampionChange.id.desc())
-                .limit(1)
-            )
+        return queries.champion_since(self.store, feature_set, model_type)
 
     def drift_onset(self, feature_set: str, since: datetime, now: datetime) -> datetime | None:
         """Start of the current window of the first drifted feature check from ``since`` on."""

@@ -17,7 +17,13 @@ import pandas as pd
 from sqlalchemy import Select, case, func, select
 
 from btcmlops.clock import HOUR
-from btcmlops.db.models import SHADOW_SOURCE, PredictionLog, RetrainCheck, RetrainingRun
+from btcmlops.db.models import (
+    SHADOW_SOURCE,
+    ChampionChange,
+    PredictionLog,
+    RetrainCheck,
+    RetrainingRun,
+)
 from btcmlops.db.store import Store
 from btcmlops.features.frames import load_closes
 from btcmlops.mlops.retraining.promotion import PairedCounts
@@ -167,6 +173,21 @@ def live_counts(
     with store.session() as session:
         correct, total = session.execute(query).one()
     return int(correct), int(total)
+
+
+def champion_since(store: Store, feature_set: str, model_type: str) -> datetime | None:
+    """When the pair's current champion took over: every champion change moves the pointer
+    to the current champion, so it is the pair's latest change."""
+    with store.session() as session:
+        return session.scalar(
+            select(ChampionChange.changed_at)
+            .where(
+                ChampionChange.feature_set == feature_set,
+                ChampionChange.model_type == model_type,
+            )
+            .order_by(ChampionChange.id.desc())
+            .limit(1)
+        )
 
 
 DECISION_ONLY_TRIGGERS = ("shadow", "fallback")  # runs that trained nothing

@@ -594,13 +594,12 @@ class AutomatedRetraining:
     ) -> dict[str, Any] | None:
         """Promote the best challenger in shadow that the rule accepts (the daily look); a
         challenger whose trial ended without a promotion leaves the shadow set."""
-        best = self.shadows.best_promotable(feature_set, model_type)
+        best, retired = self.shadows.review(feature_set, model_type)
         if best is None:
-            retired = self.shadows.finished_trials(feature_set, model_type)
             return {"promoted": None, "retired": retired} if retired else None
         shadow, evidence = best
         decision = evidence.decision
-        assert decision is not None  # best_promotable returns decided challengers only
+        assert decision is not None  # the review returns decided challengers only
         champion = self.registry.champion(feature_set, model_type)
         reason = (
             f"shadow promotion over {champion.version if champion else 'nothing'}: "

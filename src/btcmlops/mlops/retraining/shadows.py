@@ -143,11 +143,11 @@ class Shadows:
 
         ordered = sorted(shadows, key=rank, reverse=True)
         dropped = ordered[limit:]
+        former_champions = {
+            change.version for change in self.registry.champion_history(feature_set, model_type)
+        }
         for model in dropped:
-            was_champion = any(
-                change.version == model.version
-                for change in self.registry.champion_history(feature_set, model_type)
-            )
+            was_champion = model.version in former_champions
             self.registry.set_status(model.version, ARCHIVED if was_champion else CANDIDATE)
         return [model.version for model in dropped]
 
@@ -159,10 +159,19 @@ class Shadows:
         now = self.clock.now()
         took_over = self.took_over(champion)
         since = max(took_over, shadow.created_at) if took_over else shadow.created_at
-        live = queries.paired_hours(
-            self.store, self.settings.symbol, shadow.version, champion.version, since, now
+        judged_by_rollback = shadow.version == self.judged_by_rollback(
+            champion.feature_set, champion.model_type
         )
-        if shadow.version == self.judged_by_rollback(champion.feature_set, champion.model_type):
+        live = queries.paired_hours(
+            self.store,
+            self.settings.symbol,
+            shadow.version,
+            champion.version,
+            since,
+            now,
+            with_last_hour=not judged_by_rollback,  # the rollback test reads the two models only
+        )
+        if judged_by_rollback:
             return self._rollback_evidence(shadow, since, live, with_path)
         offline = PairedCounts()
         run = queries.run_of_challenger(self.store, shadow.version)
@@ -254,12 +263,8 @@ class Shadows:
         )
 
     def took_over(self, champion: ModelVersionInfo) -> datetime | None:
-        for change in reversed(
-            self.registry.champion_history(champion.feature_set, champion.model_type)
-        ):
-            if change.version == champion.version:
-                return change.changed_at
-        return None
+        """When ``champion``, the pair's current champion, took over."""
+        return queries.champion_since(self.store, champion.feature_set, champion.model_type)
 
     def report(self, feature_set: str, model_type: str) -> list[ShadowEvidence]:
         """Every shadow of the pair with its evidence and its path over time."""
@@ -271,35 +276,27 @@ class Shadows:
             for shadow in self.registry.shadows(feature_set, model_type)
         ]
 
-    def best_promotable(
+    def review(
         self, feature_set: str, model_type: str
-    ) -> tuple[ModelVersionInfo, ShadowEvidence] | None:
-        """The challenger in shadow that the rule accepts with the largest e-value, if any."""
+    ) -> tuple[tuple[ModelVersionInfo, ShadowEvidence] | None, list[str]]:
+        """The daily look: the challenger the rule accepts with the widest margin (if any),
+        and the challengers whose trial ended without a promotion, taken out of the shadow
+        set when none is promoted. Each shadow's evidence is read once."""
         champion = self.registry.champion(feature_set, model_type)
         if champion is None:
-            return None
-        passing = []
+            return None, []
+        passing, finished = [], []
         for shadow in self.registry.shadows(feature_set, model_type):
             evidence = self.evidence_of(shadow, champion)
             if evidence.decision is not None and evidence.decision.promote:
                 passing.append((shadow, evidence))
-        if not passing:
-            return None
-        return max(passing, key=lambda item: item[1].margin)
-
-    def finished_trials(self, feature_set: str, model_type: str) -> list[str]:
-        """Challengers whose trial ended without a promotion: they leave the shadow set."""
-        champion = self.registry.champion(feature_set, model_type)
-        if champion is None:
-            return []
-        finished = [
-            shadow.version
-            for shadow in self.registry.shadows(feature_set, model_type)
-            if self.evidence_of(shadow, champion).trial_over
-        ]
+            elif evidence.trial_over:
+                finished.append(shadow.version)
+        if passing:
+            return max(passing, key=lambda item: item[1].margin), []
         for version in finished:
             self.registry.set_status(version, CANDIDATE)
-        return finished
+        return None, finished
 
 
 def _point(at: str | None, hours: int, statistic: float, bar: float) -> dict[str, Any]:
