@@ -22,6 +22,15 @@ its 95% Wilson interval:
    with a look at the end of each day and with a look every hour from hour 48 (the
    ``auto_rollback_window`` default). A truly worse new champion (0.48 against 0.53): share
    rolled back by day 30 and the median day.
+5. *Dependent nulls*: equal models that take turns being better (a hidden regime, mean 48 h,
+   in which one wins 60 % of the discordant hours): how often the trial alone ever crosses,
+   and how often the rollback test ever fires in 90 days of hourly looks.
+6. *Fallback*: a champion as good as the naive baseline (0.52 both) watched daily for 60
+   days from its takeover and from a drift onset at day 30 (α/2 each): share that ever
+   falls back; and a champion at 0.46: share and median day.
+7. *Performance check* on a champion whose accuracy never changes: share of daily looks that
+   fire, with the test accuracy that selected it as baseline (the winner's curse) and with
+   its validation hours.
 
 How the hours are drawn: the outcome is up with probability ``base_rate``, independently
 every hour. The two models' correctness comes from one shared category per hour, drawn
@@ -60,9 +69,11 @@ from btcmlops.mlops.retraining.promotion import (
     MAX_ONE_CLASS_SHARE,
     PairedCounts,
     decide_promotion,
+    group_sequential_boundaries,
     sequential_paired_test,
     trial_level,
 )
+from btcmlops.mlops.significance import two_proportion_test
 
 OFFLINE_HOURS = 220
 DAYS = 30
@@ -76,6 +87,13 @@ STRONG_CHAMPION = 0.55
 WEAK_CHAMPION = 0.50
 CONSTANT_P_UP = 0.51
 ROLLBACK_FIRST_HOUR = 48  # the auto_rollback_window default
+REGIME_EDGE = 0.1  # equal models that take turns being better: 0.6 / 0.4 of discordant hours
+REGIME_DWELL_HOURS = 48.0
+FALLBACK_DAYS = 60
+FALLBACK_ONSET_DAY = 30
+SELECTION_HOURS = 221  # a challenger's comparison hours (the demo's)
+VALIDATION_HOURS = 110  # its validation window, 10 % of a 60-day split
+LIVE_HOURS = 168  # the performance check's 7-day window
 OLD_LOG_LOSS_TOLERANCE = 0.02  # the old rule's retrain_log_loss_tolerance
 OLD_SIGNIFICANCE = 0.05
 Z95 = 1.959963984540054
@@ -285,6 +303,93 @@ def first_rollback(
         hits = rejects & looked
         first[name] = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, -1)
     return first
+
+
+# --------------------------------------------------------- realistic nulls and the checks
+def regime_wins(
+    rng: np.random.Generator, pairs: int, hours: int, edge: float, dwell_hours: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative (wins, discordant) per hour when equal models take turns being better.
+
+    Each hour is discordant with probability 0.3. A hidden two-state regime, switching with
+    probability ``1 / dwell_hours`` an hour, makes the first model win a discordant hour with
+    probability ``1/2 + edge`` in one state and ``1/2 - edge`` in the other: over time the
+    two are equal, but their outcomes are dependent (persistent runs of luck, as volatility
+    regimes give real models).
+    """
+    switch = rng.random((pairs, hours)) < 1.0 / dwell_hours
+    state = (np.cumsum(switch, axis=1) + rng.integers(0, 2, (pairs, 1))) % 2
+    win_probability = np.where(state == 1, 0.5 + edge, 0.5 - edge)
+    discordant = rng.random((pairs, hours)) < 0.3
+    wins = discordant & (rng.random((pairs, hours)) < win_probability)
+    return np.cumsum(wins, axis=1), np.cumsum(discordant, axis=1)
+
+
+def trial_crossings(wins: np.ndarray, discordant: np.ndarray, alpha: float) -> np.ndarray:
+    """Per pair, whether the promotion trial alone ever crosses (offline look + 30 days)."""
+    looks = [OFFLINE_HOURS - 1 + HOURS_PER_DAY * day for day in range(DAYS + 1)]
+    crossed = np.zeros(wins.shape[0], dtype=bool)
+    for pair in range(wins.shape[0]):
+        counts = discordant[pair, looks]
+        bounds = np.array(group_sequential_boundaries(counts.tolist(), alpha=alpha))
+        crossed[pair] = bool((wins[pair, looks] >= bounds).any())
+    return crossed
+
+
+def first_fallback(
+    rng: np.random.Generator,
+    pairs: int,
+    days: int,
+    champion: float,
+    baseline: float,
+    alpha: float,
+    onset_day: int,
+) -> np.ndarray:
+    """Day of the first fallback (-1 never): the baseline must prove itself better than the
+    champion, read daily from the takeover and from a drift onset, each at alpha / 2."""
+    bounds = rejection_bounds(days * HOURS_PER_DAY, alpha / 2)
+    baseline_right, champion_right = paired_correctness(
+        rng, (pairs, days * HOURS_PER_DAY), baseline, champion
+    )
+    wins_hourly = baseline_right & ~champion_right
+    discordant_hourly = wins_hourly | (champion_right & ~baseline_right)
+    first = np.full(pairs, -1)
+    for start in (0, onset_day * HOURS_PER_DAY):
+        wins = np.cumsum(wins_hourly[:, start:], axis=1)
+        discordant = np.cumsum(discordant_hourly[:, start:], axis=1)
+        daily = np.arange(HOURS_PER_DAY - 1, wins.shape[1], HOURS_PER_DAY)
+        hits = wins[:, daily] >= bounds[discordant[:, daily]]
+        day = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1 + start // HOURS_PER_DAY, -1)
+        first = np.where((first < 0) | ((day >= 0) & (day < first)), day, first)
+    return first
+
+
+def performance_triggers(
+    rng: np.random.Generator, pairs: int, accuracy: float, *, selected: bool
+) -> np.ndarray:
+    """Per pair and daily look, whether the performance check fires on a champion whose
+    accuracy never changes (a 0.10 drop confirmed at p < 0.05 over the last 168 outcomes).
+
+    Its baseline is either the test accuracy that selected it (``selected``: the better of
+    two equal candidates on 221 test hours, the winner's curse) or 110 validation hours that
+    no selection read.
+    """
+    if selected:
+        candidates = rng.binomial(SELECTION_HOURS, accuracy, size=(pairs, 2))
+        base_correct, base_rows = candidates.max(axis=1), SELECTION_HOURS
+    else:
+        base_correct, base_rows = rng.binomial(VALIDATION_HOURS, accuracy, pairs), VALIDATION_HOURS
+    live = rng.random((pairs, (DAYS + 7) * HOURS_PER_DAY)) < accuracy
+    fired = np.zeros((pairs, DAYS), dtype=bool)
+    for day in range(DAYS):
+        end = (day + 7) * HOURS_PER_DAY
+        correct = live[:, end - LIVE_HOURS : end].sum(axis=1)
+        for pair in range(pairs):
+            test = two_proportion_test(
+                int(base_correct[pair]), base_rows, int(correct[pair]), LIVE_HOURS
+            )
+            fired[pair, day] = test.difference >= 0.10 and test.p_value < 0.05
+    return fired
 
 
 # ------------------------------------------------------------------------------- report
@@ -510,6 +615,85 @@ def main() -> None:
         return made
 
     timed(rows, worse_rollback)
+
+    def dependent_null() -> list[Row]:
+        wins, discordant = regime_wins(
+            rng(), pairs, OFFLINE_HOURS + DAYS * HOURS_PER_DAY, REGIME_EDGE, REGIME_DWELL_HOURS
+        )
+        promoted = trial_crossings(wins, discordant, alpha)
+        r_wins, r_discordant = regime_wins(
+            rng(), pairs, LONG_DAYS * HOURS_PER_DAY, REGIME_EDGE, REGIME_DWELL_HOURS
+        )
+        hour = np.arange(1, r_wins.shape[1] + 1)
+        rolled = ((r_wins >= bounds[r_discordant]) & (hour >= ROLLBACK_FIRST_HOUR)).any(axis=1)
+        where = f"0.6/0.4 of discordant hours by turns, mean regime {REGIME_DWELL_HOURS:g} h"
+        return [
+            Row(
+                "dependent null, equal models taking turns: the trial ever crosses (31 looks)",
+                "≤ 5%",
+                int(promoted.sum()),
+                pairs,
+                where + "; the trial alone (an upper bound for the rule)",
+                0.0,
+            ),
+            Row(
+                f"dependent null, equal models taking turns: ever rolled back in {LONG_DAYS} "
+                "days, hourly looks",
+                "≤ 5%",
+                int(rolled.sum()),
+                pairs,
+                where,
+                0.0,
+            ),
+        ]
+
+    timed(rows, dependent_null)
+
+    def fallback() -> list[Row]:
+        made = []
+        for champion, target in ((0.52, "≤ 5%"), (0.46, "report")):
+            day = first_fallback(
+                rng(), pairs, FALLBACK_DAYS, champion, 0.52, alpha, FALLBACK_ONSET_DAY
+            )
+            detail = (
+                f"daily looks for {FALLBACK_DAYS} days from the takeover and from day "
+                f"{FALLBACK_ONSET_DAY}, each at alpha/2"
+            )
+            if champion < 0.52:
+                detail += f"; median day of those {median_day(day[day >= 0])}"
+            made.append(
+                Row(
+                    f"fallback, champion {champion:.2f} vs baseline 0.52: ever falls back",
+                    target,
+                    int((day >= 0).sum()),
+                    pairs,
+                    detail,
+                    0.0,
+                )
+            )
+        return made
+
+    timed(rows, fallback)
+
+    def performance() -> list[Row]:
+        made = []
+        for selected in (True, False):
+            fired = performance_triggers(rng(), pairs, EQUAL_ACCURACY, selected=selected)
+            source = "the test accuracy that selected it" if selected else "its validation hours"
+            made.append(
+                Row(
+                    f"performance check, unchanged 0.53 champion, baseline = {source}: "
+                    "fires per daily look",
+                    "report" if selected else "below the selected baseline's",
+                    int(fired.sum()),
+                    fired.size,
+                    f"ever in {DAYS} daily looks: {share(fired.any(axis=1))}",
+                    0.0,
+                )
+            )
+        return made
+
+    timed(rows, performance)
     print()
     print(
         f"rejection bounds for up to {max_discordant} discordant hours: {bounds_seconds:.1f} s "
