@@ -244,6 +244,12 @@ def test_drift_endpoints(server):
     fields(summary["summary"]["feature_drift"], {"drift_severity", "significant_drift_count"})
     fields(summary["summary"]["model_drift"], {"drift_severity", "accuracy_drop"})
     assert summary["summary"]["current_period_days"] == 2  # window parameters honoured
+    history = server.get("/drift/history", params={"feature_set": "vader"}).json()
+    fields(history, {"success", "count", "reports", "severity_order"})
+    assert history["severity_order"] == ["none", "low", "medium", "high"]
+    latest = server.get("/drift/latest", params={"feature_set": "vader"}).json()
+    fields(latest, {"success", "status", "checked_at", "summary", "features", "model"})
+    assert latest["status"] in ("stored", "none")
 
 
 def test_retrain_endpoints(server):

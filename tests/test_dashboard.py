@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from btcmlops.clock import parse_utc
+from btcmlops.clock import ManualClock, parse_utc
 from btcmlops.config import Settings
 from btcmlops.context import AppContext
 from btcmlops.db.store import Store
@@ -165,6 +166,15 @@ def protected_url(home: DashboardHome) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def early_url(home: DashboardHome) -> Iterator[str]:
+    """The same home three hours into the next day, before any new hour came in."""
+    clock = ManualClock(home.clock.now() + timedelta(hours=3))
+    context = AppContext(settings=home.settings, clock=clock, _store=home.store)
+    with serve_in_thread(dashboard_app(context)) as url:
+        yield url
+
+
 @pytest.fixture
 def page(chromium) -> Iterator[WatchedPage]:  # type: ignore[no-untyped-def]
     context = chromium.new_context(viewport=VIEWPORT)
@@ -276,11 +286,62 @@ def test_choosing_a_feature_draws_its_reference_and_current_distributions(
         arg=chosen,
     )
 
-    expected = api(base_url, "/drift/distribution", feature_set="vader", feature=chosen)
+    shown = api(base_url, "/drift/latest", feature_set="vader", model_type="random_forest")
+    expected = api(
+        base_url,
+        "/drift/distribution",
+        feature_set="vader",
+        feature=chosen,
+        reference_days=shown["features"]["reference_period_days"],
+        current_days=shown["features"]["current_period_days"],
+    )
     drawn = page.page.evaluate(
         "() => document.getElementById('chart-distribution').data.map(t => t.y)"
     )
     assert drawn == [expected["reference_share"], expected["current_share"]]
+    assert page.errors == []
+
+
+@browser
+def test_drift_opens_on_the_latest_daily_check_with_the_live_window_beside_it(
+    early_url: str, page: WatchedPage, tmp_path: Path
+) -> None:
+    feature_set, model_type = FIRST_PAIR.split("/")
+    pair = {"feature_set": feature_set, "model_type": model_type}
+    stored = api(early_url, "/drift/latest", **pair)
+    # Three hours into the day the live one-day window is short of rows (21 of 24 needed)
+    # and of outcomes (model drift needs 30); the daily check stored at 00:10 is complete.
+    live = api(early_url, "/drift/features", feature_set=feature_set)["drift_analysis"]
+    assert live["current_samples"] == 21
+    assert stored["status"] == "stored" and stored["features"]["status"] == "success"
+
+    page.goto_view(early_url, "drift")
+
+    def cards(panel: str) -> dict[str, str]:
+        boxes = page.page.locator(f"#{panel} .kpi")
+        labels = boxes.locator(".label").all_inner_texts()
+        values = boxes.locator(".value").all_inner_texts()
+        return dict(zip((label.lower() for label in labels), values, strict=True))
+
+    checked = cards("drift-kpis")
+    assert checked["overall severity"] == stored["summary"]["overall_severity"]
+    assert checked["feature drift"] == stored["features"]["drift_severity"]
+    model = stored["model"]
+    assert checked["model drift"] == (model["drift_severity"] or model["status"])
+    assert page.page.locator("#drift-stored-note").inner_text() == "checked 2024-03-01 00:10 UTC"
+    table_note = page.page.locator("#drift-table-note").inner_text()
+    assert table_note.startswith("daily check of 2024-03-01 00:10 UTC · 7 d vs 2 d")
+    live_panel = page.page.locator(".panel.live")
+    assert live_panel.locator("h2").inner_text() == "Live window (so far)"
+    assert live_panel.locator("#drift-live-note").inner_text() == (
+        "current 2024-02-29 03:00 → 2024-03-01 03:00 UTC · reference 7 d before"
+    )
+    assert cards("drift-live") == {
+        "feature drift": "insufficient_data",
+        "model drift": "insufficient_data",
+    }
+    page.page.evaluate("window.scrollTo(0, 0)")
+    page.page.screenshot(path=screenshot_folder(tmp_path) / "drift-early-in-the-day.png")
     assert page.errors == []
 
 

@@ -1,4 +1,5 @@
-"""Drift checks on the store: windows from the clock, model drift tests, summary, history."""
+"""Drift checks on the store: windows from the clock, model drift tests, summary, history,
+the latest stored check (and its API answer)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from btcmlops.api.app import create_app
+from btcmlops.clock import ManualClock, parse_utc
 from btcmlops.db.models import ChampionChange, DriftReport, FeatureRow, ModelVersion, PredictionLog
 from btcmlops.features.schema import FEATURE_VERSION, feature_names, monitored_feature_names
-from btcmlops.mlops.drift_detector import DriftDetector
+from btcmlops.mlops.drift.monitor import DriftDetector
 
 H = timedelta(hours=1)
 
@@ -291,3 +295,93 @@ def test_a_feature_set_without_rows_is_insufficient_data_not_an_error(store, clo
     assert analysis["status"] == "insufficient_data"
     summary = detector.get_drift_summary("finbert", "random_forest")
     assert summary["overall_severity"] is None and summary["status"] == "insufficient_data"
+
+
+def test_latest_is_none_until_a_check_is_stored(store, clock, start_time, detector):
+    add_feature_rows(store, start_time, 10 * 24)
+    clock.set(start_time + 10 * 24 * H)
+    assert detector.latest("vader", "random_forest") is None
+    detector.get_drift_summary("vader", "random_forest", record=False)  # a read, not stored
+    assert detector.latest("vader", "random_forest") is None
+
+
+def test_latest_is_the_pairs_newest_summary_with_the_checks_recorded_with_it(
+    store, clock, start_time, detector
+):
+    add_feature_rows(store, start_time, 12 * 24, shift_from=11 * 24, shift=2.0)
+    clock.set(start_time + 10 * 24 * H)
+    detector.get_drift_summary("vader", "random_forest")  # the day before the shift
+    checked_at = start_time + 12 * 24 * H
+    clock.set(checked_at)
+    newest = detector.get_drift_summary("vader", "random_forest")
+    clock.set(checked_at + timedelta(minutes=5))
+    detector.get_drift_summary("vader", "logistic_regression")  # another pair, stored after
+
+    stored = detector.latest("vader", "random_forest")
+
+    assert stored is not None
+    assert (stored.checked_at, stored.feature_set, stored.model_type) == (
+        checked_at,
+        "vader",
+        "random_forest",
+    )
+    assert stored.summary["overall_severity"] == newest["overall_severity"]
+    assert newest["overall_severity"] in ("medium", "high")
+    assert stored.features is not None and stored.model is not None
+    assert stored.features["windows"]["current_end"] == checked_at.isoformat()
+    assert stored.features["drift_severity"] == newest["feature_drift"]["drift_severity"]
+    # the feature check of this pair's summary, not the one stored later for the other pair
+    assert stored.features["timestamp"] == stored.summary["timestamp"]
+    assert (stored.model["model_type"], stored.model["timestamp"]) == (
+        "random_forest",
+        stored.summary["timestamp"],
+    )
+
+
+def test_latest_sees_only_checks_stored_up_to_the_clock(
+    store, clock, start_time, settings, detector
+):
+    add_feature_rows(store, start_time, 12 * 24)
+    first = start_time + 10 * 24 * H
+    clock.set(first)
+    detector.get_drift_summary("vader", "random_forest")
+    clock.set(start_time + 12 * 24 * H)
+    detector.get_drift_summary("vader", "random_forest")
+
+    earlier = DriftDetector(store, ManualClock(first + H), settings)  # a replay of that day
+    stored = earlier.latest("vader", "random_forest")
+
+    assert stored is not None and stored.checked_at == first
+
+
+def test_the_api_serves_the_latest_stored_check_and_the_severity_order(
+    store, clock, start_time, app_context
+):
+    add_feature_rows(store, start_time, 10 * 24, shift_from=9 * 24, shift=2.0)
+    clock.set(start_time + 10 * 24 * H)
+    pair = {"feature_set": "vader", "model_type": "random_forest"}
+    with TestClient(create_app(app_context)) as client:
+        nothing = client.get("/drift/latest", params=pair)
+        summary = client.get("/drift/summary", params={**pair, "record": True}).json()["summary"]
+        features = client.get("/drift/features", params={"feature_set": "vader"}).json()
+        latest = client.get("/drift/latest", params=pair)
+        history = client.get("/drift/history", params={"feature_set": "vader"}).json()
+
+    assert nothing.status_code == 200
+    assert nothing.json()["status"] == "none" and nothing.json()["summary"] is None
+    assert "00:10 UTC" in nothing.json()["message"]
+    assert latest.status_code == 200
+    body = latest.json()
+    assert (body["status"], body["feature_set"], body["model_type"]) == (
+        "stored",
+        "vader",
+        "random_forest",
+    )
+    assert parse_utc(body["checked_at"]) == start_time + 10 * 24 * H
+    assert body["summary"]["overall_severity"] == summary["overall_severity"]
+    assert body["summary"]["recommendations"] == summary["recommendations"]
+    assert body["features"]["drift_severity"] == summary["feature_drift"]["drift_severity"]
+    assert body["features"].keys() == features["drift_analysis"].keys()
+    assert body["model"]["status"] == summary["model_drift"]["status"] == "insufficient_data"
+    assert history["severity_order"] == ["none", "low", "medium", "high"]
+    assert [row["kind"] for row in history["reports"]] == ["feature", "model", "summary"]

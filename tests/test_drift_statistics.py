@@ -21,6 +21,8 @@ from btcmlops.mlops.drift.feature_drift import (
     drift_severity,
     severity_at_least,
 )
+from btcmlops.mlops.drift.statistics import ks as ks_module
+from btcmlops.mlops.drift.statistics import ks_exact
 
 TOLERANCE = 1e-9
 
@@ -114,8 +116,8 @@ def test_far_tail_pvalues_stay_within_tolerance_of_scipy_exact_values():
 
 def test_both_band_recursions_give_the_same_inside_share():
     h = np.array([3, 10, 25, 40, 55])
-    periodic = st._band_count_periodic(168, 24, h)
-    stepping = st._band_count_stepping(168, 24, h)
+    periodic = ks_exact._band_count_periodic(168, 24, h)
+    stepping = ks_exact._band_count_stepping(168, 24, h)
     np.testing.assert_allclose(periodic, stepping, rtol=1e-10, atol=1e-14)
 
 
@@ -457,16 +459,16 @@ def test_one_period_transfer_equals_the_step_by_step_recursion(large, small):
     high = np.ceil((b * long_index + h[None, :]) / a) - 1
     inside = (offset[None] >= low[:, :, None]) & (offset[None] <= high[:, :, None])
     unit = np.broadcast_to(np.eye(size), (h.size, size, size))
-    recursion = st._band_steps(unit, inside, p_long, p_short, reverse=False)
-    transfer = st._one_period_transfer(h, offset, a, b, p_long, p_short)
+    recursion = ks_exact._band_steps(unit, inside, p_long, p_short, reverse=False)
+    transfer = ks_exact._one_period_transfer(h, offset, a, b, p_long, p_short)
     np.testing.assert_allclose(transfer, recursion, rtol=1e-12, atol=1e-290)
 
 
 @pytest.mark.parametrize(("n", "m"), [(10_000, 2000), (3000, 1000), (168, 24), (5000, 3000)])
 def test_pvalues_beyond_the_far_tail_certificate_stay_within_the_tail_level(n, m):
-    h_star = st._smallest_likely_tail_h(n, m)
+    h_star = ks_exact._smallest_likely_tail_h(n, m)
     h = np.array([h_star - 1, h_star, h_star + 1, h_star + 7])
-    exact = 1.0 - st._inside_probability(n, m, h)
+    exact = 1.0 - ks_exact._inside_probability(n, m, h)
     assert exact[1] < st.TAIL_PVALUE  # the certificate holds, no fallback
     np.testing.assert_allclose(st.exact_two_sided_pvalues(n, m, h), exact, rtol=0, atol=1e-10)
 
@@ -488,7 +490,7 @@ def test_one_sided_exceedance_counts_every_merge_order(large, small):
         total += 1
     for h in range(1, large + 1):
         expected = sum(count for peak, count in highest.items() if peak >= h) / total
-        got = float(st._one_sided_exceedance(large, small, np.array([h]))[0])
+        got = float(ks_exact._one_sided_exceedance(large, small, np.array([h]))[0])
         assert got == pytest.approx(expected, abs=1e-12), h
 
 
@@ -498,13 +500,13 @@ def test_one_sided_exceedance_counts_every_merge_order(large, small):
 def test_divisible_sizes_agree_with_the_band_recursion(large, small, widest, monkeypatch):
     h = np.unique(np.linspace(1, widest, 80).astype(np.int64))  # p-values from 1 to < 1e-20
     shortcut = st.exact_two_sided_pvalues(large, small, h)
-    recursion = 1.0 - st._inside_probability(large, small, h)
+    recursion = 1.0 - ks_exact._inside_probability(large, small, h)
     np.testing.assert_allclose(shortcut, np.clip(recursion, 0, 1), rtol=0, atol=1e-10)
     # the one-sided closed form really replaced the recursion for the far values
-    tail = st._one_sided_exceedance(large, small, h) * 2 <= st._UNION_SHORTCUT_LEVEL
+    tail = ks_exact._one_sided_exceedance(large, small, h) * 2 <= ks_exact._UNION_SHORTCUT_LEVEL
     assert tail.sum() >= 10
     # and with P(both sides) judged too large, the recursion runs: same values
-    monkeypatch.setattr(st, "_BOTH_TOLERANCE", 0.0)
+    monkeypatch.setattr(ks_exact, "_BOTH_TOLERANCE", 0.0)
     st.clear_exact_pvalue_cache()
     np.testing.assert_allclose(
         st.exact_two_sided_pvalues(large, small, h), shortcut, rtol=0, atol=1e-10
@@ -525,7 +527,7 @@ def test_the_ks_test_started_in_the_background_gives_the_same_result(monkeypatch
     def broken(*args, **kwargs):
         raise InvalidInputError("the p-values failed")
 
-    monkeypatch.setattr(st, "ks_pvalues", broken)
+    monkeypatch.setattr(ks_module, "ks_pvalues", broken)
     pending = st.start_ks_two_sample(reference, current)
     with pytest.raises(InvalidInputError, match="the p-values failed"):
         pending()

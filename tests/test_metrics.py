@@ -36,12 +36,12 @@ from btcmlops.context import AppContext
 from btcmlops.db.engine import make_engine
 from btcmlops.db.models import DriftReport, RetrainingRun
 from btcmlops.db.store import Store
-from btcmlops.mlops.drift_detector import SEVERITY_ORDER
 from btcmlops.mlops.metrics import MonitoringSnapshot
 from btcmlops.mlops.prediction_ids import NODE_BITS, SEQUENCE_BITS
 from btcmlops.mlops.prediction_logger import LoggerHealth
 from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.training import train_from_store
+from btcmlops.severity import severity_rank
 
 from conftest import fresh_database
 from support import build_trained_home
@@ -236,7 +236,7 @@ def test_drift_gauges_equal_the_latest_stored_check(home, client):
 
     features = summary["feature_drift"]
     if features["status"] == "success":
-        expected = SEVERITY_ORDER[features["drift_severity"]]
+        expected = severity_rank(features["drift_severity"])
         assert value(samples, "btcmlops_feature_drift_severity", feature_set="vader") == expected
         share = value(samples, "btcmlops_feature_drift_share_ratio", feature_set="vader")
         assert share == features["share_drifted"]
@@ -245,7 +245,7 @@ def test_drift_gauges_equal_the_latest_stored_check(home, client):
     insufficient = value(samples, "btcmlops_feature_drift_insufficient_data", feature_set="vader")
     assert insufficient == (features["status"] == "insufficient_data")
     overall = summary["overall_severity"]
-    expected_overall = None if overall is None else SEVERITY_ORDER[overall]
+    expected_overall = None if overall is None else severity_rank(overall)
     assert value(samples, "btcmlops_drift_severity", **pair) == expected_overall
     checked = value(
         samples, "btcmlops_feature_drift_checked_timestamp_seconds", feature_set="vader"

@@ -455,7 +455,7 @@ def test_the_drift_check_that_led_to_a_deployment_sets_the_onset(home):
 
 
 def test_model_accuracy_alarms_trigger_the_drift_check_only_when_configured(home):
-    from btcmlops.mlops.drift_detector import DriftDetector
+    from btcmlops.mlops.drift.monitor import DriftDetector
 
     version = champion_deployed_at(home, END - timedelta(days=10)).version
     add_outcomes(home, version, 168, 0.75, END - timedelta(days=9), 1)  # the reference week

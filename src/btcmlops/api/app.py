@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,6 +16,7 @@ from btcmlops.api.errors import install_error_handlers
 from btcmlops.api.metrics import install_metrics
 from btcmlops.api.routers import (
     drift,
+    drift_compare,
     market,
     models,
     predict,
@@ -28,39 +29,55 @@ from btcmlops.api.schemas import ErrorResponse
 from btcmlops.api.services import Services
 from btcmlops.context import AppContext
 
-MAX_BODY_BYTES = 64 * 1024  # no endpoint takes more than a small JSON object
+MAX_BODY_BYTES = 64 * 1024  # every endpoint but one takes no more than a small JSON object
+LARGE_BODY_BYTES = 16 * 1024 * 1024  # the two tables of POST /drift/compare
+LARGE_BODIES = {("POST", "/drift/compare"): LARGE_BODY_BYTES}
 
 
 class BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, before anything reads them."""
+    """Refuse request bodies over ``max_bytes`` with 413, before anything reads them;
+    ``larger`` raises the limit for the named (method, path) pairs."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get((scope["method"], scope["path"]), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _too_large(self.max_bytes)(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(limit)(scope, receive, send)
             return
-        received = 0
+        received, exceeded, started = 0, False, False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
+                    exceeded = True
                     raise BodyTooLargeError
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except BodyTooLargeError:
-            await _too_large(self.max_bytes)(scope, receive, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # FastAPI turns any error while reading a body into its own 400: a body cut
+            # short by the limit is answered with the 413 below instead
+            if not exceeded:
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+        with suppress(BodyTooLargeError):  # raised where nothing else caught it
+            await self.app(scope, limited_receive, guarded_send)
+        if exceeded and not started:
+            await _too_large(limit)(scope, receive, send)
 
 
 class BodyTooLargeError(Exception):
@@ -113,7 +130,7 @@ def create_app(
         )
     # Chart data is JSON of a few hundred KB; small answers (/predict) stay uncompressed.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, larger=LARGE_BODIES)
     install_error_handlers(app)
     routers = (
         root.router,
@@ -121,6 +138,7 @@ def create_app(
         models.router,
         predictions.router,
         drift.router,
+        drift_compare.router,
         retrain.router,
         market.router,
         scheduler.router,

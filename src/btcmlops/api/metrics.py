@@ -43,10 +43,10 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from btcmlops import __version__
-from btcmlops.mlops.drift_detector import SEVERITY_ORDER
 from btcmlops.mlops.metrics import MonitoringSnapshot, read_monitoring_snapshot
 from btcmlops.mlops.prediction_logger import PredictionLogger
 from btcmlops.mlops.scheduler import Scheduler
+from btcmlops.severity import severity_rank
 
 if TYPE_CHECKING:
     from btcmlops.api.services import Services
@@ -385,7 +385,7 @@ def snapshot_families(snapshot: MonitoringSnapshot) -> Iterable[Metric]:
         pending.add_metric(labels, reading.pending_outcomes)
         _add(estimated, labels, reading.estimated_accuracy)
         estimated_n.add_metric(labels, reading.estimated_predictions)
-        _add(overall, labels, SEVERITY_ORDER.get(reading.drift_severity or ""))
+        _add(overall, labels, _rank(reading.drift_severity))
     yield from (champion, baseline, realised, outcomes, pending, estimated, estimated_n, overall)
     yield from _feature_drift_families(snapshot)
     yield from _retraining_families(snapshot)
@@ -424,7 +424,7 @@ def _feature_drift_families(snapshot: MonitoringSnapshot) -> Iterable[Metric]:
     )
     for reading in snapshot.feature_drift:
         labels = [reading.feature_set]
-        _add(severity, labels, SEVERITY_ORDER.get(reading.severity or ""))
+        _add(severity, labels, _rank(reading.severity))
         _add(share, labels, reading.share_drifted)
         insufficient.add_metric(labels, 1 if reading.status == "insufficient_data" else 0)
         checked.add_metric(labels, reading.checked_at.timestamp())
@@ -453,6 +453,11 @@ def _retraining_families(snapshot: MonitoringSnapshot) -> Iterable[Metric]:
 def _add(family: GaugeMetricFamily, labels: list[str], value: float | None) -> None:
     if value is not None:
         family.add_metric(labels, value)
+
+
+def _rank(severity: str | None) -> int | None:
+    """A stored severity as its gauge value; no severity (not enough data) stays absent."""
+    return None if severity is None else severity_rank(severity)
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,8 +1,9 @@
 """``btcmlops drift``: drift checks from the command line.
 
-``compare`` works on any two CSV or Parquet files. Exit codes: 0 no drift, 1 drift, 2 an
-error (unreadable file, missing column, too few rows), reported as one line by the root
-command's error handler.
+``compare`` works on any two CSV or Parquet files (``POST /drift/compare`` does the same on
+tables sent to the API). Exit codes: 0 no drift, 1 drift, 2 an error (unreadable file,
+missing column, too few rows, a reference too short to estimate its dependence without
+``--history``), reported as one line by the root command's error handler.
 """
 
 from __future__ import annotations

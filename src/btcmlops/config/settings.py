@@ -12,8 +12,7 @@ from sqlalchemy.engine import make_url
 
 from btcmlops.clock import Clock, FixedClock, SystemClock, ensure_utc, parse_utc
 from btcmlops.errors import InvalidInputError
-
-Severity = Literal["none", "low", "medium", "high"]
+from btcmlops.severity import Severity
 
 
 class Settings(BaseSettings):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from btcmlops.context import AppContext
-from btcmlops.mlops.drift_detector import DriftDetector
+from btcmlops.mlops.drift.monitor import DriftDetector
 from btcmlops.mlops.leases import Leases
 from btcmlops.mlops.prediction_ids import PredictionIdGenerator, register_node
 from btcmlops.mlops.prediction_logger import PredictionLogger

@@ -1,12 +1,19 @@
-"""``/drift``: feature and model drift, the summary, history and distributions."""
+"""``/drift``: feature and model drift, the summary, history, the latest stored check and
+distributions."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
 from btcmlops.api.deps import get_services, require_read_access
-from btcmlops.api.schemas import ErrorResponse, FeatureSetName, ModelTypeName
+from btcmlops.api.schemas import (
+    ErrorResponse,
+    FeatureSetName,
+    LatestDriftCheckResponse,
+    ModelTypeName,
+)
 from btcmlops.api.services import Services
+from btcmlops.severity import SEVERITIES
 
 router = APIRouter(
     prefix="/drift",
@@ -74,7 +81,47 @@ def drift_history(
     services: Services = Depends(get_services),
 ) -> dict:
     reports = services.drift.history(feature_set, days)
-    return {"success": True, "count": len(reports), "reports": reports}
+    return {
+        "success": True,
+        "count": len(reports),
+        "reports": reports,
+        # lowest first; "not enough data" is a status, never in this list
+        "severity_order": list(SEVERITIES),
+    }
+
+
+@router.get(
+    "/latest",
+    response_model=LatestDriftCheckResponse,
+    summary="The latest stored drift check of a pair: summary, feature and model checks",
+)
+def drift_latest(
+    feature_set: FeatureSetName = Query("vader"),
+    model_type: ModelTypeName = Query("random_forest"),
+    services: Services = Depends(get_services),
+) -> LatestDriftCheckResponse:
+    stored = services.drift.latest(feature_set, model_type)
+    if stored is None:
+        return LatestDriftCheckResponse(
+            status="none",
+            feature_set=feature_set,
+            model_type=model_type,
+            checked_at=None,
+            summary=None,
+            features=None,
+            model=None,
+            message=f"no drift check of {feature_set}/{model_type} is stored yet: the "
+            "scheduler stores one daily at 00:10 UTC (`btcmlops demo` replays them)",
+        )
+    return LatestDriftCheckResponse(
+        status="stored",
+        feature_set=stored.feature_set,
+        model_type=stored.model_type,
+        checked_at=stored.checked_at,
+        summary=stored.summary,
+        features=stored.features,
+        model=stored.model,
+    )
 
 
 @router.get("/distribution", summary="Reference and current distribution of one feature")

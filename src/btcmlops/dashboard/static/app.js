@@ -39,7 +39,6 @@
   const PREVIOUS_CHAMPION_COLOUR = "#475569";
   const ROLE_WORDS = { challenger: "challenger", previous_champion: "previous champion" };
   const RULE_WORDS = { majority: "majority class", last_hour: "last hour" };
-  const SEVERITY_LEVELS = { none: 0, low: 1, medium: 2, high: 3 };
   const RUNNING_STATUSES = new Set(["queued", "pending", "running", "started"]);
   const MODEL_NAMES = {
     random_forest: "random forest",
@@ -54,6 +53,7 @@
     health: null,
     serverNow: null,
     driftFeature: null,
+    driftWindows: {}, // {reference_days, current_days} of the check the Drift view shows
     sorts: {}, // table id -> {key, direction}, kept across refreshes
     refreshes: 0,
   };
@@ -1130,75 +1130,148 @@
       for (const id of ["chart-drift-history", "chart-distribution"]) {
         drawChart(id, [], {}, noModels());
       }
-      ["drift-kpis", "drift-recommendations", "model-drift"].forEach((id) => fill(id));
+      for (const id of ["drift-kpis", "drift-live", "drift-recommendations", "model-drift"]) {
+        fill(id);
+      }
+      byId("drift-stored-note").textContent = "";
+      byId("drift-live-note").textContent = "";
       fill("drift-table", noModels());
       return;
     }
     const featureSets = [...new Set(state.pairs.map((p) => p.feature_set))];
     const ofPair = { feature_set: pair.feature_set, model_type: pair.model_type };
-    const [histories, features, summary, model] = await Promise.all([
+    const [histories, latest, liveFeatures, liveModel] = await Promise.all([
       Promise.all(featureSets.map((fs) => load("/drift/history", { feature_set: fs, days: 30 }))),
+      load("/drift/latest", ofPair),
       load("/drift/features", { feature_set: pair.feature_set }),
-      load("/drift/summary", ofPair),
       load("/drift/model", ofPair),
     ]);
-    const analysis = features && features.drift_analysis;
+    const live = {
+      features: liveFeatures && liveFeatures.drift_analysis,
+      model: liveModel && liveModel.drift_analysis,
+    };
+    // The view opens on the latest stored daily check (its windows are complete); the live
+    // window, still filling, is shown beside it. Before any check is stored, the live window
+    // is all there is.
+    const stored = latest && latest.status === "stored" ? latest : null;
+    const shown = stored ? { features: stored.features, model: stored.model } : live;
+    const analysis = shown.features;
     const tested = ((analysis && analysis.drift_results) || []).filter((r) => r.tested !== false);
     if (!tested.some((r) => r.feature === state.driftFeature)) {
       state.driftFeature = tested.length ? tested[0].feature : null; // the most drifted
     }
-    const modelDrift = model && model.drift_analysis;
-    renderDriftKpis(analysis, summary && summary.summary, modelDrift);
+    state.driftWindows = analysis
+      ? {
+          reference_days: analysis.reference_period_days,
+          current_days: analysis.current_period_days,
+        }
+      : {};
+    renderStoredCheck(latest);
+    renderLiveWindow(live);
     renderDriftHistory(featureSets, histories);
-    renderDriftTable(analysis);
-    renderRecommendations(summary && summary.summary);
-    renderModelDrift(modelDrift);
+    renderDriftTable(analysis, stored ? "daily check" : "live window");
+    renderRecommendations(stored && stored.summary, latest);
+    renderModelDrift(shown.model);
     renderFeaturePicker(tested);
     await renderDistribution(pair);
   }
 
-  function renderDriftKpis(analysis, summary, modelDrift) {
-    const cards = [];
-    if (summary) {
-      const severity = summary.overall_severity || summary.status;
-      cards.push(
-        kpi("Overall severity", pill(severity), pairLabel(summary.feature_set, summary.model_type))
+  /** "02-27 00:00 → 03-01 00:00 UTC": the current window of a check. */
+  function currentWindow(analysis) {
+    const windows = (analysis && analysis.windows) || {};
+    if (!windows.current_start) return "";
+    return `${shortTime(windows.current_start)} → ${shortTime(windows.current_end)} UTC`;
+  }
+
+  function featureDriftCard(analysis) {
+    if (analysis.status === "success") {
+      return kpi(
+        "Feature drift",
+        pill(analysis.drift_severity),
+        `${count(analysis.significant_drift_count)} of ${count(analysis.features_tested)} ` +
+          "features drifted"
       );
     }
-    if (analysis && analysis.status === "success") {
+    const needed = (analysis.method && analysis.method.min_samples) || null;
+    const rows = `${count(analysis.reference_samples)} / ${count(analysis.current_samples)} rows`;
+    return kpi(
+      "Feature drift",
+      pill(analysis.status),
+      needed ? `${rows}, ${count(needed)} needed on each side` : rows
+    );
+  }
+
+  function modelDriftCard(analysis) {
+    const accuracy = analysis.accuracy || {};
+    const detail = isNumber(accuracy.drop)
+      ? `accuracy drop ${pct(accuracy.drop)} (p ${pValue(accuracy.p_value)})`
+      : `${count(analysis.current_predictions)} current outcomes, ` +
+        `${count(analysis.min_predictions)} needed`;
+    return kpi("Model drift", pill(analysis.drift_severity || analysis.status), detail);
+  }
+
+  function renderStoredCheck(latest) {
+    const note = byId("drift-stored-note");
+    note.textContent = "";
+    if (!latest) {
+      fill("drift-kpis", emptyState("The latest daily check could not be loaded (see above)."));
+      return;
+    }
+    if (latest.status !== "stored") {
+      fill("drift-kpis", emptyState(latest.message || "No daily drift check stored yet."));
+      return;
+    }
+    const { summary, features, model } = latest;
+    note.textContent = `checked ${utc(latest.checked_at)}`;
+    const cards = [
+      kpi(
+        "Overall severity",
+        pill(summary.overall_severity || summary.status),
+        pairLabel(summary.feature_set, summary.model_type)
+      ),
+    ];
+    if (features) {
       cards.push(
-        kpi(
-          "Feature drift",
-          pill(analysis.drift_severity),
-          `${count(analysis.significant_drift_count)} of ${count(analysis.features_tested)} ` +
-            "features drifted"
-        ),
+        featureDriftCard(features),
         kpi(
           "Windows",
-          `${count(analysis.reference_samples)} / ${count(analysis.current_samples)}`,
-          `rows: reference ${analysis.reference_period_days} d / ` +
-            `current ${analysis.current_period_days} d`
+          `${count(features.reference_samples)} / ${count(features.current_samples)}`,
+          `rows: reference ${features.reference_period_days} d / ` +
+            `current ${features.current_period_days} d`
         )
       );
-    } else if (analysis) {
-      cards.push(kpi("Feature drift", pill(analysis.status), analysis.message || "too few rows"));
     }
-    if (modelDrift) {
-      const accuracy = modelDrift.accuracy || {};
-      const detail = isNumber(accuracy.drop)
-        ? `accuracy drop ${pct(accuracy.drop)} (p ${pValue(accuracy.p_value)})`
-        : `${count(modelDrift.current_predictions)} recent outcomes`;
-      cards.push(kpi("Model drift", pill(modelDrift.drift_severity || modelDrift.status), detail));
-      const estimate = modelDrift.estimated_accuracy;
-      if (estimate) {
-        const detail = `${count(estimate.predictions)} predictions`;
-        cards.push(kpi("Label-free estimate", pct(estimate.value), detail));
-      }
-    }
+    // The label-free estimate is in the model drift facts below.
+    if (model) cards.push(modelDriftCard(model));
     fill("drift-kpis", ...cards);
   }
 
+  /** The API's rolling window up to now: incomplete early in a day, so only shown beside. */
+  function renderLiveWindow(live) {
+    const note = byId("drift-live-note");
+    note.textContent = "";
+    const cards = [];
+    if (live.features) {
+      const reference = live.features.reference_period_days;
+      note.textContent =
+        `current ${currentWindow(live.features)} · reference ${reference} d before`;
+      cards.push(featureDriftCard(live.features));
+    }
+    if (live.model) cards.push(modelDriftCard(live.model));
+    if (!cards.length) cards.push(emptyState("The live window could not be loaded (see above)."));
+    fill("drift-live", ...cards);
+  }
+
+  /** Severity word -> level, lowest 0, in the order the API serves (GET /drift/history). */
+  function severityLevels(histories) {
+    const order = histories
+      .map((history) => history && history.severity_order)
+      .find(Array.isArray);
+    return new Map((order || []).map((word, level) => [word, level]));
+  }
+
   function renderDriftHistory(featureSets, histories) {
+    const levels = severityLevels(histories);
     const traces = [];
     const noData = { x: [], text: [] };
     featureSets.forEach((featureSet, index) => {
@@ -1207,7 +1280,7 @@
         .sort((a, b) => (a.checked_at < b.checked_at ? -1 : 1));
       const byKind = new Map();
       for (const report of reports) {
-        const level = SEVERITY_LEVELS[report.severity];
+        const level = levels.get(report.severity);
         if (level === undefined) {
           // "Not enough data" is a status, not a severity: drawn on a row of its own.
           noData.x.push(report.checked_at);
@@ -1263,6 +1336,10 @@
       line: { width: 0 },
       layer: "below",
     });
+    const shaded = [
+      ["medium", "rgba(245, 158, 11, 0.07)"],
+      ["high", "rgba(220, 38, 38, 0.07)"],
+    ].filter(([word]) => levels.has(word));
     drawChart(
       "chart-drift-history",
       traces,
@@ -1270,15 +1347,14 @@
         uirevision: "drift-history",
         xaxis: { type: "date" },
         yaxis: {
-          tickvals: [-1, 0, 1, 2, 3],
-          ticktext: ["no data", "none", "low", "medium", "high"],
-          range: [-1.5, 3.5],
+          tickvals: [-1, ...levels.values()],
+          ticktext: ["no data", ...levels.keys()],
+          range: [-1.5, levels.size - 0.5],
           title: { text: "severity" },
         },
-        shapes: [
-          band(1.5, 2.5, "rgba(245, 158, 11, 0.07)"),
-          band(2.5, 3.5, "rgba(220, 38, 38, 0.07)"),
-        ],
+        shapes: shaded.map(([word, colour]) =>
+          band(levels.get(word) - 0.5, levels.get(word) + 0.5, colour)
+        ),
       }),
       emptyState(
         "No drift checks recorded yet: the scheduler runs them daily (",
@@ -1352,11 +1428,11 @@
     return isNumber(result.psi_noise_corrected) ? result.psi_noise_corrected : result.psi_excess;
   }
 
-  function renderDriftTable(analysis) {
+  function renderDriftTable(analysis, source) {
     const note = byId("drift-table-note");
     note.textContent = "";
     if (!analysis) {
-      fill("drift-table", emptyState("The feature drift check could not be loaded (see above)."));
+      fill("drift-table", emptyState(`The ${source} could not be loaded (see above).`));
       return;
     }
     if (analysis.status !== "success") {
@@ -1372,7 +1448,7 @@
       return;
     }
     note.textContent =
-      `${utc(analysis.timestamp)} · ${analysis.reference_period_days} d vs ` +
+      `${source} of ${utc(analysis.timestamp)} · ${analysis.reference_period_days} d vs ` +
       `${analysis.current_period_days} d · most drifted first`;
     const rows = (analysis.drift_results || []).filter((r) => r.tested !== false);
     fill(
@@ -1392,9 +1468,11 @@
     if (pair) renderDistribution(pair).then(renderBanner);
   }
 
-  function renderRecommendations(summary) {
+  function renderRecommendations(summary, latest) {
     const items = (summary && summary.recommendations) || [];
-    const none = summary ? "Nothing to act on." : "No drift summary available.";
+    const none = summary
+      ? "Nothing to act on."
+      : (latest && latest.message) || "No drift summary available.";
     fill(
       "drift-recommendations",
       ...(items.length
@@ -1465,7 +1543,12 @@
       drawChart("chart-distribution", [], {}, emptyState("Choose a feature once a check has run."));
       return;
     }
-    const result = await load("/drift/distribution", { feature_set: pair.feature_set, feature });
+    // The windows have the shown check's lengths, ending now.
+    const result = await load("/drift/distribution", {
+      feature_set: pair.feature_set,
+      feature,
+      ...state.driftWindows,
+    });
     if (!result || state.driftFeature !== feature) return; // a newer choice is on its way
     const reference = result.reference_share || [];
     const current = result.current_share || [];

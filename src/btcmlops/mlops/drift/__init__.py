@@ -4,8 +4,12 @@
   level and effective sample sizes, on feature-major arrays.
 - ``feature_drift``: ``compare_features`` (reference vs current window: per-feature results,
   the drift rule, the severity) and ``DriftReference`` (reusable, JSON-serialisable).
-- ``compare`` / ``files`` / ``html_report``: the ``btcmlops drift compare`` tool on CSV or
-  Parquet files.
+- ``compare`` / ``files`` / ``tables`` / ``html_report``: ``btcmlops drift compare`` on CSV
+  or Parquet files, and ``POST /drift/compare`` on tables sent in the request.
+- ``monitor``: ``DriftDetector``, the checks of the store's data (windows off the clock, the
+  feature check, the summary), recorded in ``drift_reports``, with their history and the
+  latest stored check.
+- ``model_drift``: the champion's accuracy and calibration, reference vs current window.
 
 The formulas and rules are in docs/drift.md.
 """

@@ -1,24 +1,27 @@
-"""Compare any two datasets (CSV or Parquet) with the feature-drift statistics.
+"""Compare two datasets with the feature-drift statistics: two files (CSV or Parquet), or
+two in-memory tables (column → values, as ``POST /drift/compare`` receives them).
 
-This is what ``btcmlops drift compare`` runs and what ``bench/drift.py`` times: read both
-files, pick the numeric columns they share (or the named ones), and run
-:func:`~btcmlops.mlops.drift.feature_drift.compare_prepared`.
+This is what ``btcmlops drift compare`` runs, what ``bench/drift.py`` times and what the API
+serves: read both sides, pick the numeric columns they share (or the named ones), and run
+:func:`~btcmlops.mlops.drift.feature_drift.compare_prepared`. Files and tables are read by
+their own readers (``files``, ``tables``) into the same shape, and from there take one path.
 
-Dependence (each feature's autocorrelation time) is estimated from the reference's own
-rows unless a ``history`` file (earlier rows of the same features, at least as many as the
-reference) is given: the estimator's lag cap limits it to about a quarter of the rows, so on
-a short reference of a persistent feature it comes out far too small and the check alarms
-on noise (86 % of AR(0.95) checks at 24 × 24); a longer history fixes that.
+Dependence (each feature's dependence time) is estimated from the reference's own rows
+unless a history (earlier rows of the same features, at least as many as the reference) is
+given. On a short reference of a persistent feature the estimate comes out far too small
+and the check would alarm on noise (86 % of AR(0.95) checks at 24 × 24), so when the rows
+cannot support the estimate (:class:`~btcmlops.mlops.drift.feature_drift.Dependence`) the
+check is refused with one line that says what would fix it: a longer reference or history.
 
 Bad values are counted and said, never silently dropped or let into the statistics: stray
-text cells in a numeric CSV column (read as missing, see ``files``) and ±infinity, which
-is kept out of the KS test and of the PSI's quantile edges (an infinite edge made a
-negative bin share). Both are reported per feature in ``bad_values`` and in the notes.
+text cells in a numeric column (read as missing) and ±infinity, which is kept out of the KS
+test and of the PSI's quantile edges (an infinite edge made a negative bin share). Both are
+reported per feature in ``bad_values`` and in the notes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,20 +29,32 @@ from typing import Any
 import numpy as np
 
 from btcmlops.errors import InvalidInputError
-from btcmlops.mlops.drift import statistics as st
 from btcmlops.mlops.drift.feature_drift import (
+    Dependence,
     DriftReference,
     FeatureDriftResult,
     compare_prepared,
     history_is_used,
 )
-from btcmlops.mlops.drift.files import NumericTable, read_numeric_table
+from btcmlops.mlops.drift.files import NumericTable, StrayCells, read_numeric_table
 from btcmlops.mlops.drift.statistics import SortedSample, start_ks_two_sample
+from btcmlops.mlops.drift.tables import ColumnTable, read_table
+
+# About 16 MB of float64 per side and 100 MB of Python objects while a request is read.
+MAX_TABLE_VALUES = 2_000_000
+FILE_HISTORY_HINT = "(--history FILE)"
+TABLE_HISTORY_HINT = '("history" in the request)'
+
+Table = NumericTable | ColumnTable
 
 
 @dataclass(frozen=True)
 class CompareReport:
-    """The drift check of two files, with notes on the columns that were left out."""
+    """The drift check of two datasets, with notes on the columns that were left out.
+
+    ``reference_path`` and ``current_path`` name the two sides: the files' paths, or
+    ``reference`` and ``current`` for in-memory tables.
+    """
 
     reference_path: str
     current_path: str
@@ -63,6 +78,18 @@ class CompareReport:
         }
 
 
+@dataclass(frozen=True)
+class _Sides:
+    """Both sides as read (feature-major float columns) and what was said on the way."""
+
+    names: list[str]
+    reference: np.ndarray
+    current: np.ndarray
+    history: np.ndarray | None  # already without ±inf
+    notes: list[str]
+    non_numeric: dict[str, dict[str, dict[str, int]]]
+
+
 def compare_files(
     reference_path: Path | str,
     current_path: Path | str,
@@ -77,39 +104,163 @@ def compare_files(
     """Feature drift of ``current_path`` against ``reference_path``.
 
     Raises InvalidInputError for an unreadable file, a named feature missing from (or not
-    numeric in) a file, no numeric column in common, fewer than ``min_samples`` rows, or a
-    history without the features or shorter than the reference.
+    numeric in) a file, no numeric column in common, fewer than ``min_samples`` rows, a
+    history without the features or shorter than the reference, or (without a history) a
+    reference too short to estimate its dependence.
     """
-    wanted = list(dict.fromkeys(features)) if features else None
-    if features is not None and not wanted:
-        raise InvalidInputError("--features names no feature")
-    reference = read_numeric_table(Path(reference_path))
-    current = read_numeric_table(Path(current_path))
+    wanted = _wanted(features, "--features")
+    # The tables go straight into _read_sides, so their Arrow buffers are released as soon
+    # as the columns are out, before the statistics.
+    return _compare_sides(
+        _read_sides(
+            read_numeric_table(Path(reference_path)),
+            read_numeric_table(Path(current_path)),
+            _history_file(history_path),
+            wanted,
+            min_samples,
+        ),
+        str(reference_path),
+        str(current_path),
+        bins=bins,
+        alpha=alpha,
+        psi_effect_floor=psi_effect_floor,
+        min_samples=min_samples,
+        history_hint=FILE_HISTORY_HINT,
+    )
+
+
+def compare_tables(
+    reference: Mapping[str, Sequence],
+    current: Mapping[str, Sequence],
+    features: Sequence[str] | None = None,
+    *,
+    bins: int = 10,
+    alpha: float = 0.05,
+    psi_effect_floor: float = 0.1,
+    min_samples: int = 24,
+    history: Mapping[str, Sequence] | None = None,
+) -> CompareReport:
+    """Feature drift of the ``current`` table against the ``reference`` table.
+
+    Each table maps column names to their values in time order (numbers, None, or strings;
+    see :mod:`~btcmlops.mlops.drift.tables`); ``history`` holds earlier rows of the same
+    features. Raises InvalidInputError as :func:`compare_files` does, and for columns of
+    unequal length within a table or more than ``MAX_TABLE_VALUES`` values in all.
+    """
+    wanted = _wanted(features, '"features"')
+    total = _value_count(reference, current, history or {})
+    if total > MAX_TABLE_VALUES:
+        raise InvalidInputError(
+            f"the tables hold {total:,} values; at most {MAX_TABLE_VALUES:,} are compared "
+            "at once: send fewer rows or columns"
+        )
+    return _compare_sides(
+        _read_sides(
+            read_table(reference, label='the "reference" table'),
+            read_table(current, label='the "current" table'),
+            None if history is None else read_table(history, label='the "history" table'),
+            wanted,
+            min_samples,
+        ),
+        "reference",
+        "current",
+        bins=bins,
+        alpha=alpha,
+        psi_effect_floor=psi_effect_floor,
+        min_samples=min_samples,
+        history_hint=TABLE_HISTORY_HINT,
+    )
+
+
+def _history_file(path: Path | str | None) -> NumericTable | None:
+    return None if path is None else read_numeric_table(Path(path), label=f"the history {path}")
+
+
+def _wanted(features: Sequence[str] | None, option: str) -> list[str] | None:
+    wanted = list(dict.fromkeys(features)) if features is not None else None
+    if wanted is not None and not wanted:
+        raise InvalidInputError(f"{option} names no feature")
+    return wanted
+
+
+def _value_count(*tables: Mapping[str, Sequence]) -> int:
+    if not all(isinstance(table, Mapping) for table in tables):
+        return 0  # read_table says what is wrong
+    return sum(
+        len(values) for table in tables for values in table.values() if hasattr(values, "__len__")
+    )
+
+
+def _read_sides(
+    reference: Table,
+    current: Table,
+    history: Table | None,
+    wanted: list[str] | None,
+    min_samples: int,
+) -> _Sides:
+    """Choose the features, check the sizes, and take the columns out of the tables."""
     names, notes = _choose_features(reference, current, wanted)
     for table in (reference, current):
         if table.rows < min_samples:
             raise InvalidInputError(
-                f"too few rows in {table.path}: {table.rows}, need at least {min_samples}"
+                f"too few rows in {table.label}: {table.rows}, need at least {min_samples}"
             )
-    reference_rows = reference.rows
-    reference_columns, current_columns = reference.columns(names), current.columns(names)
-    bad_values = _bad_values(reference, current, names, notes)
-    bad_values["infinite"] = {
+    non_numeric = _stray_cells(reference, current, names, notes)
+    history_columns = None
+    if history is not None:
+        history_columns = _history_columns(history, names, reference.rows, notes)
+    return _Sides(
+        names=names,
+        reference=reference.columns(names),
+        current=current.columns(names),
+        history=history_columns,
+        notes=notes,
+        non_numeric=non_numeric,
+    )
+
+
+def _compare_sides(
+    sides: _Sides,
+    reference_name: str,
+    current_name: str,
+    *,
+    bins: int,
+    alpha: float,
+    psi_effect_floor: float,
+    min_samples: int,
+    history_hint: str,
+) -> CompareReport:
+    """The check on both sides as read: ±inf out, τ, the sorted samples and the tests.
+
+    ``sides`` comes straight from :func:`_read_sides`, so once unpacked here the columns
+    are released as soon as the statistics are done with them.
+    """
+    names, notes = sides.names, sides.notes
+    reference_columns, current_columns = sides.reference, sides.current
+    history_columns, non_numeric = sides.history, sides.non_numeric
+    del sides
+    reference_rows = reference_columns.shape[1]
+    infinite = {
         "reference": _infinities_out(reference_columns, names),
         "current": _infinities_out(current_columns, names),
     }
-    _note_infinities(bad_values["infinite"], notes)
-    tau = _autocorrelation_times(reference_columns, names, history_path, notes)
-    del reference, current  # release the Arrow tables before the statistics
+    _note_infinities(infinite, notes)
+    if history_columns is None:
+        dependence = Dependence.estimate(reference_columns)
+    else:
+        dependence = Dependence.estimate(history_columns, "history")
+    del history_columns
     # Sorted copies first: the KS test starts on them (its exact p-values on the worker
     # threads) while the reference's moments, quantiles and PSI are computed.
     reference_sample = SortedSample.from_columns(reference_columns)
     current_sample = SortedSample.from_columns(current_columns)
     ks = start_ks_two_sample(reference_sample, current_sample)
     prepared = DriftReference.from_columns(
-        reference_columns, names, bins=bins, sample=reference_sample, autocorrelation_time=tau
+        reference_columns, names, bins=bins, sample=reference_sample, dependence=dependence
     )
     del reference_columns
+    if prepared.dependence_unsupported:
+        raise InvalidInputError(f"{prepared.refusal()} {history_hint}")
     result = compare_prepared(
         prepared,
         current_columns,
@@ -128,58 +279,57 @@ def compare_files(
             + ", ".join(result.untested_features)
         )
     return CompareReport(
-        reference_path=str(reference_path),
-        current_path=str(current_path),
+        reference_path=reference_name,
+        current_path=current_name,
         result=result,
         notes=tuple(notes),
-        bad_values=bad_values,
+        bad_values={"non_numeric": non_numeric, "infinite": infinite},
     )
 
 
-def _autocorrelation_times(
-    reference_columns: np.ndarray,
-    names: list[str],
-    history_path: Path | str | None,
-    notes: list[str],
+def _history_columns(
+    history: Table, names: list[str], reference_rows: int, notes: list[str]
 ) -> np.ndarray:
-    """τ per feature: from the history file when given, else from the reference."""
-    rows = reference_columns.shape[1]
-    if history_path is not None:
-        history = read_numeric_table(Path(history_path))
-        missing = [name for name in names if name not in history.numeric]
-        if missing:
-            raise InvalidInputError(
-                f"the history {history.path} has no numeric column {', '.join(missing)}"
-            )
-        if not history_is_used(history.rows, rows):
-            raise InvalidInputError(
-                f"the history {history.path} has {history.rows} rows; it needs at least as "
-                f"many as the reference ({rows}) to estimate dependence better than it"
-            )
-        columns = history.columns(names)
-        columns[~np.isfinite(columns)] = np.nan
-        notes.append(f"autocorrelation times from the {history.rows} rows of {history.path}")
-        return st.autocorrelation_time(columns)
-    return st.autocorrelation_time(reference_columns)
-
-
-def _bad_values(
-    reference: NumericTable, current: NumericTable, names: list[str], notes: list[str]
-) -> dict[str, Any]:
-    """The stray text cells of the compared columns, per side, said in the notes too."""
+    """The history's columns of ``names``, ±inf as missing, for the autocorrelation times."""
+    missing = [name for name in names if name not in history.numeric]
+    if missing:
+        raise InvalidInputError(f"{history.label} has no numeric column {', '.join(missing)}")
+    if not history_is_used(history.rows, reference_rows):
+        raise InvalidInputError(
+            f"{history.label} has {history.rows} rows; it needs at least as many as the "
+            f"reference ({reference_rows}) to estimate dependence better than it"
+        )
     wanted = set(names)
-    found: dict[str, Any] = {"non_numeric": {}}
+    notes.extend(_stray_note(history, item) for item in history.stray if item.column in wanted)
+    columns = history.columns(names)
+    columns[~np.isfinite(columns)] = np.nan
+    notes.append(f"autocorrelation times from the {history.rows} rows of {history.label}")
+    return columns
+
+
+def _stray_cells(
+    reference: Table, current: Table, names: list[str], notes: list[str]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """The stray text cells of the compared columns, per side, said in the notes too.
+
+    Where the first one is counts file lines (``first_line``) or table rows (``first_row``).
+    """
+    wanted = set(names)
+    found = {}
     for side, table in (("reference", reference), ("current", current)):
         cells = [item for item in table.stray if item.column in wanted]
-        found["non_numeric"][side] = {
-            item.column: {"count": item.count, "first_line": item.first_line} for item in cells
+        found[side] = {
+            item.column: {"count": item.count, f"first_{item.unit}": item.first} for item in cells
         }
-        notes.extend(
-            f"{table.path}: column {item.column} has {item.count} non-numeric cell(s), the "
-            f"first on line {item.first_line} ({item.first_value!r}); tested on its numbers"
-            for item in cells
-        )
+        notes.extend(_stray_note(table, item) for item in cells)
     return found
+
+
+def _stray_note(table: Table, item: StrayCells) -> str:
+    return (
+        f"{table.label}: column {item.column} has {item.count} non-numeric cell(s), the "
+        f"first on {item.unit} {item.first} ({item.first_value!r}); tested on its numbers"
+    )
 
 
 def _infinities_out(columns: np.ndarray, names: list[str]) -> dict[str, dict[str, int]]:
@@ -205,7 +355,7 @@ def _note_infinities(infinite: dict[str, dict[str, dict[str, int]]], notes: list
 
 
 def _choose_features(
-    reference: NumericTable, current: NumericTable, wanted: list[str] | None
+    reference: Table, current: Table, wanted: list[str] | None
 ) -> tuple[list[str], list[str]]:
     notes: list[str] = []
     if wanted is not None:
@@ -213,10 +363,10 @@ def _choose_features(
             missing = [name for name in wanted if name not in table.numeric]
             absent = [name for name in missing if name not in table.non_numeric]
             if absent:
-                raise InvalidInputError(f"{table.path} has no column {', '.join(absent)}")
+                raise InvalidInputError(f"{table.label} has no column {', '.join(absent)}")
             if missing:
                 raise InvalidInputError(
-                    f"column(s) {', '.join(missing)} of {table.path} are not numeric"
+                    f"column(s) {', '.join(missing)} of {table.label} are not numeric"
                 )
         return wanted, notes
     ignored = sorted(set(reference.non_numeric) | set(current.non_numeric))
@@ -235,6 +385,6 @@ def _choose_features(
         notes.append(f"only in the current data, ignored: {', '.join(only_current)}")
     if not shared:
         raise InvalidInputError(
-            f"{reference.path} and {current.path} have no numeric column in common"
+            f"{reference.label} and {current.label} have no numeric column in common"
         )
     return shared, notes

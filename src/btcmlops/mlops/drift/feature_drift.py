@@ -29,12 +29,16 @@ import pandas as pd
 
 from btcmlops.errors import InvalidInputError
 from btcmlops.mlops.drift import statistics as st
+from btcmlops.severity import Severity
+from btcmlops.severity import severity_at_least as severity_at_least  # re-exported
 
-Severity = Literal["none", "low", "medium", "high"]
-SEVERITIES: tuple[Severity, ...] = ("none", "low", "medium", "high")
 Status = Literal["success", "insufficient_data"]
 
-REFERENCE_FORMAT = "btcmlops.drift-reference/2"
+REFERENCE_FORMAT = "btcmlops.drift-reference/3"
+# A dependence time τ̂ is taken as supported by the rows it was estimated from when they
+# number at least this many times τ̂ (docs/drift.md, "Short references are refused").
+ROWS_PER_DEPENDENCE_TIME = 50
+DependenceSource = Literal["reference", "history", "given"]
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,52 @@ class FeatureDriftResult:
 
 
 @dataclass(frozen=True)
+class Dependence:
+    """Each feature's dependence time, and how many rows it was estimated from and needs.
+
+    ``times`` is :func:`~statistics.dependence_time` per feature; it sets the effective
+    sample sizes. ``needs_rows`` is 50·max(1, τ̂) with τ̂ the largest dependence time at the
+    stricter refusal gate (:data:`~statistics.REFUSAL_GATE_Z`): fewer rows than that cannot
+    support the estimate (Geyer's estimator is biased low by about τ/n, and its lag cap
+    limits it to about n/2), so a check that relies on the reference alone is refused
+    (:meth:`DriftReference.refusal`).
+    """
+
+    times: np.ndarray
+    rows: int
+    needs_rows: int
+    source: DependenceSource
+
+    @classmethod
+    def estimate(cls, columns: np.ndarray, source: DependenceSource = "reference") -> Dependence:
+        """From a feature-major (features x rows) array in time order."""
+        columns = np.asarray(columns, dtype=float)
+        times, strict = st.dependence_times(columns, (st.GATE_Z, st.REFUSAL_GATE_Z))
+        largest = max(1.0, float(np.max(strict, initial=1.0)))
+        return cls(
+            times=times,
+            rows=int(columns.shape[1]),
+            needs_rows=math.ceil(ROWS_PER_DEPENDENCE_TIME * largest),
+            source=source,
+        )
+
+    @classmethod
+    def given(cls, times: np.ndarray, rows: int) -> Dependence:
+        """Times the caller vouches for: never refused."""
+        return cls(times=np.asarray(times, dtype=float), rows=rows, needs_rows=0, source="given")
+
+
+@dataclass(frozen=True)
 class DriftReference:
     """What a drift check needs from the reference window, computed once and reusable.
 
     Sorted values (for exact KS), PSI bin edges and shares, means, standard deviations, the
-    lag-1 autocorrelation and the integrated autocorrelation time (from the time-ordered
-    values; the latter sets the effective sample sizes). Serialises to JSON, so it can
-    be stored with a model version and a check no longer needs the training data.
+    lag-1 autocorrelation and each feature's dependence time (field
+    ``autocorrelation_time``, see :func:`~statistics.dependence_time`; it sets the effective
+    sample sizes), with the rows it was estimated from (``dependence_rows``: the reference's
+    own or a history's) and the rows it needs (``dependence_needs_rows``). Serialises to
+    JSON, so it can be stored with a model version and a check no longer needs the training
+    data.
     """
 
     features: tuple[str, ...]
@@ -149,6 +192,38 @@ class DriftReference:
     stds: np.ndarray
     autocorrelation: np.ndarray
     autocorrelation_time: np.ndarray
+    dependence_rows: int
+    dependence_needs_rows: int
+    dependence_source: DependenceSource
+
+    @property
+    def dependence_unsupported(self) -> bool:
+        """True when the dependence times came from the reference's own rows and they are
+        too few to support them (see :class:`Dependence`); a check is then refused.
+
+        A history is used as given, however long: the service estimates from 21 days (504
+        rows), which the 50·τ̂ rule calls short for any AR(0.9)-like feature, while the
+        measured false-alarm rates with it stay below 1% (docs/drift.md).
+        """
+        return (
+            self.dependence_source == "reference"
+            and self.dependence_rows < self.dependence_needs_rows
+        )
+
+    def refusal(self) -> str:
+        """The one-line reason a check on this reference is refused ("" when it is not)."""
+        if not self.dependence_unsupported:
+            return ""
+        tau = self.dependence_needs_rows / ROWS_PER_DEPENDENCE_TIME
+        needs = (
+            f"needs about {self.dependence_needs_rows} for τ≈{tau:.0f}"
+            if tau > 1.0
+            else f"needs at least {ROWS_PER_DEPENDENCE_TIME}"
+        )
+        return (
+            f"the reference has {self.dependence_rows} rows, too few to estimate its "
+            f"dependence ({needs}); give a longer reference or a history of earlier rows"
+        )
 
     @classmethod
     def from_data(
@@ -170,16 +245,19 @@ class DriftReference:
         *,
         bins: int = 10,
         copy: bool = True,
+        dependence: Dependence | None = None,
         autocorrelation_time: np.ndarray | None = None,
         sample: st.SortedSample | None = None,
     ) -> DriftReference:
         """From a feature-major (features x rows) array whose rows are in time order.
 
         With ``copy=False`` the array is sorted in place (for callers that built it).
-        ``autocorrelation_time`` replaces the estimate from these rows, for callers that hold
-        a longer history of the same features (see :func:`compare_features`). ``sample`` is
-        these columns already sorted (:class:`~statistics.SortedSample`), for callers that
-        sorted them for something else first; the columns then stay untouched.
+        ``dependence`` replaces the estimate from these rows, for callers that hold a longer
+        history of the same features (``Dependence.estimate(history, "history")``, see
+        :func:`compare_features`). ``autocorrelation_time`` gives the dependence times as
+        known values, never refused (``Dependence.given``). ``sample`` is these columns
+        already sorted (:class:`~statistics.SortedSample`), for callers that sorted them for
+        something else first; the columns then stay untouched.
         """
         columns = np.asarray(columns, dtype=float)
         names = tuple(str(name) for name in feature_names)
@@ -190,11 +268,12 @@ class DriftReference:
         if bins < 2:
             raise InvalidInputError(f"PSI needs at least 2 bins, got {bins}")
         moments = st.column_moments(columns)
-        if autocorrelation_time is None:
-            tau = st.autocorrelation_time(columns)  # before the columns are sorted
-        else:
-            tau = _per_feature(autocorrelation_time, len(names), "autocorrelation_time")
         rows = int(columns.shape[1])
+        if dependence is None and autocorrelation_time is not None:
+            dependence = Dependence.given(autocorrelation_time, rows)
+        if dependence is None:
+            dependence = Dependence.estimate(columns)  # before the columns are sorted
+        tau = _per_feature(dependence.times, len(names), "autocorrelation_time")
         if sample is None:
             sample = st.SortedSample.from_columns(columns, copy=copy)
         elif sample.values.shape != columns.shape:
@@ -214,6 +293,9 @@ class DriftReference:
             stds=moments.stds,
             autocorrelation=moments.autocorrelation,
             autocorrelation_time=tau,
+            dependence_rows=dependence.rows,
+            dependence_needs_rows=dependence.needs_rows,
+            dependence_source=dependence.source,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -233,6 +315,9 @@ class DriftReference:
             "stds": _encode_list(self.stds),
             "autocorrelation": _encode_list(self.autocorrelation),
             "autocorrelation_time": _encode_list(self.autocorrelation_time),
+            "dependence_rows": self.dependence_rows,
+            "dependence_needs_rows": self.dependence_needs_rows,
+            "dependence_source": self.dependence_source,
         }
 
     def to_json(self) -> str:
@@ -240,11 +325,20 @@ class DriftReference:
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> DriftReference:
-        if payload.get("format") != REFERENCE_FORMAT:
+        found = payload.get("format")
+        if isinstance(found, str) and found.startswith("btcmlops.drift-reference/"):
+            if found != REFERENCE_FORMAT:
+                raise InvalidInputError(
+                    f"drift reference format {found!r} is out of date (expected "
+                    f"{REFERENCE_FORMAT!r}): build it again from the reference data"
+                )
+        else:
             raise InvalidInputError(
-                f"not a drift reference: format {payload.get('format')!r}, "
-                f"expected {REFERENCE_FORMAT!r}"
+                f"not a drift reference: format {found!r}, expected {REFERENCE_FORMAT!r}"
             )
+        source = payload.get("dependence_source")
+        if source not in ("reference", "history", "given"):
+            raise InvalidInputError(f"drift reference is malformed: dependence_source {source!r}")
         try:
             rows = [[_decode_float(v) for v in row] for row in payload["sorted_values"]]
             width = max((len(row) for row in rows), default=0)
@@ -263,6 +357,9 @@ class DriftReference:
                 stds=_decode_list(payload["stds"]),
                 autocorrelation=_decode_list(payload["autocorrelation"]),
                 autocorrelation_time=_decode_list(payload["autocorrelation_time"]),
+                dependence_rows=int(payload["dependence_rows"]),
+                dependence_needs_rows=int(payload["dependence_needs_rows"]),
+                dependence_source=source,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"drift reference is malformed: {exc}") from exc
@@ -309,7 +406,7 @@ def compare_features(
         Rows needed in each window (and observed values per feature) to test at all.
     history
         Optional rows in time order from before the reference window, same features. When it
-        holds at least as many rows as the reference, each feature's autocorrelation time
+        holds at least as many rows as the reference, each feature's dependence time
         (and so its effective sample sizes) is estimated from it instead of from the
         reference: over one week of hourly rows the memory of a day-scale feature is
         underestimated several-fold, and a swing in it then looks like drift. Being older
@@ -321,7 +418,8 @@ def compare_features(
     -------
     FeatureDriftResult
         Status ``insufficient_data`` (and no severity) when a window has fewer than
-        ``min_samples`` rows.
+        ``min_samples`` rows, or when the rows the dependence was estimated from are too
+        few to support it (:meth:`DriftReference.refusal` says why and what would help).
     """
     if not 0.0 < alpha < 1.0:
         raise InvalidInputError(f"alpha must be between 0 and 1, got {alpha}")
@@ -347,16 +445,16 @@ def compare_features(
         _, current_columns = feature_columns(current, names)
         prepared = None
         if reference_columns.shape[1] >= min_samples and current_columns.shape[1] >= min_samples:
-            tau = None
+            dependence = None
             if history is not None:
                 _, history_columns = feature_columns(history, names)
                 if history_is_used(history_columns.shape[1], reference_columns.shape[1]):
-                    tau = st.autocorrelation_time(history_columns)
+                    dependence = Dependence.estimate(history_columns, "history")
             prepared = DriftReference.from_columns(
                 reference_columns,
                 names,
                 bins=10 if bins is None else bins,
-                autocorrelation_time=tau,
+                dependence=dependence,
             )
         reference_rows = reference_columns.shape[1]
     rows_reference = prepared.rows if prepared is not None else reference_rows
@@ -374,7 +472,7 @@ def compare_features(
 
 
 def history_is_used(history_rows: int, reference_rows: int) -> bool:
-    """Whether :func:`compare_features` estimates autocorrelation from the history."""
+    """Whether :func:`compare_features` estimates dependence from the history."""
     return history_rows >= reference_rows
 
 
@@ -406,21 +504,13 @@ def compare_prepared(
         "min_samples": min_samples,
     }
     if reference is None or reference_rows < min_samples or current_rows < min_samples:
-        return FeatureDriftResult(
-            status="insufficient_data",
-            reference_samples=reference_rows,
-            current_samples=current_rows,
-            features_tested=0,
-            significant_drift_count=0,
-            ks_significant_count=0,
-            drift_severity=None,
-            drift_results=(),
-            message=(
-                f"need at least {min_samples} rows in each window, got {reference_rows} "
-                f"reference and {current_rows} current rows"
-            ),
-            **settings,
+        message = (
+            f"need at least {min_samples} rows in each window, got {reference_rows} "
+            f"reference and {current_rows} current rows"
         )
+        return _insufficient_data(message, reference_rows, current_rows, settings)
+    if reference.dependence_unsupported:
+        return _insufficient_data(reference.refusal(), reference_rows, current_rows, settings)
 
     current = current_sample or st.SortedSample.from_columns(current_columns)
     # the exact p-values run on the worker threads while PSI and the moments are computed
@@ -500,6 +590,23 @@ def compare_prepared(
     )
 
 
+def _insufficient_data(
+    message: str, reference_rows: int, current_rows: int, settings: dict[str, Any]
+) -> FeatureDriftResult:
+    return FeatureDriftResult(
+        status="insufficient_data",
+        reference_samples=reference_rows,
+        current_samples=current_rows,
+        features_tested=0,
+        significant_drift_count=0,
+        ks_significant_count=0,
+        drift_severity=None,
+        drift_results=(),
+        message=message,
+        **settings,
+    )
+
+
 def drift_severity(
     features_tested: int,
     significant: np.ndarray,
@@ -554,13 +661,6 @@ def feature_levels(
         else:
             levels.append("low")
     return levels
-
-
-def severity_at_least(severity: Severity | None, threshold: Severity) -> bool:
-    """True when ``severity`` is a real severity at or above ``threshold``."""
-    if severity is None:
-        return False
-    return SEVERITIES.index(severity) >= SEVERITIES.index(threshold)
 
 
 def feature_columns(

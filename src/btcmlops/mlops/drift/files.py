@@ -6,7 +6,8 @@ for the autocorrelation of the reference). Missing values become NaN.
 A CSV column whose cells are mostly numbers but holds a few that are not (a stray "n/a" or
 "error" in a price column) is read as numeric: those cells become missing values and are
 reported with their count and the first line they stand on (:class:`StrayCells`), instead
-of the whole column being dropped as text.
+of the whole column being dropped as text. A column is numeric while its numbers outnumber
+its stray cells (:func:`is_mostly_numeric`); in-memory tables (``tables``) use the same rule.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -35,12 +37,23 @@ _PARQUET_THREADED_VALUES = 1 << 18
 
 @dataclass(frozen=True)
 class StrayCells:
-    """Non-numeric cells of a mostly numeric CSV column, read as missing values."""
+    """Non-numeric cells of a mostly numeric column, read as missing values.
+
+    ``unit`` says what ``first`` counts: ``line`` is a CSV file's line number (the header
+    being line 1), ``row`` the 0-based index of the value in an in-memory column.
+    """
 
     column: str
     count: int
-    first_line: int  # the file's line number, the header being line 1
+    first: int
     first_value: str
+    unit: Literal["line", "row"] = "line"
+
+
+def is_mostly_numeric(numbers: int, stray: int) -> bool:
+    """A column with ``numbers`` numeric cells and ``stray`` other filled cells is read as
+    numeric when the numbers outnumber the rest; else it is a column of text."""
+    return numbers > stray
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class NumericTable:
     """
 
     path: Path
+    label: str  # how messages name the file
     format: str
     rows: int
     numeric: tuple[str, ...]
@@ -90,9 +104,10 @@ def _fill(matrix: np.ndarray, start: int, table: pa.Table) -> None:
         matrix[start + offset] = column.to_numpy()
 
 
-def read_numeric_table(path: Path) -> NumericTable:
+def read_numeric_table(path: Path, *, label: str = "") -> NumericTable:
     """Open ``path`` (Parquet by its magic bytes, else CSV) and sort its columns into numeric
     and non-numeric. Booleans count as numeric (0/1); strings, dates and timestamps do not.
+    ``label`` names the file in messages (default: its path).
     """
     path = Path(path)
     if not path.is_file():
@@ -113,6 +128,7 @@ def read_numeric_table(path: Path) -> NumericTable:
         raise InvalidInputError(f"{path} has repeated column names")
     return NumericTable(
         path=path,
+        label=label or str(path),
         format="parquet" if is_parquet else "csv",
         rows=rows,
         numeric=tuple(field.name for field in schema if _is_numeric(field.type)),
@@ -134,11 +150,11 @@ def _mostly_numeric_as_numbers(table: pa.Table) -> tuple[pa.Table, list[StrayCel
         filled = cells.notna().to_numpy() & (cells.astype(str).str.strip() != "").to_numpy()
         numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
         bad = filled & np.isnan(numbers)
-        good = int(filled.sum() - bad.sum())
-        if not bad.any() or good <= bad.sum():
+        count = int(bad.sum())
+        if not count or not is_mostly_numeric(int(filled.sum()) - count, count):
             continue  # no stray cell, or a column of text
         first = int(np.flatnonzero(bad)[0])
-        stray.append(StrayCells(field.name, int(bad.sum()), first + 2, str(text[first])[:40]))
+        stray.append(StrayCells(field.name, count, first + 2, str(text[first])[:40], "line"))
         table = table.set_column(index, field.name, pa.array(numbers, type=pa.float64()))
     return table, stray
 

@@ -37,8 +37,8 @@ from btcmlops.mlops.retraining import queries
 from btcmlops.mlops.significance import two_proportion_test
 from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
 from btcmlops.modeling.splits import PURGE_GAP, SPLIT_FRACTIONS
+from btcmlops.severity import severities_at_least, severity_at_least
 
-SEVERITY_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
 SIGNIFICANCE_LEVEL = 0.05
 
 DriftSummary = Callable[[str, str], dict[str, Any]]
@@ -229,9 +229,7 @@ class RetrainPolicy:
         )
         check["severity"] = severity
         check["top_features"] = summary.get("feature_drift", {}).get("top_features", [])
-        triggered = severity in SEVERITY_ORDER and (
-            SEVERITY_ORDER[severity] >= SEVERITY_ORDER[threshold]
-        )
+        triggered = severity_at_least(severity, threshold)
         check["triggered"] = triggered
         detail = ", ".join(check["top_features"][:3])
         check["reason"] = f"drift severity {severity} (threshold {threshold})" + (
@@ -364,11 +362,7 @@ class RetrainPolicy:
 
     def drift_onset(self, feature_set: str, since: datetime, now: datetime) -> datetime | None:
         """Start of the current window of the first drifted feature check from ``since`` on."""
-        threshold = [
-            name
-            for name, rank in SEVERITY_ORDER.items()
-            if rank >= SEVERITY_ORDER[self.settings.retrain_drift_severity]
-        ]
+        threshold = severities_at_least(self.settings.retrain_drift_severity)
         with self.store.session() as session:
             report = session.scalar(
                 select(DriftReport.report)

@@ -1,36 +1,27 @@
-"""Drift checks on the store: features (reference window vs current window) and the model.
+"""The drift monitor of the store: windows off the clock, the checks, their record and history.
 
-Windows are read off the clock. Feature rows are available when their bar has closed, so with
-``end = floor_hour(now)`` the current window holds the rows ``[end - current_days, end)`` and
-the reference window the ``reference_days`` before it. Only the features the schema marks as
-monitored are tested; the statistics are ``mlops.drift.feature_drift`` (see
-``docs/drift.md``).
+Feature rows are available when their bar has closed, so with ``end = floor_hour(now)`` the
+current window holds the rows ``[end - current_days, end)`` and the reference window the
+``reference_days`` before it. Only the features the schema marks as monitored are tested; the
+statistics are ``feature_drift``'s (see ``docs/drift.md``), the model's accuracy and
+calibration ``model_drift``'s.
 
-Model drift compares realised accuracy of the pair's predictions (those with outcomes) made in
-the two windows, with a one-sided two-proportion test, Wilson intervals, and calibration
-(expected calibration error and Brier score on P(up)). It also estimates the current accuracy
-of predictions whose outcomes are still pending from the model's own probabilities,
-recalibrated on the reference window: an estimate that assumes no concept drift.
-
-Every check is stored in ``drift_reports`` (unless ``record=False``) so trends can be plotted.
+Every check is stored in ``drift_reports`` (unless ``record=False``) so trends can be plotted;
+``latest`` reads back the newest stored summary of a pair with the two checks behind it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import Select, select
 
 from btcmlops.clock import Clock, floor_hour
 from btcmlops.config import Settings
-from btcmlops.db.models import (
-    SHADOW_SOURCE,
-    DriftReport,
-    ModelVersion,
-    PredictionLog,
-)
+from btcmlops.db.models import DriftReport
 from btcmlops.db.store import Store
 from btcmlops.errors import InvalidInputError
 from btcmlops.features.frames import load_feature_frame
@@ -41,15 +32,27 @@ from btcmlops.features.schema import (
     validate_feature_set,
 )
 from btcmlops.mlops.drift.feature_drift import compare_features, history_is_used
-from btcmlops.mlops.retraining.queries import champion_since
-from btcmlops.mlops.significance import two_proportion_test
-from btcmlops.modeling.evaluation import CALIBRATION_BINS, wilson_interval
+from btcmlops.mlops.drift.model_drift import check_model_drift
 from btcmlops.modeling.model_types import validate_model_type
 from btcmlops.modeling.registry import json_safe
+from btcmlops.severity import severity_rank
 
-SEVERITY_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
-MEDIUM_DROP = 0.05
-HIGH_DROP = 0.10
+
+@dataclass(frozen=True)
+class StoredCheck:
+    """A stored drift summary of a pair and the feature and model checks recorded with it.
+
+    The three reports are as stored: the shapes of ``get_drift_summary``,
+    ``detect_feature_drift`` and ``detect_model_drift``, times as ISO strings.
+    """
+
+    id: int
+    checked_at: datetime
+    feature_set: str
+    model_type: str
+    summary: dict[str, Any]
+    features: dict[str, Any] | None
+    model: dict[str, Any] | None
 
 
 class DriftDetector:
@@ -204,209 +207,40 @@ class DriftDetector:
     ) -> dict[str, Any]:
         """Accuracy and calibration of the champion's predictions, reference vs current window.
 
-        Both windows hold one model version's served predictions: the current champion's. A
-        reference window that reaches back before the champion took over starts at the
-        takeover instead (and says so), so a deployment never shows up as drift.
+        Both windows hold the current champion's served predictions (``model_drift``).
         """
         feature_set = validate_feature_set(feature_set)
         model_type = validate_model_type(model_type)
         reference_days, current_days, start, split, _ = self._windows(reference_days, current_days)
         now = self.clock.now()
-        version, took_over = self._champion_of(feature_set, model_type)
-        cut = took_over is not None and took_over > start
-        reference_start = min(took_over, split) if cut and took_over else start
-        reference = self._window_stats(feature_set, model_type, reference_start, split, version)
-        current = self._window_stats(
-            feature_set,
-            model_type,
-            max(split, took_over) if cut and took_over else split,
-            now,
-            version,
+        check = check_model_drift(
+            self.store, self.settings, feature_set, model_type, start=start, split=split, now=now
         )
-        minimum = self.settings.model_drift_min_predictions
-        enough = reference["n"] >= minimum and current["n"] >= minimum
         analysis: dict[str, Any] = {
-            "status": "success" if enough else "insufficient_data",
+            "status": check.status,
             "feature_set": feature_set,
             "model_type": model_type,
             "reference_period_days": reference_days,
             "current_period_days": current_days,
-            "reference_predictions": reference["n"],
-            "current_predictions": current["n"],
-            "min_predictions": minimum,
+            "reference_predictions": check.reference_predictions,
+            "current_predictions": check.current_predictions,
+            "min_predictions": check.min_predictions,
             "windows": _windows_dict(start, split, now),
-            "model_version": version,
+            "model_version": check.model_version,
             "timestamp": now,
         }
-        if cut and took_over is not None:
-            analysis["window_note"] = (
-                f"windows cut to start at {took_over.isoformat()}, when {version} became the "
-                "champion: both hold that one version's predictions"
-            )
-        accuracy: dict[str, Any] = {
-            "reference": reference["accuracy"],
-            "current": current["accuracy"],
-            "drop": None,
-            "drift_detected": False,
-            "p_value": None,
-            "alpha": self.settings.model_drift_alpha,
-            "reference_interval": _interval(reference),
-            "current_interval": _interval(current),
-        }
-        severity = None
-        if enough:
-            test = two_proportion_test(
-                reference["correct"], reference["n"], current["correct"], current["n"]
-            )
-            real = test.p_value < accuracy["alpha"] and test.difference > 0
-            accuracy.update(drop=test.difference, p_value=test.p_value, drift_detected=real)
-            severity = _drop_severity(test.difference) if real else "none"
-        else:
-            analysis["message"] = (
-                f"{reference['n']} reference and {current['n']} current predictions with outcomes; "
-                f"{minimum} needed on each side"
-            )
-        analysis["accuracy"] = accuracy
-        analysis["confidence"] = {
-            "reference_avg": reference["avg_confidence"],
-            "current_avg": current["avg_confidence"],
-            # Seed field, kept for compatibility: average confidence minus accuracy (how far
-            # the model is over-confident); degradation is its change from reference to now.
-            "reference_calibration_gap": _gap(reference),
-            "current_calibration_gap": _gap(current),
-            "calibration_degradation": _difference(_gap(current), _gap(reference)),
-        }
-        analysis["calibration"] = {
-            "reference_ece": reference["ece"],
-            "current_ece": current["ece"],
-            "reference_brier": reference["brier"],
-            "current_brier": current["brier"],
-        }
-        analysis["estimated_accuracy"] = self._estimated_accuracy(
-            feature_set, model_type, split, now, reference, version
-        )
-        analysis["drift_severity"] = severity
+        if check.window_note is not None:
+            analysis["window_note"] = check.window_note
+        if check.message is not None:
+            analysis["message"] = check.message
+        analysis["accuracy"] = check.accuracy
+        analysis["confidence"] = check.confidence
+        analysis["calibration"] = check.calibration
+        analysis["estimated_accuracy"] = check.estimated_accuracy
+        analysis["drift_severity"] = check.drift_severity
         if record:
             self._record("model", feature_set, model_type, analysis)
         return analysis
-
-    def _champion_of(self, feature_set: str, model_type: str) -> tuple[str | None, datetime | None]:
-        """The pair's champion version and when it took over (``None`` without one)."""
-        with self.store.session() as session:
-            version = session.scalar(
-                select(ModelVersion.version).where(
-                    ModelVersion.feature_set == feature_set,
-                    ModelVersion.model_type == model_type,
-                    ModelVersion.status == "champion",
-                )
-            )
-        if version is None:
-            return None, None
-        return version, champion_since(self.store, feature_set, model_type)
-
-    def _window_stats(
-        self,
-        feature_set: str,
-        model_type: str,
-        since: datetime,
-        until: datetime,
-        version: str | None,
-    ) -> dict[str, Any]:
-        where = and_(
-            PredictionLog.feature_set == feature_set,
-            PredictionLog.model_type == model_type,
-            PredictionLog.outcome_status == "resolved",
-            PredictionLog.predicted_at >= since,
-            PredictionLog.predicted_at < until,
-            PredictionLog.source != SHADOW_SOURCE,
-            PredictionLog.model_version == version if version is not None else true(),
-        )
-        rows_in = _binned(where)
-        p, actual = rows_in.c.probability_up, rows_in.c.actual_direction
-        per_bin = select(
-            rows_in.c.bin,
-            func.count().label("n"),
-            func.sum(case((rows_in.c.prediction_correct.is_(True), 1), else_=0)).label("correct"),
-            func.sum(actual).label("ups"),
-            func.sum(p).label("p_sum"),
-            func.sum(rows_in.c.confidence).label("confidence_sum"),
-            func.sum((p - actual) * (p - actual)).label("squared_error"),
-        ).group_by(rows_in.c.bin)
-        with self.store.session() as session:
-            rows = session.execute(per_bin).all()
-        n = sum(int(row.n) for row in rows)
-        stats: dict[str, Any] = {
-            "n": n,
-            "correct": sum(int(row.correct or 0) for row in rows),
-            "accuracy": None,
-            "avg_confidence": None,
-            "ece": None,
-            "brier": None,
-            "bins": {int(row.bin): (int(row.n), int(row.correct or 0)) for row in rows},
-        }
-        if n:
-            stats["accuracy"] = stats["correct"] / n
-            stats["avg_confidence"] = sum(float(row.confidence_sum or 0) for row in rows) / n
-            stats["brier"] = sum(float(row.squared_error or 0) for row in rows) / n
-            # ECE = Σ_b |Σ y_b - Σ p_b| / n (the same definition as modeling.evaluation)
-            stats["ece"] = sum(abs(float(row.ups or 0) - float(row.p_sum or 0)) for row in rows) / n
-        return stats
-
-    def _estimated_accuracy(
-        self,
-        feature_set: str,
-        model_type: str,
-        since: datetime,
-        until: datetime,
-        reference: dict[str, Any],
-        version: str | None = None,
-    ) -> dict[str, Any]:
-        """Expected accuracy of pending predictions from the model's own probabilities.
-
-        Each pending prediction is expected to be right with its confidence, or, where the
-        reference window has at least 10 resolved predictions in the same P(up) bin, with the
-        accuracy the model really had in that bin (a reliability-curve recalibration). This
-        assumes the relation between features and outcome has not changed (no concept drift):
-        it can see a model becoming unsure, not a market that stopped following it.
-        """
-        rows_in = _binned(
-            and_(
-                PredictionLog.feature_set == feature_set,
-                PredictionLog.model_type == model_type,
-                PredictionLog.outcome_status == "pending",
-                PredictionLog.predicted_at >= since,
-                PredictionLog.predicted_at < until,
-                PredictionLog.source != SHADOW_SOURCE,
-                PredictionLog.model_version == version if version is not None else true(),
-            )
-        )
-        query = select(
-            rows_in.c.bin,
-            func.count().label("n"),
-            func.sum(rows_in.c.confidence).label("confidence_sum"),
-        ).group_by(rows_in.c.bin)
-        with self.store.session() as session:
-            rows = session.execute(query).all()
-        pending = sum(int(row.n) for row in rows)
-        if not pending:
-            return {"value": None, "predictions": 0, "note": "no pending predictions to estimate"}
-        raw = sum(float(row.confidence_sum or 0) for row in rows) / pending
-        expected, recalibrated = 0.0, 0
-        for row in rows:
-            seen, right = reference["bins"].get(int(row.bin), (0, 0))
-            if seen >= 10:
-                expected += int(row.n) * right / seen
-                recalibrated += int(row.n)
-            else:
-                expected += float(row.confidence_sum or 0)
-        return {
-            "value": expected / pending,
-            "raw_confidence_estimate": raw,
-            "predictions": pending,
-            "recalibrated_share": recalibrated / pending,
-            "note": "estimate from the model's probabilities, recalibrated on the reference "
-            "window; assumes no concept drift",
-        }
 
     # ------------------------------------------------------------------ summary
     def get_drift_summary(
@@ -431,7 +265,7 @@ class DriftDetector:
             if analysis["status"] == "success" and analysis["drift_severity"] is not None
         ]
         # Insufficient data never outranks a real severity: it is left out, not counted.
-        overall = max(severities, key=SEVERITY_ORDER.__getitem__) if severities else None
+        overall = max(severities, key=severity_rank) if severities else None
         summary = {
             "feature_set": features["feature_set"],
             "model_type": model["model_type"],
@@ -476,6 +310,40 @@ class DriftDetector:
         with self.store.session() as session:
             return [_history_row(report) for report in session.scalars(query)]
 
+    def latest(self, feature_set: str, model_type: str) -> StoredCheck | None:
+        """The newest stored drift summary of the pair up to now, with its two checks.
+
+        ``get_drift_summary`` records the feature check and the model check just before the
+        summary, so they are the newest of their kind stored before it. ``None`` when the pair
+        has no stored summary yet.
+        """
+        feature_set = validate_feature_set(feature_set)
+        model_type = validate_model_type(model_type)
+        of_pair = (DriftReport.feature_set == feature_set, DriftReport.model_type == model_type)
+        with self.store.session() as session:
+            summary = session.scalar(
+                select(DriftReport)
+                .where(
+                    DriftReport.kind == "summary",
+                    *of_pair,
+                    DriftReport.checked_at <= self.clock.now(),
+                )
+                .order_by(DriftReport.checked_at.desc(), DriftReport.id.desc())
+                .limit(1)
+            )
+            if summary is None:
+                return None
+            before = DriftReport.id < summary.id
+            return StoredCheck(
+                id=summary.id,
+                checked_at=summary.checked_at,
+                feature_set=feature_set,
+                model_type=model_type,
+                summary=summary.report,
+                features=session.scalar(_newest_report("feature", before, of_pair[0])),
+                model=session.scalar(_newest_report("model", before, *of_pair)),
+            )
+
     def _record(
         self, kind: str, feature_set: str, model_type: str | None, report: dict[str, Any]
     ) -> None:
@@ -491,27 +359,6 @@ class DriftDetector:
                     report=json_safe(report),
                 )
             )
-
-
-def _binned(where):  # type: ignore[no-untyped-def]
-    """Predictions matching ``where`` with the equal-width bin of their P(up) as ``bin``.
-
-    The bin is a CASE chain, not floor(), which SQLite lacks: [0, .1), ..., [.9, 1]. It is
-    computed in a subquery so the outer GROUP BY names one column on every engine.
-    """
-    p = PredictionLog.probability_up
-    whens = [(p < (index + 1) / CALIBRATION_BINS, index) for index in range(CALIBRATION_BINS - 1)]
-    return (
-        select(
-            case(*whens, else_=CALIBRATION_BINS - 1).label("bin"),
-            PredictionLog.probability_up,
-            PredictionLog.actual_direction,
-            PredictionLog.confidence,
-            PredictionLog.prediction_correct,
-        )
-        .where(where)
-        .subquery()
-    )
 
 
 def _feature_row(item: Any) -> dict[str, Any]:
@@ -534,28 +381,6 @@ def _feature_row(item: Any) -> dict[str, Any]:
         "effective_reference_size": item.effective_reference_size,
         "effective_current_size": item.effective_current_size,
     }
-
-
-def _drop_severity(drop: float) -> str:
-    if drop >= HIGH_DROP:
-        return "high"
-    if drop >= MEDIUM_DROP:
-        return "medium"
-    return "low"
-
-
-def _interval(stats: dict[str, Any]) -> list[float] | None:
-    return list(wilson_interval(stats["correct"], stats["n"])) if stats["n"] else None
-
-
-def _gap(stats: dict[str, Any]) -> float | None:
-    if stats["avg_confidence"] is None or stats["accuracy"] is None:
-        return None
-    return stats["avg_confidence"] - stats["accuracy"]
-
-
-def _difference(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a - b
 
 
 def _windows_dict(start: datetime, split: datetime, end: datetime) -> dict[str, str]:
@@ -607,6 +432,15 @@ def _recommendations(
         if analysis["status"] == "insufficient_data":
             notes.append(f"not enough data for the {what} check: {analysis.get('message', '')}")
     return notes
+
+
+def _newest_report(kind: str, *where: Any) -> Select[tuple[dict[str, Any]]]:
+    return (
+        select(DriftReport.report)
+        .where(DriftReport.kind == kind, *where)
+        .order_by(DriftReport.id.desc())
+        .limit(1)
+    )
 
 
 def _history_row(report: DriftReport) -> dict[str, Any]:
