@@ -1,9 +1,10 @@
-"""``/dashboard``: one HTML shell, one script, one stylesheet and the bundled plotly.js.
+"""``/dashboard``: one HTML shell, its script modules, one stylesheet and the bundled plotly.js.
 
 Everything is served by the app itself, so the dashboard works offline: the chart library is
 the ``plotly.min.js`` that the installed ``plotly`` package ships, read with
 ``importlib.resources``. The page holds no data of its own; its script reads the HTTP API
-(the same endpoints any client uses) and draws from that.
+(the same endpoints any client uses) and draws from that. The script is native ES modules
+loaded by ``<script type="module">``, with no build step; ``static/app.js`` is the entry.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import gzip
 import hashlib
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from string import Template
 
 from fastapi import APIRouter, Depends, Request
@@ -95,18 +99,35 @@ def _plotly_js() -> Asset:
     return _asset(source.read_bytes(), "text/javascript; charset=utf-8", _LONG_CACHE)
 
 
+_MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+def _static_folder() -> Traversable:
+    return resources.files("btcmlops.dashboard") / "static"
+
+
+@cache
+def _own_files() -> frozenset[str]:
+    """The page's script modules and stylesheet, as paths under ``static/``.
+
+    The script is native ES modules (``app.js`` imports ``js/...``), so the list is read from
+    the folder rather than written out here; nothing but ``.js`` and ``.css`` is ever served.
+    """
+
+    def walk(folder: Traversable, prefix: str) -> Iterator[str]:
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                yield from walk(entry, f"{prefix}{entry.name}/")
+            elif Path(entry.name).suffix in _MEDIA_TYPES:
+                yield prefix + entry.name
+
+    return frozenset(walk(_static_folder(), ""))
+
+
 @cache
 def _own_file(name: str) -> Asset:
-    media_types = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-    data = (resources.files("btcmlops.dashboard") / "static" / name).read_bytes()
-    return _asset(data, media_types[name[name.rindex(".") :]], _REVALIDATE)
-
-
-_ASSETS = {
-    "plotly.min.js": _plotly_js,
-    "app.js": lambda: _own_file("app.js"),
-    "app.css": lambda: _own_file("app.css"),
-}
+    data = _static_folder().joinpath(*name.split("/")).read_bytes()
+    return _asset(data, _MEDIA_TYPES[Path(name).suffix], _REVALIDATE)
 
 
 @cache
@@ -123,7 +144,7 @@ def _key_configured(services: Services) -> bool:
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, services: Services = Depends(get_services)) -> HTMLResponse:
-    """The page shell; every number on it is fetched from the API by ``app.js``."""
+    """The page shell; every number on it is fetched from the API by the script."""
     api_base = request.scope.get("root_path", "").rstrip("/")
     values = {
         "api_base": api_base,
@@ -138,15 +159,18 @@ def dashboard(request: Request, services: Services = Depends(get_services)) -> H
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name:path}")
 def static_file(name: str, request: Request) -> Response:
-    """``app.js``, ``app.css`` and ``plotly.min.js``; nothing else is served from here."""
-    loader = _ASSETS.get(name)
-    if loader is None:
+    """``plotly.min.js`` and the page's own modules and stylesheet; nothing else."""
+    if name == "plotly.min.js":
+        asset = _plotly_js()
+    elif name in _own_files():
+        asset = _own_file(name)
+    else:
         raise NotFoundError(
-            f"no dashboard file {name!r}: expected one of {', '.join(sorted(_ASSETS))}"
+            f"no dashboard file {name!r}: expected plotly.min.js or one of "
+            f"{', '.join(sorted(_own_files()))}"
         )
-    asset = loader()
     headers = {
         "Cache-Control": asset.cache_control,
         "ETag": asset.etag,
