@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint format install install-dev install-finbert install-bench bench-drift bench-smoke clean
+.PHONY: demo test test-fast lint format install install-dev install-finbert install-bench bench-drift bench-detectors bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,20 +27,30 @@ $(VENV)/.installed-finbert: pyproject.toml | $(BIN)/python
 	$(PIP) install $(PIP_FLAGS) -e '.[finbert]'
 	touch $@
 
-# Evidently, for the drift benchmark's comparison only, lives in its own virtualenv: it needs
-# pandas < 3, which this project does not pin. bench/drift.py finds it through
-# BTCMLOPS_EVIDENTLY_PYTHON (set by `make bench-drift`).
+# Evidently, River and NannyML, for the drift benchmarks' comparisons only, live in their own
+# virtualenv: they need pandas < 3, which this project does not pin. bench/drift.py finds it
+# through BTCMLOPS_EVIDENTLY_PYTHON (set by `make bench-drift`), bench/detectors.py through
+# BTCMLOPS_BENCH_PYTHON (set by `make bench-detectors`).
+# The stamp follows the Makefile, so a changed pin reaches an existing .venv-bench.
 .venv-bench/bin/python:
 	$(PYTHON) -m venv .venv-bench
-	.venv-bench/bin/python -m pip install $(PIP_FLAGS) "evidently==0.7.23" "pandas<3" pyarrow
+
+.venv-bench/.installed-bench: Makefile | .venv-bench/bin/python
+	.venv-bench/bin/python -m pip install $(PIP_FLAGS) "evidently==0.7.23" \
+	  "river==0.26.1" "nannyml==0.13.1" "pandas<3" pyarrow
+	touch $@
 
 install: $(VENV)/.installed-base
 install-dev: $(VENV)/.installed-dev
 install-finbert: $(VENV)/.installed-finbert
-install-bench: .venv-bench/bin/python
+install-bench: .venv-bench/.installed-bench
 
-bench-drift: install .venv-bench/bin/python
+bench-drift: install .venv-bench/.installed-bench
 	BTCMLOPS_EVIDENTLY_PYTHON=.venv-bench/bin/python $(BIN)/python bench/drift.py
+
+# The detector benchmark (docs/drift.md): one core, as the numbers in the docs were measured.
+bench-detectors: install .venv-bench/.installed-bench
+	OMP_NUM_THREADS=1 BTCMLOPS_BENCH_PYTHON=.venv-bench/bin/python $(BIN)/python bench/detectors.py
 
 # Short runs of the serving benchmarks, as CI runs them after the tests: they print their
 # numbers and fail when a returned prediction id is missing from the store or stored twice.
@@ -58,6 +68,11 @@ demo: install
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# The edit-test loop: everything but the tests marked slow (real servers, the browser,
+# statistical repetitions, anything over a few seconds); `make test` runs those too.
+test-fast: install-dev
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -10,6 +10,9 @@
   feature check, the summary), recorded in ``drift_reports``, with their history and the
   latest stored check.
 - ``model_drift``: the champion's accuracy and calibration, reference vs current window.
+- ``sequential`` / ``upcrossings``: ``SequentialDetector``, an hourly detector updated row by
+  row with a threshold set for a stated mean time between false alarms (benchmarked in
+  ``bench/detectors.py``; not yet run by the service).
 
 The formulas and rules are in docs/drift.md.
 """
