@@ -1,9 +1,9 @@
 """Helpers the serving and logging benchmarks share.
 
 A temporary store (a SQLite file, or a dedicated PostgreSQL schema that is dropped
-afterwards), a trained home built from the simulated market with the same building blocks
-as ``tests/support.py``, the zero-loss check of logged predictions, percentiles, CPU
-accounting from ``/proc`` and the JSON results under ``bench/out/`` (git-ignored).
+afterwards), the zero-loss check of logged predictions, percentiles, CPU accounting from
+``/proc`` and the JSON results under ``bench/out/`` (git-ignored). The trained home and the
+free port come from :mod:`btcmlops.testing`, the building blocks the tests use too.
 """
 
 from __future__ import annotations
@@ -12,28 +12,20 @@ import json
 import os
 import platform
 import time
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, distinct, func, select, text
+from sqlalchemy import distinct, func, select
 from sqlalchemy.engine import make_url
 
-from btcmlops.clock import ManualClock, parse_utc
-from btcmlops.config import Settings
+from btcmlops.clock import parse_utc
 from btcmlops.db.models import PredictionLog
 from btcmlops.db.store import Store
-from btcmlops.features.builder import build_features
-from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
-from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
-from btcmlops.modeling.training import train_from_store
-from btcmlops.sentiment.scoring import score_pending_articles
-from btcmlops.sentiment.vader import VaderScorer
+from btcmlops.testing import scratch_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
@@ -46,68 +38,16 @@ _IDS_PER_QUERY = 5_000
 # ------------------------------------------------------------------------------ stores
 
 
-@contextmanager
-def temporary_database(folder: Path, postgres_url: str | None = None) -> Iterator[str]:
-    """A URL to an empty database for as long as the block runs.
-
-    Without ``postgres_url``: a SQLite file in ``folder``. With it: a new schema
-    ``bench_<random>`` on that server, reached through ``?options=-csearch_path=<schema>``
-    and dropped at the end. No other schema is touched.
-    """
-    if not postgres_url:
-        yield f"sqlite:///{folder / 'btcmlops.db'}"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        try:
-            yield url.render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+def temporary_database(
+    folder: Path, postgres_url: str | None = None
+) -> AbstractContextManager[str]:
+    """A URL to an empty database for as long as the block runs: a SQLite file in
+    ``folder``, or a schema ``bench_<random>`` on ``postgres_url``, dropped at the end."""
+    return scratch_database(folder, postgres_url, schema_prefix="bench_")
 
 
 def backend_name(database_url: str) -> str:
     return make_url(database_url).get_backend_name()
-
-
-# ------------------------------------------------------------------------- trained home
-
-
-def build_trained_home(
-    store: Store,
-    settings: Settings,
-    *,
-    end: datetime = END,
-    days: int = 28,
-    seed: int = 7,
-    pairs: Sequence[tuple[str, str]] = (("vader", "random_forest"),),
-) -> dict[tuple[str, str], ModelVersionInfo]:
-    """Simulate ``days`` of market and news ending at ``end``, score them with VADER, build
-    the feature rows and train and promote a champion for each (feature set, model type)."""
-    clock = ManualClock(end)
-    simulator = MarketSimulator.ending_at(end, days, seed)
-    config = simulator.config
-    simulate_into_store(store, clock, simulator, config.start, config.end, settings.symbol)
-    score_pending_articles(store, VaderScorer(), clock=clock)
-    for feature_set in sorted({feature_set for feature_set, _ in pairs}):
-        build_features(store, feature_set, clock=clock, symbol=settings.symbol)
-    registry = ModelRegistry(store, settings.artifacts_dir, clock)
-    champions = {}
-    for feature_set, model_type in pairs:
-        trained = train_from_store(
-            store, feature_set, model_type, clock=clock, settings=settings, symbol=settings.symbol
-        )
-        info = registry.register(trained, created_by="bench", reason="benchmark home")
-        champions[(feature_set, model_type)] = registry.promote(
-            info.version, actor="bench", reason="benchmark home"
-        )
-    return champions
 
 
 # --------------------------------------------------------------------- zero-loss check

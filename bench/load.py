@@ -73,15 +73,16 @@ from btcmlops.config import Settings
 from btcmlops.db.models import WorkerNode
 from btcmlops.db.store import Store
 from btcmlops.features.builder import latest_feature_row
+from btcmlops.ingest.simulator import SimulationConfig
 from btcmlops.modeling.model_types import prediction_threads
 from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
 from btcmlops.serving.predictor import compute_answer
+from btcmlops.testing import build_trained_home, free_port
 from common import (
     END,
     CpuWindow,
     ZeroLossCheck,
     backend_name,
-    build_trained_home,
     check_zero_loss,
     environment,
     format_ms,
@@ -443,12 +444,6 @@ def stub_server_main(port: int) -> None:
 
 
 # ============================================================================== orchestration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -1161,7 +1156,17 @@ def run_all(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, Any]
     try:
         began = time.perf_counter()
         pairs = [("vader", model_type) for model_type in MODEL_TYPES_TRAINED]
-        champions = build_trained_home(store, settings, days=args.days, pairs=pairs)
+        # The simulator's own news rate (the tests' homes use one an hour), as measured.
+        champions = build_trained_home(
+            store,
+            settings,
+            END,
+            days=args.days,
+            pairs=pairs,
+            news_rate_per_hour=SimulationConfig.news_rate_per_hour,
+            actor="bench",
+            reason="benchmark home",
+        ).champions
         print(
             f"trained home: {args.days} simulated days, {len(champions)} champions "
             f"in {time.perf_counter() - began:.0f} s"

@@ -1,13 +1,13 @@
 """Shared fixtures. Every test that touches the store runs on SQLite and, when
-``BTCMLOPS_TEST_POSTGRES_URL`` is set, on PostgreSQL too (each test in its own schema)."""
+``BTCMLOPS_TEST_POSTGRES_URL`` is set, on PostgreSQL too (each test in its own schema).
+
+Helpers that tests call directly are in ``support.py``; tests never import this module."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -20,14 +20,13 @@ from btcmlops.config import Settings
 from btcmlops.context import AppContext
 from btcmlops.db.store import Store
 
-POSTGRES_URL = os.environ.get("BTCMLOPS_TEST_POSTGRES_URL", "").strip()
-BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
 # Estimators and BLAS must not fight over the two shared cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+# After the limits above: support loads numpy and scikit-learn, which read them once.
+from support import BACKENDS, CLONED_SCHEMAS, IN_CI, POSTGRES_URL, fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -60,84 +59,13 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@contextmanager
-def fresh_database(backend: str, folder: Path, admin_url: str | None) -> Iterator[str]:
-    """An empty database of ``backend`` for as long as the block runs (any fixture scope)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'btcmlops.db'}"
-        return
-    assert admin_url is not None
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def clone_database(backend: str, source_url: str, folder: Path, admin_url: str | None) -> str:
-    """A copy of the database at ``source_url`` (schema and rows) in a new database/schema.
-
-    Lets a module build an expensive store once and give every test its own copy.
-    """
-    if backend == "sqlite":
-        target = folder / "btcmlops.db"
-        source = Store.open(source_url, upgrade=False)
-        try:
-            with source.engine.connect() as connection:
-                connection.exec_driver_sql(f"VACUUM INTO '{target}'")
-        finally:
-            source.close()
-        return f"sqlite:///{target}"
-    assert admin_url is not None
-    from btcmlops.db.models import Base
-
-    source_schema = make_url(source_url).query["options"].split("=", 1)[1]
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    _CLONED_SCHEMAS.append(schema)
-    url = make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    Store.open(url_text).close()  # migrations create the tables and their own sequences
-    try:
-        with admin.begin() as connection:
-            for table in Base.metadata.sorted_tables:
-                name = table.name
-                connection.execute(
-                    text(
-                        f'INSERT INTO "{schema}"."{name}" SELECT * FROM "{source_schema}"."{name}"'
-                    )
-                )
-                if "id" in table.c and table.c.id.autoincrement is not False:
-                    connection.execute(
-                        text(
-                            f'SELECT setval(pg_get_serial_sequence(\'"{schema}"."{name}"\', '
-                            f'\'id\'), COALESCE((SELECT max(id) FROM "{schema}"."{name}"), 0) + 1, '
-                            "false)"
-                        )
-                    )
-    finally:
-        admin.dispose()
-    return url_text
-
-
-_CLONED_SCHEMAS: list[str] = []
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _drop_cloned_schemas() -> Iterator[None]:
     yield
-    if _CLONED_SCHEMAS and POSTGRES_URL:
+    if CLONED_SCHEMAS and POSTGRES_URL:
         admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            for schema in _CLONED_SCHEMAS:
+            for schema in CLONED_SCHEMAS:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
 

@@ -30,13 +30,9 @@ from typing import Any
 
 import httpx
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from btcmlops.testing import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from support import IN_CI
 
 
 def wait_until(

@@ -1,63 +1,101 @@
-"""Building blocks tests share: a small simulated market taken through the real pipeline."""
+"""Helpers tests share (fixtures live in ``conftest.py``; tests import helpers from here).
+
+The pieces the benchmarks need too (a free port, a scratch database, a trained home built from
+the simulated market) live in :mod:`btcmlops.testing`; this module adds what only tests use:
+the backends under test, databases per backend, cloning a database, reopening a home.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from btcmlops.clock import ManualClock
-from btcmlops.config import Settings
 from btcmlops.db.store import Store
-from btcmlops.features.builder import build_features
-from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
-from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
-from btcmlops.modeling.training import train_from_store
-from btcmlops.sentiment.scoring import score_pending_articles
-from btcmlops.sentiment.vader import VaderScorer
+from btcmlops.modeling.registry import ModelRegistry
+from btcmlops.testing import TrainedHome, scratch_database
+
+POSTGRES_URL = os.environ.get("BTCMLOPS_TEST_POSTGRES_URL", "").strip()
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Schemas made by clone_database; conftest drops them when the session ends.
+CLONED_SCHEMAS: list[str] = []
 
 
-@dataclass
-class TrainedHome:
-    store: Store
-    clock: ManualClock
-    settings: Settings
-    registry: ModelRegistry
-    champions: dict[tuple[str, str], ModelVersionInfo]
-    simulator: MarketSimulator
+# ------------------------------------------------------------------------------ databases
 
 
-def build_trained_home(
-    store: Store,
-    settings: Settings,
-    end: datetime,
-    *,
-    days: int = 28,
-    seed: int = 7,
-    pairs: tuple[tuple[str, str], ...] = (("vader", "random_forest"),),
-    news_rate_per_hour: float = 1.0,
-    **market: object,
-) -> TrainedHome:
-    """Simulate ``days`` ending at ``end``, score with VADER, build features, train champions."""
-    clock = ManualClock(end)
-    simulator = MarketSimulator.ending_at(
-        end, days, seed, news_rate_per_hour=news_rate_per_hour, **market
-    )
-    config = simulator.config
-    simulate_into_store(store, clock, simulator, config.start, config.end, settings.symbol)
-    score_pending_articles(store, VaderScorer(), clock=clock)
-    for feature_set in {fs for fs, _ in pairs}:
-        build_features(store, feature_set, clock=clock, symbol=settings.symbol)
-    registry = ModelRegistry(store, settings.artifacts_dir, clock)
-    champions = {}
-    for feature_set, model_type in pairs:
-        trained = train_from_store(
-            store, feature_set, model_type, clock=clock, settings=settings, symbol=settings.symbol
-        )
-        info = registry.register(trained, created_by="test", reason="fixture")
-        champions[(feature_set, model_type)] = registry.promote(
-            info.version, actor="test", reason="fixture"
-        )
-    return TrainedHome(store, clock, settings, registry, champions, simulator)
+@contextmanager
+def fresh_database(backend: str, folder: Path, admin_url: str | None) -> Iterator[str]:
+    """An empty database of ``backend`` for as long as the block runs (any fixture scope)."""
+    if backend == "sqlite":
+        admin_url = None
+    else:
+        assert admin_url is not None
+    with scratch_database(folder, admin_url, schema_prefix="t_") as url:
+        yield url
+
+
+def clone_database(backend: str, source_url: str, folder: Path, admin_url: str | None) -> str:
+    """A copy of the database at ``source_url`` (schema and rows) in a new database/schema.
+
+    Lets a module build an expensive store once and give every test its own copy.
+    """
+    if backend == "sqlite":
+        target = folder / "btcmlops.db"
+        source = Store.open(source_url, upgrade=False)
+        try:
+            with source.engine.connect() as connection:
+                connection.exec_driver_sql(f"VACUUM INTO '{target}'")
+        finally:
+            source.close()
+        return f"sqlite:///{target}"
+    assert admin_url is not None
+    from btcmlops.db.models import Base
+
+    source_schema = make_url(source_url).query["options"].split("=", 1)[1]
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    CLONED_SCHEMAS.append(schema)
+    url = make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    url_text = url.render_as_string(hide_password=False)
+    Store.open(url_text).close()  # migrations create the tables and their own sequences
+    try:
+        with admin.begin() as connection:
+            for table in Base.metadata.sorted_tables:
+                name = table.name
+                connection.execute(
+                    text(
+                        f'INSERT INTO "{schema}"."{name}" SELECT * FROM "{source_schema}"."{name}"'
+                    )
+                )
+                if "id" in table.c and table.c.id.autoincrement is not False:
+                    connection.execute(
+                        text(
+                            f'SELECT setval(pg_get_serial_sequence(\'"{schema}"."{name}"\', '
+                            f'\'id\'), COALESCE((SELECT max(id) FROM "{schema}"."{name}"), 0) + 1, '
+                            "false)"
+                        )
+                    )
+    finally:
+        admin.dispose()
+    return url_text
+
+
+# ---------------------------------------------------------------------------------- homes
 
 
 def reopen_home(url: str, home_dir, template: TrainedHome, end: datetime) -> TrainedHome:
@@ -68,3 +106,20 @@ def reopen_home(url: str, home_dir, template: TrainedHome, end: datetime) -> Tra
     registry = ModelRegistry(store, settings.artifacts_dir, clock)
     champions = {pair: registry.get(info.version) for pair, info in template.champions.items()}
     return TrainedHome(store, clock, settings, registry, champions, template.simulator)
+
+
+# -------------------------------------------------------------------------------- servers
+
+
+def wait_until_listening(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until the server ``process`` answers ``GET {base}/health`` with 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stdout.read().decode()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise TimeoutError("server did not start")

@@ -17,9 +17,9 @@ from btcmlops.db.models import FeatureRow, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.features.frames import load_feature_frame
 from btcmlops.features.schema import FEATURE_VERSION
+from btcmlops.testing import build_trained_home
 
-from conftest import fresh_database
-from support import build_trained_home
+from support import fresh_database
 
 END = parse_utc("2024-03-01T00:00:00Z")
 

@@ -4,10 +4,8 @@ check the response fields of ``API_SHAPES.md`` (fields may be added, never renam
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -15,9 +13,12 @@ import pytest
 from btcmlops.clock import parse_utc
 from btcmlops.config import Settings
 from btcmlops.db.store import Store
+from btcmlops.testing import build_trained_home, free_port
 
-from conftest import fresh_database
-from support import build_trained_home
+from support import fresh_database, wait_until_listening
+
+# Starts a real `btcmlops serve` process over a trained home.
+pytestmark = pytest.mark.slow
 
 END = parse_utc("2024-03-01T00:00:00Z")
 
@@ -55,12 +56,6 @@ STATISTICS_FIELDS = {
 }  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory, request):
     folder = tmp_path_factory.mktemp(f"contract-{backend}")
@@ -91,19 +86,6 @@ def server(backend, tmp_path_factory, request):
         finally:
             process.terminate()
             process.wait(timeout=30)
-
-
-def wait_until_listening(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stdout.read().decode()}")
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise TimeoutError("server did not start")
 
 
 def fields(payload: dict, expected: set[str]) -> None:

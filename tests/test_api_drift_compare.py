@@ -300,3 +300,12 @@ def test_the_endpoint_is_documented_with_its_request_and_response_models(client)
         "volume_z": {"count": 1, "first_row": 2}
     }
     assert document["bad_values"]["infinite"]["reference"] == {"volume_z": {"+inf": 1, "-inf": 0}}
+
+
+@pytest.mark.parametrize("body", [b"i\xff\xfe0\xc3(", b"\x80\x81\x82"], ids=["mixed", "bytes"])
+def test_a_body_that_is_not_utf8_is_bad_input_not_a_bare_400(client, body):
+    response = client.post(
+        "/drift/compare", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "UTF-8" in response.json()["detail"]

@@ -53,6 +53,7 @@ def test_help_through_the_installed_entry_point(tmp_path):
     assert result.returncode == 0 and "--feature-set" in result.stdout
 
 
+@pytest.mark.slow
 def test_db_upgrade_twice_second_is_a_no_op(tmp_path):
     first = run_cli("db", "upgrade", home=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -128,6 +129,7 @@ def test_usage_errors_exit_2_without_a_traceback(tmp_path, args):
     assert "Error" in result.stderr
 
 
+@pytest.mark.slow
 def test_domain_errors_are_one_line(tmp_path):
     result = run_cli("features", "build", "--feature-set", "textblob", home=tmp_path)
     assert result.returncode == 2

@@ -463,6 +463,7 @@ def peer_file(name: str) -> Path:
 
 
 # SQLite only: this test stores 50,912 bars twice, too slow to repeat on every backend.
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_the_gemini_hourly_export_imports_all_but_its_zero_price_bar(store, clock):
     path = peer_file("gemini_BTCUSD_1hr.csv")

@@ -59,6 +59,8 @@ CONDITION_WORDS = {
     "not_degenerate": "degenerate: one class on",
 }
 browser = pytest.mark.browser
+# Every test serves the app over a replayed home; most drive Chromium.
+pytestmark = pytest.mark.slow
 
 
 def e_words(value: float) -> str:

@@ -7,8 +7,14 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
-from test_api_contract import free_port, wait_until_listening
+from btcmlops.testing import free_port
+
+from support import wait_until_listening
+
+# Runs `btcmlops demo` and then `btcmlops serve` as real processes.
+pytestmark = pytest.mark.slow
 
 
 def test_a_short_demo_runs_and_leaves_a_servable_home(tmp_path):

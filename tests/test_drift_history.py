@@ -31,6 +31,7 @@ def with_hourly_noise(rng, rows: np.ndarray, features: int) -> np.ndarray:
     return rows
 
 
+@pytest.mark.slow
 def test_a_longer_history_keeps_day_scale_swings_from_looking_like_drift():
     rng = np.random.default_rng(7)
     checks = 200

@@ -18,6 +18,9 @@ from scipy.signal import lfilter
 from btcmlops.mlops.drift import statistics as st
 from btcmlops.mlops.drift.feature_drift import compare_features, severity_at_least
 
+# Every scenario repeats a full drift check 40-300 times: about a minute for the file.
+pytestmark = pytest.mark.slow
+
 FEATURES = 106
 NAMES = [f"f{j:03d}" for j in range(FEATURES)]
 SHIFTED = np.arange(0, FEATURES, 10)  # 11 features, about 10%
@@ -101,7 +104,6 @@ def refused_rate(found: list[str | None]) -> float:
 # --- false alarms ------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make_window", "seed"),
     [(independent_window, 101), (autocorrelated_window, 102), (mixed_window, 103)],
@@ -115,7 +117,6 @@ def test_no_drift_with_the_services_history_rarely_reaches_medium_severity(make_
     assert sum(s != "none" for s in found) / len(found) <= 0.08
 
 
-@pytest.mark.slow
 def test_autocorrelation_would_cause_false_alarms_without_the_correction():
     """The AR(0.9) case passes because of the effective sample size, not by luck: raw KS
     p-values with the same BH procedure flag drift in most checks."""
@@ -131,7 +132,6 @@ def test_autocorrelation_would_cause_false_alarms_without_the_correction():
     assert corrected_alarms <= 5
 
 
-@pytest.mark.slow
 def test_a_weeks_reference_of_persistent_features_is_refused_without_history():
     # AR(0.9) has τ = 19: 168 rows hold about 9 independent observations, too few to
     # estimate τ itself (the rule wants 50·τ̂ rows)
@@ -140,7 +140,6 @@ def test_a_weeks_reference_of_persistent_features_is_refused_without_history():
     assert medium_or_above_rate(found) == 0.0
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("current_rows", [24, 48])
 @pytest.mark.parametrize("history_rows", [0, HISTORY], ids=["reference-only", "history"])
 def test_volatility_clustering_without_drift_rarely_alarms(current_rows, history_rows):
@@ -158,7 +157,6 @@ def test_volatility_clustering_without_drift_rarely_alarms(current_rows, history
         assert refused_rate(found) == 0.0  # the checks ran, and were quiet
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("reference_rows", "current_rows"), [(24, 24), (48, 24), (24, 168)], ids=str
 )
@@ -198,7 +196,6 @@ def test_one_sd_shift_in_a_tenth_of_features_over_one_day_is_detected():
     assert hits / CHECKS >= 0.90
 
 
-@pytest.mark.slow
 def test_a_half_sd_shift_in_an_eighth_of_independent_features_keeps_raw_ks_power():
     """With dependence counted only where the evidence is strong, independent features keep
     the raw exact KS test's power. Measured: an alarm in 78.7% of checks (65.3% with the

@@ -42,8 +42,8 @@ from btcmlops.mlops.scheduler import Scheduler
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.modeling.training import DEFAULT_SEED, train_from_store
 from btcmlops.serving.predictor import Predictor
+from btcmlops.testing import TrainedHome, build_trained_home
 
-from conftest import clone_database, fresh_database
 from faults_support import (
     KILL_POINTS,
     PredictionStream,
@@ -55,7 +55,10 @@ from faults_support import (
     mount_small_disk,
     wait_until,
 )
-from support import TrainedHome, build_trained_home, reopen_home
+from support import clone_database, fresh_database, reopen_home
+
+# Real server processes, SIGKILLed promotions and full disks over a trained home.
+pytestmark = pytest.mark.slow
 
 END = parse_utc("2024-03-01T00:00:00Z")
 PAIR = ("vader", "random_forest")

@@ -10,7 +10,6 @@ The server is a real ``btcmlops serve`` process over a trained home, on SQLite a
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -37,9 +36,12 @@ from btcmlops.db.models import Base, ModelVersion, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.features.schema import feature_names
 from btcmlops.modeling.training import train_from_store
+from btcmlops.testing import build_trained_home, free_port
 
-from conftest import fresh_database
-from support import build_trained_home
+from support import fresh_database
+
+# A real `btcmlops serve` process under a property-based fuzz run.
+pytestmark = pytest.mark.slow
 
 END = parse_utc("2024-03-01T00:00:00Z")
 API_KEY = "fuzz-test-key-0123456789"
@@ -78,12 +80,6 @@ class LiveServer:
     spare_version: str  # registered for vader/logistic_regression, never promoted
     # (method, path template) -> status codes answered during the fuzz run
     answered: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_healthy(

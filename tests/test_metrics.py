@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -42,9 +41,9 @@ from btcmlops.mlops.prediction_logger import LoggerHealth
 from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.training import train_from_store
 from btcmlops.severity import severity_rank
+from btcmlops.testing import build_trained_home, free_port
 
-from conftest import fresh_database
-from support import build_trained_home
+from support import fresh_database
 
 END = parse_utc("2024-03-01T00:00:00Z")
 PAIRS = (("vader", "random_forest"), ("vader", "logistic_regression"))
@@ -53,6 +52,8 @@ DEAD_URL = "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"
 Samples = dict[tuple[str, frozenset], float]
 
 
+# The tests on this home are marked slow: training its two champions takes 15-45 s on two
+# shared cores, more than the rest of the fast lane's store tests together.
 @pytest.fixture(scope="module")
 def home(backend, tmp_path_factory, request):
     folder = tmp_path_factory.mktemp(f"metrics-{backend}")
@@ -120,6 +121,7 @@ def champion_version(home, feature_set: str, model_type: str) -> str:
 # ------------------------------------------------------------------------- in one process
 
 
+@pytest.mark.slow
 def test_predictions_are_counted_by_pair_source_and_direction(home, client):
     before = scrape(client)
     answers = [
@@ -156,6 +158,7 @@ def test_predictions_are_counted_by_pair_source_and_direction(home, client):
     ) == len(answers)
 
 
+@pytest.mark.slow
 def test_latency_is_a_histogram_per_route_template_with_bounded_labels(home, client):
     before = scrape(client)
     pid = client.post("/predict", params={"feature_set": "vader"}).json()["prediction_id"]
@@ -184,6 +187,7 @@ def test_latency_is_a_histogram_per_route_template_with_bounded_labels(home, cli
     assert "BREW" not in {dict(key)["method"] for key in matching(after, requests)}
 
 
+@pytest.mark.slow
 def test_accuracy_gauges_equal_what_the_api_answers(home, client):
     made = [
         client.post("/predict", params={"feature_set": fs, "model_type": mt}).json()
@@ -229,6 +233,7 @@ def test_accuracy_gauges_equal_what_the_api_answers(home, client):
         assert value(samples, "btcmlops_champion_test_accuracy_ratio", **pair) == baseline
 
 
+@pytest.mark.slow
 def test_drift_gauges_equal_the_latest_stored_check(home, client):
     pair = {"feature_set": "vader", "model_type": "random_forest"}
     summary = client.get("/drift/summary", params={**pair, "record": "true"}).json()["summary"]
@@ -291,6 +296,7 @@ def add_runs(home, feature_set: str, model_type: str, *outcomes: tuple[str, str 
             )
 
 
+@pytest.mark.slow
 def test_retraining_outcome_counts_equal_the_rows(home, client):
     add_runs(
         home,
@@ -337,6 +343,7 @@ def test_retraining_outcome_counts_equal_the_rows(home, client):
     assert value(samples, "btcmlops_retraining_runs_total", outcome="kept", **pair) is not None
 
 
+@pytest.mark.slow
 def test_last_successful_job_runs_come_from_the_store(home, client):
     jobs = PipelineJobs(client.app.state.services)
     jobs.runner.run("outcomes", jobs.resolve_outcomes)
@@ -365,6 +372,7 @@ def champion_versions(samples: Samples) -> dict[tuple[str, str], list[str]]:
     return found
 
 
+@pytest.mark.slow
 def test_champion_info_follows_a_promotion(home, client):
     feature_set, model_type = PAIRS[1]
     current = champion_version(home, feature_set, model_type)
@@ -395,6 +403,7 @@ def test_champion_info_follows_a_promotion(home, client):
     assert champion_versions(scrape(client))[(feature_set, model_type)] == [current]
 
 
+@pytest.mark.slow
 def test_store_readings_are_cached_between_scrapes(home, client):
     readings = client.app.state.metrics.store_readings
     readings.cache_seconds = 3600
@@ -406,6 +415,7 @@ def test_store_readings_are_cached_between_scrapes(home, client):
     assert value(scrape(client), "btcmlops_retraining_runs_total", **pair) == before + 1
 
 
+@pytest.mark.slow
 def test_the_scrape_answers_with_store_up_0_while_the_store_is_down(home, client, monkeypatch):
     assert value(scrape(client), "btcmlops_store_up") == 1
     client.post("/predict", params={"feature_set": "vader"})
@@ -428,6 +438,7 @@ def test_the_scrape_answers_with_store_up_0_while_the_store_is_down(home, client
     assert value(scrape(client), "btcmlops_store_up") == 1
 
 
+@pytest.mark.slow
 def test_lost_prediction_records_are_counted(home, client, monkeypatch):
     services = client.app.state.services
     before = scrape(client)
@@ -454,6 +465,7 @@ def test_lost_prediction_records_are_counted(home, client, monkeypatch):
     assert value(during, "btcmlops_prediction_log_spooling") == 1
 
 
+@pytest.mark.slow
 def test_logger_figures_are_mirrored_once(home, client):
     services = client.app.state.services
     before = scrape(client)
@@ -534,6 +546,7 @@ def test_a_hung_store_costs_the_first_scrape_a_bounded_wait_and_reads_as_down():
     assert readings.store_up() is True and readings.snapshot is known
 
 
+@pytest.mark.slow
 def test_reads_need_the_key_when_reads_are_protected(home):
     protected = home.settings.model_copy(
         update={"api_key": SecretStr("metrics-key"), "protect_reads": True}
@@ -545,6 +558,7 @@ def test_reads_need_the_key_when_reads_are_protected(home):
         assert "btcmlops_build_info" in response.text
 
 
+@pytest.mark.slow
 def test_openmetrics_is_served_when_asked_for(client):
     response = client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert response.status_code == 200
@@ -563,12 +577,6 @@ def test_preparing_the_multiprocess_folder_removes_only_old_metric_files(tmp_pat
 
 
 # ------------------------------------------------------------------------- several workers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(condition, what: str, process: subprocess.Popen, timeout: float = 90) -> None:
@@ -618,6 +626,7 @@ def node_of(prediction_id: int) -> int:
     return (prediction_id >> SEQUENCE_BITS) & ((1 << NODE_BITS) - 1)
 
 
+@pytest.mark.slow
 def test_predictions_through_two_workers_add_up_in_one_scrape(home, two_workers):
     base, process = two_workers
     served: dict[int, int] = {}

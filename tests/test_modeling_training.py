@@ -96,7 +96,14 @@ def test_split_refuses_a_history_shorter_than_its_purge_gaps_with_the_counts():
 # ---------------------------------------------------------------------------------- training
 
 
-@pytest.mark.parametrize("model_type", MODEL_TYPES)
+@pytest.mark.parametrize(
+    "model_type",
+    # Gradient boosting alone takes over 3 s here.
+    [
+        pytest.param(m, marks=pytest.mark.slow) if m == "gradient_boosting" else m
+        for m in MODEL_TYPES
+    ],
+)
 def test_a_learnable_signal_gives_a_model_that_beats_both_baselines(model_type):
     features, targets, last_hour = synthetic_market()
     model = fit(features, targets, last_hour, model_type=model_type, n_jobs=2)
@@ -112,6 +119,7 @@ def test_a_learnable_signal_gives_a_model_that_beats_both_baselines(model_type):
     assert model.hyperparameters["training"]["threads"] == 2
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_with_a_fixed_seed():
     features, targets, last_hour = synthetic_market(hours=1_200)
     first = fit(features, targets, last_hour, model_type="random_forest", n_jobs=2, seed=5)
@@ -237,6 +245,7 @@ def seed_feature_rows(store, start, hours: int, version: str = FEATURE_VERSION) 
             )
 
 
+@pytest.mark.slow
 def test_train_from_store_uses_only_bars_closed_by_now_and_labels_from_prices(
     store, clock, settings, start_time
 ):
@@ -286,6 +295,7 @@ def cli_app() -> typer.Typer:
     return app
 
 
+@pytest.mark.slow
 def test_train_command_registers_a_model_and_prints_its_scores_beside_the_baselines(
     store, clock, app_context, start_time
 ):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,13 +31,16 @@ from btcmlops.db.store import Store
 from btcmlops.mlops.prediction_ids import MAX_NODE, SEQUENCE_BITS
 from btcmlops.mlops.scheduler import HEARTBEAT_SECONDS, SCHEDULER_LEASE
 from btcmlops.modeling.training import load_training_data, train_on
+from btcmlops.testing import build_trained_home, free_port
 
-from conftest import POSTGRES_URL, fresh_database
-from support import build_trained_home
+from support import POSTGRES_URL, fresh_database
 
-pytestmark = pytest.mark.skipif(
-    not POSTGRES_URL, reason="several workers need PostgreSQL: set BTCMLOPS_TEST_POSTGRES_URL"
-)
+pytestmark = [
+    pytest.mark.slow,  # real uvicorn workers and a scheduler process on one PostgreSQL
+    pytest.mark.skipif(
+        not POSTGRES_URL, reason="several workers need PostgreSQL: set BTCMLOPS_TEST_POSTGRES_URL"
+    ),
+]
 
 END = parse_utc("2024-03-01T00:00:00Z")
 PAIR = ("vader", "logistic_regression")  # retrains in about a second
@@ -49,12 +51,6 @@ RETRAIN_REQUESTS_PER_WORKER = 3
 def node_of(prediction_id: int) -> int:
     """The worker node a prediction id embeds (``mlops.prediction_ids``)."""
     return (prediction_id >> SEQUENCE_BITS) & MAX_NODE
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(

@@ -158,6 +158,7 @@ def test_listing_filters_by_pair_and_shows_newest_first(registry, trained_models
 # ------------------------------------------------------------------------ champion pointer
 
 
+@pytest.mark.slow
 def test_promote_promote_rollback_restores_the_first_champion_with_full_history(
     registry, trained_models, clock, store
 ):
@@ -188,6 +189,7 @@ def test_promote_promote_rollback_restores_the_first_champion_with_full_history(
     assert history[-1].changed_at == clock.now()
 
 
+@pytest.mark.slow
 def test_rolling_back_twice_walks_two_promotions_back_then_says_there_is_nothing_left(
     registry, trained_models, clock
 ):
@@ -245,6 +247,7 @@ def tamper_one_byte(path):
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 def test_a_tampered_artifact_is_refused_and_the_champion_keeps_serving(
     registry, trained_models, clock
 ):
@@ -345,6 +348,7 @@ def test_a_pipeline_the_loader_would_refuse_cannot_be_registered(trained_models)
 # ---------------------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow
 def test_models_commands_promote_list_and_roll_back(trained_models, clock, app_context):
     cli_registry = ModelRegistry(app_context.store, app_context.settings.artifacts_dir, clock)
     v1, v2 = register_versions(cli_registry, clock, trained_models["random_forest"], 2)

@@ -20,9 +20,9 @@ from btcmlops.mlops.retraining import (
     RetrainingInProgressError,
 )
 from btcmlops.modeling.training import TrainingData, train_on
+from btcmlops.testing import build_trained_home
 
-from conftest import clone_database, fresh_database
-from support import build_trained_home, reopen_home
+from support import clone_database, fresh_database, reopen_home
 
 END = parse_utc("2024-03-01T00:00:00Z")
 PAIR = ("vader", "logistic_regression")
@@ -69,6 +69,7 @@ def shuffled_label_trainer(data: TrainingData, *, shuffle_seed: int = 11, **kwar
     )
 
 
+@pytest.mark.slow
 def test_a_challenger_trained_on_shuffled_labels_is_never_deployed(home):
     champion = home.champions[PAIR]
     for shuffle_seed in range(5):
@@ -108,6 +109,7 @@ def test_an_identical_challenger_ties_and_the_champion_stays(home):
     assert home.registry.champion(*PAIR).version == champion.version
 
 
+@pytest.mark.slow
 def test_a_better_challenger_is_deployed_and_recorded(home):
     # The champion is replaced by a deliberately bad one first; retraining must fix it.
     bad = shuffled_label_trainer(
@@ -298,6 +300,7 @@ def test_performance_drop_is_judged_against_hours_the_champion_was_not_selected_
     assert "performance" in decision["triggers"]
 
 
+@pytest.mark.slow
 def test_a_champion_with_a_shadow_record_is_judged_against_that_record(home):
     champion = home.champions[PAIR]
     second = home.registry.register(
@@ -327,6 +330,7 @@ def deploy_second_champion(home):
     return home.champions[PAIR], second
 
 
+@pytest.mark.slow
 def test_automatic_rollback_judges_both_champions_on_the_same_live_hours(home):
     first, second = deploy_second_champion(home)
     owner = retraining(home)
@@ -350,6 +354,7 @@ def test_automatic_rollback_judges_both_champions_on_the_same_live_hours(home):
     assert owner.check_auto_rollback(*PAIR) is None  # a rolled-back champion is not judged
 
 
+@pytest.mark.slow
 def test_equally_good_champions_are_not_rolled_back(home):
     first, second = deploy_second_champion(home)
     start = END + timedelta(hours=1)
@@ -363,6 +368,7 @@ def test_equally_good_champions_are_not_rolled_back(home):
     assert home.registry.champion(*PAIR).version == second.version
 
 
+@pytest.mark.slow
 def test_a_deployment_whose_previous_champion_left_the_shadow_is_not_judged(home):
     first, _ = deploy_second_champion(home)
     home.registry.set_status(first.version, "archived")
@@ -412,6 +418,7 @@ def test_drift_alone_does_not_shorten_the_training_window(home):
     assert window["start"] == END - timedelta(days=60)
 
 
+@pytest.mark.slow
 def test_a_failing_model_after_a_drift_onset_trains_only_on_the_new_market(home):
     champion = champion_deployed_at(home, END - timedelta(days=35))
     owner = retraining(home)
@@ -429,6 +436,7 @@ def test_a_failing_model_after_a_drift_onset_trains_only_on_the_new_market(home)
     assert result["windows"]["train"]["start"] >= (END - timedelta(days=31)).isoformat()
 
 
+@pytest.mark.slow
 def test_too_few_hours_since_the_drift_onset_block_retraining(home):
     champion = champion_deployed_at(home, END - timedelta(days=6))
     owner = retraining(home)
@@ -443,6 +451,7 @@ def test_too_few_hours_since_the_drift_onset_block_retraining(home):
     assert home.registry.champion(*PAIR).version == champion.version
 
 
+@pytest.mark.slow
 def test_the_drift_check_that_led_to_a_deployment_sets_the_onset(home):
     takeover = END - timedelta(days=30)
     champion = champion_deployed_at(home, takeover)
@@ -454,6 +463,7 @@ def test_the_drift_check_that_led_to_a_deployment_sets_the_onset(home):
     assert window["start"] == takeover - timedelta(days=1)
 
 
+@pytest.mark.slow
 def test_model_accuracy_alarms_trigger_the_drift_check_only_when_configured(home):
     from btcmlops.mlops.drift.monitor import DriftDetector
 

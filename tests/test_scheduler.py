@@ -16,9 +16,9 @@ from btcmlops.ingest.world import SimulatedWorld
 from btcmlops.mlops.leases import Leases
 from btcmlops.mlops.runtime import Runtime
 from btcmlops.mlops.scheduler import SCHEDULER_LEASE, JobRunner, PipelineJobs, Scheduler
+from btcmlops.testing import build_trained_home
 
-from conftest import clone_database, fresh_database
-from support import build_trained_home, reopen_home
+from support import clone_database, fresh_database, reopen_home
 
 END = parse_utc("2024-03-01T00:00:00Z")
 PAIR = ("vader", "logistic_regression")
@@ -55,6 +55,7 @@ def count(runtime, *conditions, model=JobRun):
         return session.scalar(select(func.count()).select_from(model).where(*conditions))
 
 
+@pytest.mark.slow
 def test_the_hourly_jobs_continue_the_world_and_predict_once_per_hour(runtime):
     jobs = PipelineJobs(runtime, model_types=(PAIR[1],))
     bars_before = count(runtime, model=PriceBar)

@@ -20,9 +20,9 @@ from btcmlops.ingest.world import SimulatedWorld
 from btcmlops.mlops.runtime import Runtime
 from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.training import load_training_data, train_on
+from btcmlops.testing import build_trained_home
 
-from conftest import clone_database, fresh_database
-from support import build_trained_home, reopen_home
+from support import clone_database, fresh_database, reopen_home
 
 END = parse_utc("2024-03-01T00:00:00Z")
 PAIR = ("vader", "logistic_regression")
@@ -78,6 +78,7 @@ def logged(runtime, *conditions):
         return session.scalar(select(func.count()).select_from(PredictionLog).where(*conditions))
 
 
+@pytest.mark.slow
 def test_shadows_predict_every_hour_are_scored_and_never_reach_clients(runtime):
     shadow = challenger(runtime)
     runtime.retraining.shadows.admit(shadow.version)
@@ -107,6 +108,7 @@ def test_shadows_predict_every_hour_are_scored_and_never_reach_clients(runtime):
     assert [point["at"] for point in evidence["path"]] == [None]
 
 
+@pytest.mark.slow
 def test_the_shadow_set_keeps_at_most_shadow_max_models(runtime):
     versions = [challenger(runtime, seed=seed).version for seed in (1, 2, 3)]
     for version in versions:

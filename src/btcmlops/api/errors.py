@@ -46,6 +46,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI answers a body that is not UTF-8 with a bare 400; it is bad input
+            # like any other malformed JSON, which is a 422 everywhere else
+            return error_body(
+                422, "InvalidInputError", "the request body is not JSON: it is not UTF-8 text"
+            )
         return error_body(exc.status_code, "HTTPError", str(exc.detail))
 
     @app.exception_handler(Exception)
