@@ -118,6 +118,18 @@ function shadowEvidenceWords(shadow) {
 }
 
 /** The evidence in words and a bar filled by how far the statistic has come to its bar. */
+// The shadows' evidence column, the same in the Models and Retraining views' tables.
+export const SHADOW_EVIDENCE_COLUMN = {
+  key: "evidence",
+  label: "Evidence",
+  num: true,
+  className: "nowrap",
+  title:
+    "a challenger: its wins on the discordant hours against the wins the trial needs at " +
+    "this look; the previous champion: its rollback e-value against the one needed",
+  cell: (s) => shadowEvidenceCell(s),
+};
+
 export function shadowEvidenceCell(shadow) {
   const { statistic, bar, margin } = shadow;
   const share =

@@ -7,7 +7,7 @@ import { kindTag, modelCell, rolePill, versionModelCell } from "../model-cells.j
 import { load } from "../api.js";
 import { table } from "../tables.js";
 import { noModels } from "../pairs.js";
-import { shadowEvidenceCell } from "../evidence.js";
+import { SHADOW_EVIDENCE_COLUMN } from "../evidence.js";
 import { rollback } from "./model-actions.js";
 import { renderChampionTimeline, renderImportances } from "./models-charts.js";
 import { renderRegistry } from "./models-registry.js";
@@ -82,16 +82,7 @@ function renderModelShadows(all, report) {
       num: true,
       cell: (s) => pct(s.info ? s.info.test_accuracy : null),
     },
-    {
-      key: "evidence",
-      label: "Evidence",
-      num: true,
-      className: "nowrap",
-      title:
-        "a challenger: its wins on the discordant hours against the wins the trial needs at " +
-        "this look; the previous champion: its rollback e-value against the one needed",
-      cell: (s) => shadowEvidenceCell(s),
-    },
+    SHADOW_EVIDENCE_COLUMN,
   ];
   fill("models-shadows", table(columns, rows));
 }

@@ -21,7 +21,7 @@ import {
   decisionTest,
   isEValueTest,
   lookWords,
-  shadowEvidenceCell,
+  SHADOW_EVIDENCE_COLUMN,
   shadowVerdict,
 } from "../evidence.js";
 import { promotionRuleWords, renderShadowChart } from "./shadow-chart.js";
@@ -50,16 +50,7 @@ function shadowColumns(report, kinds) {
         sub(`${count(s.offline_hours)} offline + ${count(s.live_hours)} live`),
       ],
     },
-    {
-      key: "evidence",
-      label: "Evidence",
-      num: true,
-      className: "nowrap",
-      title:
-        "a challenger: its wins on the discordant hours against the wins the trial needs at " +
-        "this look; the previous champion: its rollback e-value against the one needed",
-      cell: (s) => shadowEvidenceCell(s),
-    },
+    SHADOW_EVIDENCE_COLUMN,
     { key: "verdict", label: "Verdict", cell: (s) => shadowVerdict(s) },
   ];
 }
