@@ -245,10 +245,7 @@ def _compare_sides(
         "current": _infinities_out(current_columns, names),
     }
     _note_infinities(infinite, notes)
-    if history_columns is None:
-        dependence = Dependence.estimate(reference_columns)
-    else:
-        dependence = Dependence.estimate(history_columns, "history")
+    dependence = Dependence.for_check(reference_columns, history_columns)
     del history_columns
     # Sorted copies first: the KS test starts on them (its exact p-values on the worker
     # threads) while the reference's moments, quantiles and PSI are computed.

@@ -164,6 +164,15 @@ class Dependence:
         )
 
     @classmethod
+    def for_check(
+        cls, reference_columns: np.ndarray, history_columns: np.ndarray | None
+    ) -> Dependence:
+        """From the history when the check has one, else from the reference itself."""
+        if history_columns is None:
+            return cls.estimate(reference_columns)
+        return cls.estimate(history_columns, "history")
+
+    @classmethod
     def given(cls, times: np.ndarray, rows: int) -> Dependence:
         """Times the caller vouches for: never refused."""
         return cls(times=np.asarray(times, dtype=float), rows=rows, needs_rows=0, source="given")
@@ -445,11 +454,12 @@ def compare_features(
         _, current_columns = feature_columns(current, names)
         prepared = None
         if reference_columns.shape[1] >= min_samples and current_columns.shape[1] >= min_samples:
-            dependence = None
+            history_columns = None
             if history is not None:
                 _, history_columns = feature_columns(history, names)
-                if history_is_used(history_columns.shape[1], reference_columns.shape[1]):
-                    dependence = Dependence.estimate(history_columns, "history")
+                if not history_is_used(history_columns.shape[1], reference_columns.shape[1]):
+                    history_columns = None
+            dependence = Dependence.for_check(reference_columns, history_columns)
             prepared = DriftReference.from_columns(
                 reference_columns,
                 names,
