@@ -16,6 +16,7 @@ rows already built; ``rebuild=True`` recomputes every row from what is stored no
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ from btcmlops.db.models import ArticleSentiment, FeatureRow, PriceBar
 from btcmlops.db.store import Store
 from btcmlops.errors import InvalidInputError
 from btcmlops.features.calendar_features import compute_calendar_features
-from btcmlops.features.price_features import HOUR_NS, HourlyGrid, compute_price_features
+from btcmlops.features.price_features import compute_price_features
 from btcmlops.features.schema import (
     FEATURE_VERSION,
     MAX_LOOKBACK_HOURS,
@@ -41,10 +42,14 @@ from btcmlops.features.schema import (
     validate_feature_set,
 )
 from btcmlops.features.sentiment_features import compute_sentiment_features
+from btcmlops.features.windows import HOUR_NS, HourlyGrid
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 SENTIMENT_COLUMNS = ("published_at", "compound", "positive", "negative", "neutral", "confidence")
 _INSERT_CHUNK = 1_000  # feature rows per INSERT (each carries ~100 values of JSON)
+# Up to this many new hours are computed row by row (``first_output``); more at once over the
+# whole window. Measured: row by row is faster below ~300 rows (bench/features.py).
+ROW_BY_ROW_MAX_HOURS = 168
 
 Progress = Callable[[int, int], None]
 
@@ -53,7 +58,11 @@ Progress = Callable[[int, int], None]
 
 
 def compute_feature_frame(
-    bars: pd.DataFrame, sentiment: pd.DataFrame, feature_set: str
+    bars: pd.DataFrame,
+    sentiment: pd.DataFrame,
+    feature_set: str,
+    *,
+    first_output: datetime | pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """The features of every hour that has a bar, as a float frame.
 
@@ -68,6 +77,10 @@ def compute_feature_frame(
         ignored.
     feature_set:
         ``vader`` or ``finbert``.
+    first_output:
+        Compute only the rows of the hour this instant falls in and of later hours, each
+        window evaluated at those rows alone (the cost grows with the rows asked for, not with
+        the bars given). Every row is bit for bit the row a call without it returns.
 
     Returns
     -------
@@ -77,6 +90,14 @@ def compute_feature_frame(
     feature_set = validate_feature_set(feature_set)
     names = feature_names(feature_set)
     bar_hours, ohlcv = _bar_arrays(bars)
+    first_hour = None if first_output is None else _whole_hour(first_output)
+    if first_hour is not None:
+        # No row asked for reads a bar older than its lookback.
+        kept = bar_hours >= first_hour - MAX_LOOKBACK_HOURS
+        if len(bar_hours) == 0 or bar_hours[-1] < first_hour:  # no row is asked for
+            kept[:] = False
+        bar_hours = bar_hours[kept]
+        ohlcv = {name: values[kept] for name, values in ohlcv.items()}
     if len(bar_hours) == 0:
         return pd.DataFrame(
             np.zeros((0, len(names))),
@@ -95,21 +116,40 @@ def compute_feature_frame(
         column[slots] = values
         dense[name] = column
 
+    at = None
+    if first_hour is not None:
+        output = bar_hours >= first_hour
+        bar_hours, at = bar_hours[output], slots[output]
     with np.errstate(invalid="ignore", divide="ignore"):
         features = compute_price_features(
-            dense["open"], dense["high"], dense["low"], dense["close"], dense["volume"]
+            dense["open"], dense["high"], dense["low"], dense["close"], dense["volume"], at=at
         )
         features.update(
             compute_sentiment_features(
-                sentiment, grid, confidence_weighted=feature_set == "finbert"
+                sentiment, grid, confidence_weighted=feature_set == "finbert", at=at
             )
         )
-        features.update(compute_calendar_features(grid))
+        features.update(compute_calendar_features(grid, at=at))
 
-    matrix = np.column_stack([np.asarray(features[name], dtype=float)[slots] for name in names])
+    rows = slice(None) if at is not None else slots  # at the output slots already
+    # Rows x features, stored feature by feature (the layout pandas keeps a float frame in).
+    matrix = np.array([features[name][rows] for name in names], dtype=float).T
     matrix[~np.isfinite(matrix)] = np.nan
-    index = pd.DatetimeIndex(pd.to_datetime(bar_hours * HOUR_NS, utc=True), name="ts")
-    return pd.DataFrame(matrix, index=index, columns=names)
+    index = pd.DatetimeIndex((bar_hours * HOUR_NS).view("datetime64[ns]"), name="ts")
+    return pd.DataFrame(matrix, index=index.tz_localize("UTC"), columns=_columns(feature_set))
+
+
+@functools.cache
+def _columns(feature_set: str) -> pd.Index:
+    """The frame's column index (built once: it is immutable, and costs more than a row)."""
+    return pd.Index(feature_names(feature_set))
+
+
+def _whole_hour(moment: datetime | pd.Timestamp) -> int:
+    """The hour (since the epoch, UTC) ``moment`` falls in; a naive moment is taken as UTC."""
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+    return int(stamp.as_unit("ns").value // HOUR_NS)
 
 
 def _bar_arrays(bars: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -253,14 +293,20 @@ def build_features(
         load_from = None if first_new is None else first_new - timedelta(hours=MAX_LOOKBACK_HOURS)
         bars = _read_bars(session, symbol, start=load_from, end=floor_hour(now))
         new_hours = bars.index if first_new is None else bars.index[bars.index >= first_new]
-        has_scores = _scorer_has_scores(session, scorer)
-        sentiment = _empty_sentiment()
+        # A few new hours: compute only their rows (windows evaluated at those rows alone);
+        # a rebuild or a long backfill: every hour at once, which is faster for many rows.
+        row_by_row = first_new is not None and len(new_hours) <= ROW_BY_ROW_MAX_HOURS
         if len(new_hours):
             # The windows of the rows built reach back MAX_LOOKBACK_HOURS before the first
-            # bar read, and forward to the as-of instant of the newest row.
-            oldest_read = bars.index[0].to_pydatetime() - timedelta(hours=MAX_LOOKBACK_HOURS)
+            # row built (before the first bar read, for a whole-window computation), and
+            # forward to the as-of instant of the newest row.
+            oldest_row = new_hours[0] if row_by_row else bars.index[0]
+            oldest_read = oldest_row.to_pydatetime() - timedelta(hours=MAX_LOOKBACK_HOURS)
             newest_as_of = new_hours[-1].to_pydatetime() + HOUR
             sentiment = _read_sentiment(session, scorer, start=oldest_read, end=newest_as_of)
+        else:
+            sentiment = _empty_sentiment()
+        has_scores = len(sentiment) > 0 or _scorer_has_scores(session, scorer)
 
     if len(bars) == 0 and last_stored is None:
         summary.warnings.append(
@@ -275,9 +321,14 @@ def build_features(
             "their sentiment features are missing"
         )
 
-    frame = compute_feature_frame(bars if len(new_hours) else bars.iloc[:0], sentiment, feature_set)
-    if first_new is not None:
-        frame = frame[frame.index >= first_new]
+    if not len(new_hours):
+        frame = compute_feature_frame(bars.iloc[:0], sentiment, feature_set)
+    elif row_by_row:
+        frame = compute_feature_frame(bars, sentiment, feature_set, first_output=first_new)
+    else:
+        frame = compute_feature_frame(bars, sentiment, feature_set)
+        if first_new is not None:
+            frame = frame[frame.index >= first_new]
     summary.scored_articles = len(sentiment)
     _write_rows(store, feature_set, frame, now, rebuild, summary, progress)
     return summary
@@ -394,7 +445,8 @@ def _read_bars(
         query = query.where(PriceBar.ts >= start)
     if end is not None:
         query = query.where(PriceBar.ts < end)
-    rows = session.execute(query.order_by(PriceBar.ts)).all()
+    # Core execution: plain rows suffice, and the ORM layer costs more than a short read.
+    rows = session.connection().execute(query.order_by(PriceBar.ts)).all()
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
     frame = pd.DataFrame(
         {
@@ -417,24 +469,24 @@ def _read_sentiment(
         query = query.where(ArticleSentiment.published_at >= start)
     if end is not None:
         query = query.where(ArticleSentiment.published_at < end)
-    rows = session.execute(query).all()
+    rows = session.connection().execute(query).all()
     if not rows:
         return _empty_sentiment()
     columns = list(zip(*rows, strict=True))
-    frame = pd.DataFrame(
-        {
+    return pd.DataFrame(
+        {"published_at": pd.to_datetime(list(columns[0]), utc=True)}
+        | {
             name: np.asarray(values, dtype=float)
             for name, values in zip(SENTIMENT_COLUMNS[1:], columns[1:], strict=True)
         }
     )
-    frame.insert(0, "published_at", pd.to_datetime(list(columns[0]), utc=True))
-    return frame
 
 
 def _empty_sentiment() -> pd.DataFrame:
-    frame = pd.DataFrame({name: pd.Series(dtype=float) for name in SENTIMENT_COLUMNS})
-    frame["published_at"] = pd.Series(pd.DatetimeIndex([], tz="UTC"))
-    return frame
+    return pd.DataFrame(
+        {"published_at": pd.DatetimeIndex([], tz="UTC")}
+        | {name: np.zeros(0) for name in SENTIMENT_COLUMNS[1:]}
+    )
 
 
 def load_bars_frame(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from btcmlops.features.price_features import Array, HourlyGrid
+from btcmlops.features.windows import Array, HourlyGrid, Slots, pick
 
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
@@ -27,9 +27,10 @@ SESSIONS_UTC: dict[str, tuple[int, int]] = {
 }
 
 
-def compute_calendar_features(grid: HourlyGrid) -> dict[str, Array]:
-    """Hour, weekday, their cyclic encodings and session flags for each hour of ``grid``."""
-    as_of_hours = grid.hours() + 1
+def compute_calendar_features(grid: HourlyGrid, *, at: Slots = None) -> dict[str, Array]:
+    """Hour, weekday, their cyclic encodings and session flags at the slots ``at`` of ``grid``
+    (default: every hour of it)."""
+    as_of_hours = pick(grid.hours(), at) + 1
     hour = as_of_hours % 24
     weekday = (as_of_hours // 24 + _EPOCH_WEEKDAY) % 7
     weekend = weekday >= 5
