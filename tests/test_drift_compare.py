@@ -12,6 +12,7 @@ from scipy.signal import lfilter
 
 from btcmlops.cli import app as cli_app
 from btcmlops.cli import drift as drift_commands
+from btcmlops.mlops.drift import statistics as st
 from btcmlops.mlops.drift.compare import compare_files
 from btcmlops.mlops.drift.feature_drift import compare_features
 
@@ -86,6 +87,26 @@ def test_cli_result_equals_the_in_memory_comparison(tmp_path):
     reference, current = frames(seed=2, shift=0.7)
     report = compare_files(write(reference, tmp_path / "r.csv"), write(current, tmp_path / "c.csv"))
     direct = compare_features(reference, current)
+    assert report.result.to_dict() == direct.to_dict()
+
+
+def test_a_long_file_with_missing_values_and_dependence_gives_the_in_memory_result(tmp_path):
+    # longer than the rows the dependence estimate reads: the file path keeps only those
+    # before it sorts both sides in place
+    rng = np.random.default_rng(9)
+    rows = st.DEPENDENCE_ROWS + 952
+    values = rng.normal(size=(rows + 600, 4))
+    values[:, 1] = lfilter([1.0], [1.0, -0.95], values[:, 1])
+    values[rng.random(values.shape) < 0.02] = np.nan
+    values[rows:, 0] += 0.2
+    frame = pd.DataFrame(values, columns=["a", "b", "c", "d"])
+    reference, current = frame.iloc[:rows], frame.iloc[rows:]
+    report = compare_files(
+        write(reference, tmp_path / "r.parquet"), write(current, tmp_path / "c.parquet")
+    )
+    direct = compare_features(reference, current)
+    persistent = next(item for item in direct.drift_results if item.feature == "b")
+    assert direct.status == "success" and persistent.autocorrelation_time > 1.0
     assert report.result.to_dict() == direct.to_dict()
 
 

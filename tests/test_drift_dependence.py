@@ -98,6 +98,26 @@ def test_ranks_agree_with_scipy_with_ties_missing_and_infinite_values():
         np.testing.assert_array_equal(medians, np.nanmedian(values, axis=1))
 
 
+def test_the_gate_from_the_first_lags_summed_directly_matches_the_fft_autocorrelations():
+    rng = np.random.default_rng(46)
+    values = np.concatenate([rng.normal(size=(3, 500)), ar1(rng, 3, 500, 0.9)])
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[1] = 2.0  # no spread
+    centred, _ = effective_sizes._centred(values)
+    direct = effective_sizes._first_autocorrelations(centred, effective_sizes.GATE_LAGS)
+    by_fft, _ = effective_sizes._autocorrelations(values)
+    np.testing.assert_allclose(direct, by_fft[:, : direct.shape[1]], rtol=0, atol=1e-12)
+
+
+def test_the_most_recent_rows_give_the_dependence_of_the_whole_reference():
+    rng = np.random.default_rng(47)
+    columns = np.concatenate([rng.normal(size=(2, 3_000)), ar1(rng, 2, 3_000, 0.95)])
+    whole = Dependence.estimate(columns)
+    recent = Dependence.estimate(columns[:, -st.DEPENDENCE_ROWS :], rows=3_000)
+    np.testing.assert_array_equal(recent.times, whole.times)
+    assert (recent.rows, recent.needs_rows) == (3_000, whole.needs_rows)
+
+
 # --- refusing what the rows cannot support --------------------------------------------
 
 

@@ -55,8 +55,11 @@ def assert_matches_scipy(reference: np.ndarray, current: np.ndarray) -> None:
 # --- KS agrees with scipy --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("gaps", ["merged", "searched"])
 @pytest.mark.parametrize("seed", range(6))
-def test_ks_matches_scipy_on_small_samples_of_every_kind(seed):
+def test_ks_matches_scipy_on_small_samples_of_every_kind(seed, gaps, monkeypatch):
+    if gaps == "searched":  # the way long samples find the statistic, at every size
+        monkeypatch.setattr(ks_module, "_SEARCH_MIN_WIDTH", 0)
     rng = np.random.default_rng(seed)
     for trial in range(40):
         n, m, features = int(rng.integers(1, 70)), int(rng.integers(1, 70)), 3
@@ -511,6 +514,20 @@ def test_divisible_sizes_agree_with_the_band_recursion(large, small, widest, mon
     np.testing.assert_allclose(
         st.exact_two_sided_pvalues(large, small, h), shortcut, rtol=0, atol=1e-10
     )
+
+
+@pytest.mark.parametrize(("large", "small", "widest"), [(3000, 600, 720), (168, 24, 167)])
+def test_divisible_sizes_find_the_shortcut_alike_by_search_or_by_a_sum_per_h(
+    large, small, widest, monkeypatch
+):
+    rng = np.random.default_rng(48)
+    for wanted in (np.arange(1, widest), np.unique(rng.integers(1, widest, size=12))):
+        found = {}
+        for search in (True, False):
+            monkeypatch.setattr(ks_exact, "_union_search_is_cheaper", lambda *_, s=search: s)
+            st.clear_exact_pvalue_cache()
+            found[search] = st.exact_two_sided_pvalues(large, small, wanted)
+        np.testing.assert_array_equal(found[True], found[False])
 
 
 def test_the_ks_test_started_in_the_background_gives_the_same_result(monkeypatch):

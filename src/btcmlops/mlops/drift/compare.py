@@ -37,7 +37,12 @@ from btcmlops.mlops.drift.feature_drift import (
     history_is_used,
 )
 from btcmlops.mlops.drift.files import NumericTable, StrayCells, read_numeric_table
-from btcmlops.mlops.drift.statistics import SortedSample, start_ks_two_sample
+from btcmlops.mlops.drift.statistics import (
+    DEPENDENCE_ROWS,
+    SortedSample,
+    column_moments,
+    start_ks_two_sample,
+)
 from btcmlops.mlops.drift.tables import ColumnTable, read_table
 
 # About 16 MB of float64 per side and 100 MB of Python objects while a request is read.
@@ -245,22 +250,28 @@ def _compare_sides(
         "current": _infinities_out(current_columns, names),
     }
     _note_infinities(infinite, notes)
-    dependence = Dependence.for_check(reference_columns, history_columns)
-    del history_columns
-    # Sorted copies first: the KS test starts on them (its exact p-values on the worker
-    # threads) while the reference's moments, quantiles and PSI are computed.
-    reference_sample = SortedSample.from_columns(reference_columns)
-    current_sample = SortedSample.from_columns(current_columns)
+    # The moments need the rows in time order, and so does the dependence estimate, which
+    # reads only the most recent DEPENDENCE_ROWS (kept as a small copy). Then each side is
+    # sorted in place (the columns are this check's own), so a large sample is never held
+    # twice, and the KS test starts on the sorted samples: its exact p-values run on the
+    # worker threads while the dependence, the reference's quantiles and PSI are computed.
+    recent = reference_columns[:, -DEPENDENCE_ROWS:].copy()
+    reference_moments = column_moments(reference_columns)
+    current_moments = column_moments(current_columns)
+    reference_sample = SortedSample.from_columns(reference_columns, copy=False)
+    current_sample = SortedSample.from_columns(current_columns, copy=False)
+    del reference_columns, current_columns
     ks = start_ks_two_sample(reference_sample, current_sample)
-    prepared = DriftReference.from_columns(
-        reference_columns, names, bins=bins, sample=reference_sample, dependence=dependence
+    dependence = Dependence.for_check(recent, history_columns, reference_rows=reference_rows)
+    del recent, history_columns
+    prepared = DriftReference.from_sorted(
+        reference_sample, names, moments=reference_moments, dependence=dependence, bins=bins
     )
-    del reference_columns
     if prepared.dependence_unsupported:
         raise InvalidInputError(f"{prepared.refusal()} {history_hint}")
     result = compare_prepared(
         prepared,
-        current_columns,
+        current_sample.values,  # sorted: read for its shape only, with current_moments
         names,
         reference_rows=reference_rows,
         alpha=alpha,
@@ -269,6 +280,7 @@ def _compare_sides(
         bins=bins,
         current_sample=current_sample,
         ks=ks,
+        current_moments=current_moments,
     )
     if result.untested_features:
         notes.append(
@@ -331,7 +343,10 @@ def _stray_note(table: Table, item: StrayCells) -> str:
 
 def _infinities_out(columns: np.ndarray, names: list[str]) -> dict[str, dict[str, int]]:
     """Count +inf and -inf per feature and turn them into missing values, in place."""
-    positive, negative = np.isposinf(columns), np.isneginf(columns)
+    infinite = np.isinf(columns)
+    if not infinite.any():  # the usual case: one pass instead of four over a large sample
+        return {}
+    positive, negative = infinite & (columns > 0), infinite & (columns < 0)
     counts = {}
     for row in np.flatnonzero(positive.any(axis=1) | negative.any(axis=1)):
         counts[names[row]] = {

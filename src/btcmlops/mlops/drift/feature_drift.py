@@ -151,25 +151,41 @@ class Dependence:
     source: DependenceSource
 
     @classmethod
-    def estimate(cls, columns: np.ndarray, source: DependenceSource = "reference") -> Dependence:
-        """From a feature-major (features x rows) array in time order."""
+    def estimate(
+        cls,
+        columns: np.ndarray,
+        source: DependenceSource = "reference",
+        *,
+        rows: int | None = None,
+    ) -> Dependence:
+        """From a feature-major (features x rows) array in time order.
+
+        The estimate reads only the most recent :data:`~statistics.DEPENDENCE_ROWS` rows, so
+        a caller may pass just those and say in ``rows`` how many the series has.
+        """
         columns = np.asarray(columns, dtype=float)
         times, strict = st.dependence_times(columns, (st.GATE_Z, st.REFUSAL_GATE_Z))
         largest = max(1.0, float(np.max(strict, initial=1.0)))
         return cls(
             times=times,
-            rows=int(columns.shape[1]),
+            rows=int(columns.shape[1]) if rows is None else rows,
             needs_rows=math.ceil(ROWS_PER_DEPENDENCE_TIME * largest),
             source=source,
         )
 
     @classmethod
     def for_check(
-        cls, reference_columns: np.ndarray, history_columns: np.ndarray | None
+        cls,
+        reference_columns: np.ndarray,
+        history_columns: np.ndarray | None,
+        *,
+        reference_rows: int | None = None,
     ) -> Dependence:
-        """From the history when the check has one, else from the reference itself."""
+        """From the history when the check has one, else from the reference itself (of
+        ``reference_rows`` rows when only its most recent ones are given, see
+        :meth:`estimate`)."""
         if history_columns is None:
-            return cls.estimate(reference_columns)
+            return cls.estimate(reference_columns, rows=reference_rows)
         return cls.estimate(history_columns, "history")
 
     @classmethod
@@ -282,19 +298,41 @@ class DriftReference:
             dependence = Dependence.given(autocorrelation_time, rows)
         if dependence is None:
             dependence = Dependence.estimate(columns)  # before the columns are sorted
-        tau = _per_feature(dependence.times, len(names), "autocorrelation_time")
         if sample is None:
             sample = st.SortedSample.from_columns(columns, copy=copy)
         elif sample.values.shape != columns.shape:
             raise InvalidInputError(
                 f"the sorted sample has shape {sample.values.shape}, the columns {columns.shape}"
             )
+        return cls.from_sorted(sample, names, moments=moments, dependence=dependence, bins=bins)
+
+    @classmethod
+    def from_sorted(
+        cls,
+        sample: st.SortedSample,
+        feature_names: Sequence[str],
+        *,
+        moments: st.ColumnMoments,
+        dependence: Dependence,
+        bins: int = 10,
+    ) -> DriftReference:
+        """From the reference already sorted, with the moments and the dependence taken from
+        its rows in time order before that (for callers that sort a large reference in place
+        instead of holding a second copy of it, see ``compare``)."""
+        names = tuple(str(name) for name in feature_names)
+        if sample.values.ndim != 2 or sample.values.shape[0] != len(names):
+            raise InvalidInputError(
+                f"expected {len(names)} feature rows, got a sample of shape {sample.values.shape}"
+            )
+        if bins < 2:
+            raise InvalidInputError(f"PSI needs at least 2 bins, got {bins}")
+        tau = _per_feature(dependence.times, len(names), "autocorrelation_time")
         edges = st.quantile_edges(sample, bins)
         shares = st.bin_shares(sample, edges)
         return cls(
             features=names,
             bins=bins,
-            rows=rows,
+            rows=int(sample.values.shape[1]),
             sample=sample,
             edges=edges,
             shares=shares,
@@ -499,12 +537,15 @@ def compare_prepared(
     severity_rule: SeverityRule = SeverityRule(),
     current_sample: st.SortedSample | None = None,
     ks: Callable[[], st.KSResult] | None = None,
+    current_moments: st.ColumnMoments | None = None,
 ) -> FeatureDriftResult:
     """The check on a prepared reference and a feature-major (features x rows) current array.
 
     ``reference`` may be None only when a window is below ``min_samples`` rows. Callers
     that already sorted the current columns, or started the KS test
-    (:func:`~statistics.start_ks_two_sample`), pass ``current_sample`` and ``ks``.
+    (:func:`~statistics.start_ks_two_sample`), pass ``current_sample`` and ``ks``; callers
+    that sorted them in place pass their ``current_moments`` from before (the columns are
+    then read for their shape only).
     """
     current_rows = int(current_columns.shape[1])
     settings = {
@@ -525,7 +566,8 @@ def compare_prepared(
     current = current_sample or st.SortedSample.from_columns(current_columns)
     # the exact p-values run on the worker threads while PSI and the moments are computed
     pending_ks = ks if ks is not None else st.start_ks_two_sample(reference.sample, current)
-    current_moments = st.column_moments(current_columns)
+    if current_moments is None:
+        current_moments = st.column_moments(current_columns)
     tested = (reference.sample.counts >= min_samples) & (current.counts >= min_samples)
     n_eff = st.effective_sample_size(reference.sample.counts, reference.autocorrelation_time)
     m_eff = st.effective_sample_size(current.counts, reference.autocorrelation_time)

@@ -18,7 +18,9 @@ Layout: a *sample* holds F features as a feature-major 2-D array, one row per fe
 row sorted ascending with missing values (NaN) last; ``counts[j]`` says how many leading
 entries of row ``j`` are observed. Every function works on all rows with array operations;
 where a loop remains it runs over blocks of rows, distinct sample sizes or lattice columns,
-never over features one at a time.
+never over features one at a time, with one exception: the KS statistic of long samples
+(thousands of values per feature) searches each feature's rows in turn, each search long
+enough that the loop costs nothing beside it.
 
 >>> import numpy as np
 >>> reference = SortedSample.from_rows(np.array([[1.0], [2.0], [3.0], [4.0]]))
@@ -29,6 +31,7 @@ never over features one at a time.
 """
 
 from btcmlops.mlops.drift.statistics.effective_sizes import (
+    DEPENDENCE_ROWS,
     GATE_Z,
     REFUSAL_GATE_Z,
     autocorrelation_time,
@@ -66,6 +69,7 @@ from btcmlops.mlops.drift.statistics.samples import (
 )
 
 __all__ = [
+    "DEPENDENCE_ROWS",
     "GATE_Z",
     "MAX_EXACT_SIZE",
     "PSI_FLOOR",

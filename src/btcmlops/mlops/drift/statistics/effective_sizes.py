@@ -23,10 +23,12 @@ GATE_Z = 3.5
 REFUSAL_GATE_Z = 6.0
 # The gate sums the autocorrelations at lags 1..min(GATE_LAGS, n // 8).
 GATE_LAGS = 10
+# The estimates read the most recent this many values of each series, no further back.
+DEPENDENCE_ROWS = 2_048
 
 
 def autocorrelation_time(
-    columns: np.ndarray, *, max_lag: int | None = None, max_rows: int = 2_048
+    columns: np.ndarray, *, max_lag: int | None = None, max_rows: int = DEPENDENCE_ROWS
 ) -> np.ndarray:
     """Integrated autocorrelation time τ = 1 + 2 Σ_k ρ_k of each row of a time-ordered (F, n)
     array, by Geyer's initial positive sequence estimator (Geyer 1992, "Practical Markov
@@ -62,7 +64,7 @@ def autocorrelation_time(
 
 
 def dependence_time(
-    columns: np.ndarray, gate_z: float = GATE_Z, *, max_rows: int = 2_048
+    columns: np.ndarray, gate_z: float = GATE_Z, *, max_rows: int = DEPENDENCE_ROWS
 ) -> np.ndarray:
     """The dependence time of each row of a time-ordered (F, n) array, as KS and PSI see it.
 
@@ -107,7 +109,7 @@ def dependence_time(
 
 
 def dependence_times(
-    columns: np.ndarray, gates_z: Sequence[float], *, max_rows: int = 2_048
+    columns: np.ndarray, gates_z: Sequence[float], *, max_rows: int = DEPENDENCE_ROWS
 ) -> np.ndarray:
     """:func:`dependence_time` at several gates from one pass of autocorrelations: (G, F).
 
@@ -123,20 +125,30 @@ def dependence_times(
     level, median = _ranks_and_medians(values)
     with np.errstate(invalid="ignore"):
         spread, _ = _ranks_and_medians(np.abs(values - median[:, None]))
-    rho, counts = _autocorrelations(np.concatenate([level, spread]))
+    centred, counts = _centred(np.concatenate([level, spread]))
+    del level, spread
+    # The gate needs only the first GATE_LAGS autocorrelations, summed directly; the whole
+    # sequence (one FFT per row) is computed only for the rows that pass the lowest gate,
+    # which on most features is none of them.
+    head_rho = _first_autocorrelations(centred, GATE_LAGS)
     lags = np.minimum(GATE_LAGS, counts // 8)
-    usable = (lags >= 1) & np.isfinite(rho[:, 0])
+    usable = (lags >= 1) & np.isfinite(head_rho[:, 0])
     lags = np.maximum(lags, 1)
     observed = np.maximum(counts, 1)
-    first = np.nancumsum(rho[:, 1 : GATE_LAGS + 1], axis=1)
+    first = np.nancumsum(head_rho[:, 1 : GATE_LAGS + 1], axis=1)
     head = first[np.arange(first.shape[0]), np.minimum(lags, first.shape[1]) - 1]
     z = np.maximum(
         (head + lags / observed) * np.sqrt(observed / lags),
-        (rho[:, 1] + 1.0 / observed) * np.sqrt(observed),
+        (head_rho[:, 1] + 1.0 / observed) * np.sqrt(observed),
     )
-    corrected = np.maximum(_geyer_time(rho, None) / (1.0 - 2.0 * lags / observed), 1.0)
     gated = usable[None, :] & (z[None, :] > gates[:, None])
-    tau = np.where(gated, corrected[None, :], 1.0)
+    tau = np.ones((gates.size, centred.shape[0]))
+    candidates = np.flatnonzero(gated.any(axis=0))
+    if candidates.size:
+        rho = _autocorrelations_of_centred(centred[candidates])
+        ratio = 1.0 - 2.0 * lags[candidates] / observed[candidates]
+        corrected = np.maximum(_geyer_time(rho, None) / ratio, 1.0)
+        tau[:, candidates] = np.where(gated[:, candidates], corrected[None, :], 1.0)
     return tau.reshape(gates.size, 2, features).max(axis=1)
 
 
@@ -166,26 +178,33 @@ def _ranks_and_medians(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lower = ordered[rows, np.maximum(counts - 1, 0) // 2]
     upper = ordered[rows, np.maximum(counts, 1) // 2 - (counts == 0)]
     ranked = np.broadcast_to(np.arange(1.0, n + 1.0), values.shape).copy()
-    tied = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
-    if tied.size:
-        ranked[tied] = _tie_averaged_ranks(ordered[tied])
+    _average_tied_ranks(ranked, ordered[:, 1:] == ordered[:, :-1])
     ranks = np.empty(values.shape)
     np.put_along_axis(ranks, order, ranked, axis=1)
     ranks[np.isnan(values)] = np.nan
     return ranks, np.where(counts > 0, (lower + upper) / 2.0, np.nan)
 
 
-def _tie_averaged_ranks(ordered: np.ndarray) -> np.ndarray:
-    """Ranks 1..n along sorted rows, each run of equal values sharing its mean rank."""
-    n = ordered.shape[1]
-    position = np.broadcast_to(np.arange(n), ordered.shape)
-    starts = np.ones(ordered.shape, dtype=bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
-    ends = np.ones(ordered.shape, dtype=bool)
-    ends[:, :-1] = starts[:, 1:]
-    last = np.minimum.accumulate(np.where(ends, position, n)[:, ::-1], axis=1)[:, ::-1]
-    return (first + last) / 2.0 + 1.0
+def _average_tied_ranks(ranked: np.ndarray, equal_to_next: np.ndarray) -> None:
+    """Give each run of equal values along sorted rows its mean rank, in place.
+
+    ``ranked`` holds the ranks 1..n of each sorted row, ``equal_to_next[i, k]`` says that
+    values k and k+1 of row i are equal. Only the runs are touched: the spread ranks of
+    nearly every row have one tie (the two values either side of an even count's median)
+    and nothing else.
+    """
+    row, pair = np.nonzero(equal_to_next)
+    if not row.size:
+        return
+    last_pair = equal_to_next.shape[1] - 1
+    starts = (pair == 0) | ~equal_to_next[row, np.maximum(pair - 1, 0)]
+    ends = (pair == last_pair) | ~equal_to_next[row, np.minimum(pair + 1, last_pair)]
+    first, last = pair[starts], pair[ends] + 1  # each run's first and last position
+    length = last - first + 1
+    offset = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+    ranked[np.repeat(row[starts], length), np.repeat(first, length) + offset] = np.repeat(
+        (first + last) / 2.0 + 1.0, length
+    )
 
 
 def _autocorrelations(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -194,21 +213,50 @@ def _autocorrelations(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     One zero-padded FFT per row (Wiener-Khinchin, no circular wrap-around); a missing value
     counts as the row's mean, and a row with ±inf or without spread gets NaN.
     """
+    centred, counts = _centred(values)
+    return _autocorrelations_of_centred(centred), counts
+
+
+def _centred(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row minus its mean, missing values (and ±inf) as 0; and the observed counts."""
     n = values.shape[1]
     missing = np.isnan(values)
-    counts = n - missing.sum(axis=1)
+    counts = n - np.count_nonzero(missing, axis=1)
+    centred = np.where(missing, 0.0, values)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(missing, 0.0, values).sum(axis=1) / np.maximum(counts, 1)
-        centred = np.nan_to_num(
-            np.where(missing, 0.0, values - means[:, None]), posinf=0.0, neginf=0.0
-        )
+        means = centred.sum(axis=1) / np.maximum(counts, 1)
+        centred -= means[:, None]
+    centred[missing] = 0.0
+    centred[~np.isfinite(means)] = 0.0  # ±inf in a row makes its mean infinite or NaN
+    return centred, counts
+
+
+def _autocorrelations_of_centred(centred: np.ndarray) -> np.ndarray:
+    """ρ̂_k, k = 0..n-1, of each row of centred values, by one zero-padded FFT per row."""
+    n = centred.shape[1]
     size = 1 << int(2 * n - 1).bit_length()
     spectrum = np.fft.rfft(centred, n=size, axis=1)
     autocovariance = np.fft.irfft(spectrum * np.conj(spectrum), n=size, axis=1)[:, :n]
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = autocovariance / autocovariance[:, :1]
     rho[autocovariance[:, 0] <= 0] = np.nan
-    return rho, counts
+    return rho
+
+
+def _first_autocorrelations(centred: np.ndarray, max_lag: int) -> np.ndarray:
+    """ρ̂_k, k = 0..min(max_lag, n-1), of each row of centred values, summed lag by lag.
+
+    The same values as :func:`_autocorrelations_of_centred` up to rounding, for far less
+    work when only the first lags are needed.
+    """
+    n = centred.shape[1]
+    autocovariance = np.empty((centred.shape[0], min(max_lag, n - 1) + 1))
+    for lag in range(autocovariance.shape[1]):
+        autocovariance[:, lag] = np.einsum("ij,ij->i", centred[:, lag:], centred[:, : n - lag])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = autocovariance / autocovariance[:, :1]
+    rho[autocovariance[:, 0] <= 0] = np.nan
+    return rho
 
 
 def _geyer_time(rho: np.ndarray, max_lag: int | None) -> np.ndarray:

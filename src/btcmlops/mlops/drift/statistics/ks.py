@@ -1,8 +1,9 @@
 """The two-sample Kolmogorov–Smirnov test for every feature at once.
 
-The statistic comes from one merge of the two sorted samples per block of features; the
-p-value is the one ``scipy.stats.ks_2samp`` gives, exact (:mod:`.ks_exact`) while both sides
-have at most 10,000 observations and asymptotic (:mod:`.ks_asymptotic`) above.
+The statistic comes from one merge of the two sorted samples per block of features, or for
+long samples from a search of the shorter side's values in the longer one; the p-value is
+the one ``scipy.stats.ks_2samp`` gives, exact (:mod:`.ks_exact`) while both sides have at
+most 10,000 observations and asymptotic (:mod:`.ks_asymptotic`) above.
 
 >>> import numpy as np
 >>> from btcmlops.mlops.drift.statistics.samples import SortedSample
@@ -36,6 +37,9 @@ from btcmlops.mlops.drift.statistics.samples import (
 MAX_EXACT_SIZE = 10_000
 # start_ks_two_sample uses a background thread from this many observations on a side.
 _BACKGROUND_MIN_SIZE = 1_000
+# ks_gap_numerators searches instead of merging from this many values per feature (both
+# sides): below it the per-feature calls cost more than the merge of all features at once.
+_SEARCH_MIN_WIDTH = 2_000
 
 
 @dataclass(frozen=True)
@@ -51,30 +55,69 @@ class KSResult:
 def ks_gap_numerators(reference: SortedSample, current: SortedSample) -> np.ndarray:
     """``max_x |m·#{ref <= x} - n·#{cur <= x}|`` per feature (int64), so that D = value/(n·m).
 
-    The two sorted rows of a feature are merged with a stable sort (linear for two sorted
-    runs), the counts of each side come from one cumulative sum, and the gap is read only
-    where the merged value changes, which is how ties are counted: both ECDFs are evaluated
-    after every copy of a tied value, as ``scipy.stats.ks_2samp`` does with
-    ``searchsorted(side="right")``. Blocks of rows of a large sample run on two threads
-    (numpy releases the GIL in the sort and the array passes).
+    Both ECDFs are evaluated after every copy of a tied value, as ``scipy.stats.ks_2samp``
+    does with ``searchsorted(side="right")``. Short rows are merged, a block of features at
+    a time (:func:`_gap_numerators_block`); long ones search the shorter side's values in
+    the longer one (:func:`_searched_gap`), which reads the longer side only where it is
+    probed. Large samples run on the two worker threads (numpy releases the GIL in sorts,
+    searches and array passes).
     """
     check_same_features(reference, current)
     features = reference.feature_count
     numerators = np.zeros(features, dtype=np.int64)
     width = reference.values.shape[1] + current.values.shape[1]
     threads = WORKER_THREADS if features * width >= BLOCK_VALUES // 8 else 1  # else: no gain
-    block = max(1, min(BLOCK_VALUES // max(width, 1), -(-features // threads)))
     n_all = reference.counts
     m_all = current.counts
+    searched = width >= _SEARCH_MIN_WIDTH
+    block = -(-features // threads) if searched else BLOCK_VALUES // max(width, 1)
+    block = max(1, min(block, -(-features // threads)))
 
     def solve(start: int) -> None:
         rows = slice(start, min(start + block, features))
-        numerators[rows] = _gap_numerators_block(
-            reference.values[rows], current.values[rows], n_all[rows], m_all[rows]
-        )
+        if not searched:
+            numerators[rows] = _gap_numerators_block(
+                reference.values[rows], current.values[rows], n_all[rows], m_all[rows]
+            )
+            return
+        for j in range(rows.start, rows.stop):
+            numerators[j] = _searched_gap(
+                reference.values[j, : n_all[j]], current.values[j, : m_all[j]]
+            )
 
     run_all(solve, range(0, features, block))
     return numerators
+
+
+def _searched_gap(reference: np.ndarray, current: np.ndarray) -> int:
+    """The gap numerator of one feature from its two sorted samples (no missing values).
+
+    With K the values of the shorter side (the keys, sorted) and T those of the longer
+    (the table), |m·F_ref - n·F_cur| = |K·F_table - T·F_keys|. Between two consecutive
+    distinct keys F_keys is constant and F_table rises, so the gap over the table's values
+    there is largest at one end: just below the upper key (F_table = #table < key), or at
+    the lower key itself, which is evaluated anyway. So the gap is the largest of
+    |K·#(table <= k) - T·#(keys <= k)| at each distinct key k and
+    |K·#(table < k) - T·#(keys < k)| just below it; above the largest key the gap falls to
+    0 and is no larger than at that key.
+    """
+    if reference.size == 0 or current.size == 0:
+        return 0
+    keys, table = (current, reference) if current.size <= reference.size else (reference, current)
+    count, total = keys.size, table.size
+    at_most = np.searchsorted(table, keys, side="right")
+    # #(table < k) differs from #(table <= k) only for keys that occur in the table
+    below = at_most.copy()
+    shared = np.flatnonzero(at_most > 0)
+    shared = shared[table[at_most[shared] - 1] == keys[shared]]
+    below[shared] = np.searchsorted(table, keys[shared], side="left")
+    seen = np.arange(1, count + 1, dtype=np.int64)
+    changes = keys[1:] != keys[:-1]
+    last_of_key = np.append(changes, True)
+    first_of_key = np.insert(changes, 0, True)
+    at_key = np.abs(count * at_most[last_of_key] - total * seen[last_of_key])
+    below_key = np.abs(count * below[first_of_key] - total * (seen[first_of_key] - 1))
+    return int(max(at_key.max(), below_key.max()))
 
 
 def _gap_numerators_block(
