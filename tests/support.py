@@ -2,7 +2,8 @@
 
 The pieces the benchmarks need too (a free port, a scratch database, a trained home built from
 the simulated market) live in :mod:`btcmlops.testing`; this module adds what only tests use:
-the backends under test, databases per backend, cloning a database, reopening a home.
+the backends under test, databases per backend, cloning a database, reopening a home,
+synthetic feature rows.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from btcmlops.clock import ManualClock
+from btcmlops.clock import HOUR, ManualClock
+from btcmlops.db.models import FeatureRow
 from btcmlops.db.store import Store
+from btcmlops.features.schema import FEATURE_VERSION, feature_names, monitored_feature_names
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.testing import TrainedHome, scratch_database
 
@@ -93,6 +97,45 @@ def clone_database(backend: str, source_url: str, folder: Path, admin_url: str |
     finally:
         admin.dispose()
     return url_text
+
+
+# --------------------------------------------------------------------------- feature rows
+
+
+def store_feature_rows(
+    store: Store,
+    start: datetime,
+    hours: int,
+    *,
+    seed: int,
+    shift: float = 0.0,
+    shifted_features: int = 10,
+    feature_set: str = "vader",
+) -> list[str]:
+    """``hours`` hourly feature rows from ``start``, every value independent N(0, 1); the
+    first ``shifted_features`` monitored features moved by ``shift``. Returns those names."""
+    rng = np.random.default_rng(seed)
+    names = feature_names(feature_set)
+    moved = monitored_feature_names(feature_set)[:shifted_features]
+    rows = []
+    for i in range(hours):
+        values = dict(zip(names, rng.normal(size=len(names)).tolist(), strict=True))
+        for name in moved:
+            values[name] += shift
+        rows.append(
+            FeatureRow(
+                feature_set=feature_set,
+                feature_version=FEATURE_VERSION,
+                ts=start + i * HOUR,
+                close=40_000.0,
+                feature_values=values,
+                missing_count=0,
+                built_at=start + (i + 1) * HOUR,
+            )
+        )
+    with store.session() as session:
+        session.add_all(rows)
+    return moved
 
 
 # ---------------------------------------------------------------------------------- homes

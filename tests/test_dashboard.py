@@ -39,7 +39,7 @@ API_KEY = "dashboard-test-key"
 VIEWS = ("overview", "drift", "models", "retraining", "health")
 CHARTS = {
     "overview": ("chart-price", "chart-accuracy", "chart-latency"),
-    "drift": ("chart-drift-history", "chart-distribution"),
+    "drift": ("chart-drift-history", "chart-distribution", "chart-sequential-vader"),
     "models": ("chart-champions", "chart-importances"),
     "retraining": (
         "chart-runs",
@@ -342,9 +342,43 @@ def test_drift_opens_on_the_latest_daily_check_with_the_live_window_beside_it(
         "feature drift": "insufficient_data",
         "model drift": "insufficient_data",
     }
+    # The hourly sequential detector, fed every replayed hour: its evidence against the
+    # threshold line at 1, and its state in one line.
+    sequential = api(early_url, "/drift/sequential", feature_set=feature_set, days=30)
+    assert sequential["status"] == "fitted" and sequential["points"]
+    chart = page.page.evaluate(
+        """() => {
+            const box = document.getElementById('chart-sequential-vader');
+            return {
+                y: box.data[0].y,
+                lines: box.layout.shapes.map(s => [s.yref || 'y', s.y0, s.y1]),
+                labels: box.layout.annotations.map(a => a.text),
+            };
+        }"""
+    )
+    assert chart["y"] == [point["statistic"] for point in sequential["points"]]
+    assert ["y", 1, 1] in chart["lines"]
+    if sequential["alarm"]:
+        assert any(label.startswith("alarm ") for label in chart["labels"])
+    state_line = page.page.locator('[data-feature-set="vader"] .sequential-state').inner_text()
+    assert state_line == sequential_words(sequential)
     page.page.evaluate("window.scrollTo(0, 0)")
     page.page.screenshot(path=screenshot_folder(tmp_path) / "drift-early-in-the-day.png")
     assert page.errors == []
+
+
+def sequential_words(answer: dict) -> str:
+    """The detector's state as the Drift view says it."""
+
+    def minute(text: str) -> str:
+        return f"{parse_utc(text):%Y-%m-%d %H:%M} UTC"
+
+    if answer["alarm"]:
+        return (
+            f"alarm since {minute(answer['alarm_at'])}, change estimated "
+            f"{minute(answer['change_at'])}"
+        )
+    return f"quiet, {answer['statistic']:.2f} of threshold"
 
 
 @browser

@@ -7,13 +7,17 @@ import json
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, select, text
 
+from btcmlops.clock import ManualClock, parse_utc
+from btcmlops.config import Settings
 from btcmlops.db import migrate
 from btcmlops.db.engine import make_engine
-from btcmlops.db.models import Base
+from btcmlops.db.models import Base, FeatureRow
 from btcmlops.db.store import Store
 from btcmlops.errors import SchemaTooNewError
+from btcmlops.features.schema import FEATURE_VERSION
+from btcmlops.mlops.drift.sequential_monitor import SequentialMonitor
 
 
 def test_migrations_produce_the_models_schema(empty_database_url):
@@ -90,4 +94,37 @@ def test_upgrade_moves_logged_features_into_shared_snapshots(empty_database_url)
         first, second, third = (session.get(PredictionLog, pid) for pid in (1, 2, 3))
         assert first.features_sha256 == second.features_sha256 != third.features_sha256
         assert session.get(FeatureSnapshot, third.features_sha256).feature_values == {"a": 2.0}
+    engine.dispose()
+
+
+def test_upgrade_adds_the_sequential_detector_to_a_database_with_history(empty_database_url):
+    from alembic import command
+
+    engine = make_engine(empty_database_url)
+    config = migrate.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+        connection.execute(
+            text(
+                "INSERT INTO feature_rows (feature_set, feature_version, ts, close, "
+                "feature_values, missing_count, built_at) VALUES ('vader', :version, "
+                "'2024-01-01 00:00:00', 40000.0, :values, 0, '2024-01-01 01:00:00')"
+            ),
+            {"version": FEATURE_VERSION, "values": json.dumps({"log_ret_1h": 0.01})},
+        )
+    assert "sequential_detectors" not in inspect(engine).get_table_names()
+
+    before, after = migrate.upgrade(engine)
+
+    assert (before, after) == ("0003", migrate.head_revision())
+    tables = set(inspect(engine).get_table_names())
+    assert {"sequential_detectors", "sequential_points"} <= tables
+    store = Store(engine)
+    with store.session() as session:
+        assert session.scalar(select(FeatureRow.feature_values)) == {"log_ret_1h": 0.01}
+    clock = ManualClock(parse_utc("2024-01-01T05:00:00Z"))
+    settings = Settings(database_url=empty_database_url, _env_file=None)
+    status = SequentialMonitor(store, clock, settings).advance("vader").status
+    assert status.reason == "needs 14 days of feature rows; the store holds 0.0"
     engine.dispose()

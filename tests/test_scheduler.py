@@ -73,7 +73,7 @@ def test_the_hourly_jobs_continue_the_world_and_predict_once_per_hour(runtime):
                 select(JobRun.job, func.count()).where(JobRun.status == "ok").group_by(JobRun.job)
             ).all()
         )
-    for job in ("ingest", "sentiment", "features", "predictions", "outcomes"):
+    for job in ("ingest", "sentiment", "features", "predictions", "outcomes", "sequential_drift"):
         assert statuses[job] == 6, job
     # The predictions of the first two hours have closed by now: their outcomes are in.
     resolved = count(runtime, PredictionLog.outcome_status == "resolved", model=PredictionLog)

@@ -306,6 +306,55 @@ class LatestDriftCheckResponse(BaseModel):
     message: str | None = None
 
 
+class SequentialWindow(BaseModel):
+    start: datetime = Field(description="The first feature hour of the window (UTC).")
+    end: datetime = Field(description="The hour after its last feature hour (exclusive).")
+
+
+class SequentialEvidencePoint(BaseModel):
+    hour: datetime = Field(description="The feature row's hour (UTC).")
+    statistic: float = Field(
+        description="The evidence after that row, as a share of its threshold (1 = alarm)."
+    )
+    alarm: bool = Field(description="The detector was in alarm after that row.")
+
+
+class SequentialDriftResponse(BaseModel):
+    """``GET /drift/sequential``: a feature set's hourly sequential drift detector, its state
+    and its evidence hour by hour."""
+
+    success: Literal[True] = True
+    feature_set: str
+    status: Literal["fitted", "not_fitted"]
+    reason: str | None = Field(
+        None, description="Why it is not fitted, e.g. how many days of feature rows it needs."
+    )
+    mtbf_days: float = Field(
+        description="The mean time between false alarms its thresholds aim at, in days."
+    )
+    smoothing: float = Field(description="The EWMA weight of the newest hour.")
+    fitted_at: datetime | None = None
+    fit_reason: str | None = Field(None, description="Why it was (re)fitted.")
+    reference: SequentialWindow | None = Field(
+        None, description="The reference window its scores rank each hour against."
+    )
+    history: SequentialWindow | None = Field(
+        None, description="The window before the reference its null scales come from."
+    )
+    last_hour: datetime | None = Field(None, description="The newest feature row it has seen.")
+    alarm: bool = Field(description="In alarm; latched until the refit after a retraining.")
+    alarm_at: datetime | None = Field(None, description="The feature hour the alarm went off.")
+    change_at: datetime | None = Field(None, description="The estimated first changed hour.")
+    statistic: float | None = Field(
+        None, description="The latest evidence as a share of the threshold."
+    )
+    threshold: float = Field(1.0, description="The alarm level of `statistic`.")
+    points: list[SequentialEvidencePoint] = Field(
+        description="The evidence after each feature row of the last `days`, oldest first "
+        "(every fit: the statistic restarts near 0 at a refit)."
+    )
+
+
 # ``POST /drift/compare``: two tables in, the document ``btcmlops drift compare --json`` prints.
 
 DriftTable = dict[str, list[float | str | None]]

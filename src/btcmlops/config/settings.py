@@ -111,6 +111,21 @@ class Settings(BaseSettings):
     drift_psi_effect_floor: float = Field(
         default=0.1, ge=0, description="A feature drifts only if its PSI also reaches this."
     )
+    drift_sequential_mtbf_days: float = Field(
+        default=90.0,
+        gt=1,
+        description="Mean time between false alarms the hourly sequential detector's "
+        "thresholds aim at, in days (docs/drift.md). A change refits the detector at its next "
+        "hourly run.",
+    )
+    drift_sequential_fit_days: int = Field(
+        default=28,
+        ge=7,
+        le=365,
+        description="The hourly sequential detector fits on the latest this many days of "
+        "feature rows (its reference) and the as many days before them (its history); with "
+        "fewer stored, on what there is split in half once that is a week each.",
+    )
     model_drift_min_predictions: int = Field(default=30, ge=1)
     model_drift_alpha: float = Field(
         default=0.05,
@@ -134,6 +149,11 @@ class Settings(BaseSettings):
         description="Let the drift summary's model-accuracy severity trigger retraining too. "
         "Off by default: accuracy is the performance check's job, with its own drop threshold "
         "and minimum outcomes (docs/retraining.md).",
+    )
+    retrain_on_sequential_alarm: bool = Field(
+        default=True,
+        description="Let an alarm of the hourly sequential drift detector trigger the drift "
+        "check of the retraining policy (the detector is refitted after the retraining).",
     )
     retrain_min_samples: int = Field(default=100, ge=10)
     retrain_min_predictions: int = Field(default=50, ge=1)

@@ -261,6 +261,59 @@ class DriftReport(Base):
     report: Mapped[dict[str, Any]]
 
 
+class SequentialDetectorFit(Base):
+    """One fit of a feature set's hourly sequential drift detector; its newest is the current.
+
+    The calibration is not stored: it is refitted, deterministically, from the feature rows
+    of ``[history_start, reference_end)``; ``state`` (``SequentialState.to_dict()``) then
+    continues it where ``last_hour`` (the newest row fed to it) left off.
+    """
+
+    __tablename__ = "sequential_detectors"
+    __table_args__ = (Index("ix_sequential_detectors_set_time", "feature_set", "fitted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature_set: Mapped[str] = mapped_column(String(16))
+    feature_version: Mapped[str] = mapped_column(String(32))
+    features: Mapped[list[Any]]
+    fitted_at: Mapped[datetime]
+    fit_reason: Mapped[str] = mapped_column(Text)
+    history_start: Mapped[datetime]
+    reference_start: Mapped[datetime]
+    reference_end: Mapped[datetime]
+    mtbf_hours: Mapped[float] = mapped_column(Float)
+    smoothing: Mapped[float] = mapped_column(Float)
+    state: Mapped[dict[str, Any]]
+    last_hour: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    statistic: Mapped[float] = mapped_column(Float)
+    alarm_at: Mapped[datetime | None]
+    change_at: Mapped[datetime | None]
+
+
+class SequentialPoint(Base):
+    """The sequential detector's evidence after one feature row (a point of the Drift chart)."""
+
+    __tablename__ = "sequential_points"
+    __table_args__ = (
+        UniqueConstraint("detector_id", "hour"),
+        Index("ix_sequential_points_set_hour", "feature_set", "hour"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature_set: Mapped[str] = mapped_column(String(16))
+    detector_id: Mapped[int] = mapped_column(
+        ForeignKey("sequential_detectors.id", ondelete="CASCADE")
+    )
+    hour: Mapped[datetime]
+    statistic: Mapped[float] = mapped_column(Float)
+    alarm: Mapped[bool] = mapped_column(Boolean)
+
+
+# Retraining runs that record a decision and trained nothing (a shadow promoted, a fallback).
+DECISION_ONLY_TRIGGERS = ("shadow", "fallback")
+
+
 class RetrainingRun(Base):
     """One retraining attempt, deployed or not, with everything needed to audit the decision."""
 

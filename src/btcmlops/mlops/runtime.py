@@ -2,7 +2,8 @@
 
 An API worker, the standalone scheduler and the demo each build one :class:`Runtime` over
 their :class:`~btcmlops.context.AppContext`, so every path (HTTP, CLI, scheduled job) uses
-the same registry, predictor, prediction logger, drift detector and retraining policy.
+the same registry, predictor, prediction logger, drift detectors (the daily checks and the
+hourly sequential detector, kept fitted in memory between hours) and retraining policy.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 
 from btcmlops.context import AppContext
 from btcmlops.mlops.drift.monitor import DriftDetector
+from btcmlops.mlops.drift.sequential_monitor import SequentialMonitor
 from btcmlops.mlops.leases import Leases
 from btcmlops.mlops.prediction_ids import PredictionIdGenerator, register_node
 from btcmlops.mlops.prediction_logger import PredictionLogger
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    """Registry, predictor, logger, drift detector and retraining over one store and clock."""
+    """Registry, predictor, logger, drift detectors and retraining over one store and clock."""
 
     def __init__(self, context: AppContext) -> None:
         self.context = context
@@ -37,12 +39,14 @@ class Runtime:
             self.store, self.clock, self.settings, PredictionIdGenerator(node)
         )
         self.drift = DriftDetector(self.store, self.clock, self.settings)
+        self.sequential = SequentialMonitor(self.store, self.clock, self.settings)
         self.retraining = AutomatedRetraining(
             self.store,
             self.clock,
             self.settings,
             self.registry,
             drift_summary=lambda fs, mt: self.drift.get_drift_summary(fs, mt, record=False),
+            sequential_status=self.sequential.status,
             leases=self.leases,
             on_champion_change=self.champion_changed,
         )

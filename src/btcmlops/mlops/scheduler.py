@@ -12,8 +12,9 @@ the jobs: the one holding the ``scheduler`` lease (``mlops.leases``), renewed ev
 seconds. If it dies, another takes over within a minute.
 
 Timetable (UTC, wall clock): ingest hh:01, sentiment hh:02, features hh:03, predictions hh:04,
-outcomes hh:05, drift check daily 00:10, retraining check daily 00:20, scheduled retraining
-Mondays 01:00.
+outcomes hh:05, the hourly sequential drift detector hh:06 (after outcomes, so a rollback of
+hh:05 refits it within the hour), drift check daily 00:10, retraining check daily 00:20,
+scheduled retraining Mondays 01:00.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, exists, func, select
 
 from btcmlops.clock import HOUR, SystemClock, floor_hour
 from btcmlops.db.models import ArticleSentiment, JobRun, ModelVersion, PredictionLog, PriceBar
@@ -53,6 +54,9 @@ BACKOFF_MINUTES = (1, 2, 4, 8, 16, 30)
 DEFAULT_LOOKBACK = timedelta(days=7)
 
 Event = Callable[[str, str], None]  # (kind, message): notable things, for the demo's console
+# Whether a scorer scored anything: a look into the (scorer, published_at) index, where a
+# DISTINCT over every score grows with the store (two hourly jobs ask).
+_SCORED_BY = select(exists().where(ArticleSentiment.scorer == bindparam("scorer")))
 
 
 @dataclass
@@ -204,8 +208,13 @@ class PipelineJobs:
     def feature_sets(self) -> list[str]:
         """The feature sets that have sentiment scores to build on (VADER always)."""
         with self.runtime.store.session() as session:
-            scored = set(session.scalars(select(ArticleSentiment.scorer).distinct()))
-        return [fs for fs in FEATURE_SETS if fs == "vader" or SCORER_FOR_SET[fs] in scored]
+            connection = session.connection()
+            return [
+                fs
+                for fs in FEATURE_SETS
+                if fs == "vader"
+                or connection.execute(_SCORED_BY, {"scorer": SCORER_FOR_SET[fs]}).scalar()
+            ]
 
     def build_features(self) -> dict[str, Any]:
         built = {}
@@ -302,10 +311,35 @@ class PipelineJobs:
             "rollbacks": rollbacks,
         }
 
+    def sequential_drift(self) -> dict[str, Any]:
+        """Feed each feature set's hourly sequential detector the feature rows built since it
+        last ran, fitting or refitting it when due; an alarm going off is an event."""
+        results: dict[str, Any] = {}
+        failures = []
+        for feature_set in self.feature_sets():
+            try:
+                update = self.runtime.sequential.advance(feature_set)
+            except BtcmlopsError as exc:  # the other feature sets still run
+                results[feature_set] = {"error": str(exc)}
+                failures.append(f"{feature_set}: {exc}")
+                continue
+            results[feature_set] = update.as_detail()
+            status = update.status
+            if update.alarm_started:
+                self._event(
+                    "drift",
+                    f"{feature_set}: hourly sequential drift detector {status.alarm_words()} "
+                    f"(evidence {status.statistic:.2f} of its threshold)",
+                )
+        if failures:
+            raise BtcmlopsError("; ".join(failures))
+        return results
+
     def hourly(self) -> None:
         """The hourly jobs in order (what the demo replays; the scheduler staggers them)."""
-        for name, method, _ in Scheduler.TIMETABLE[:5]:
-            self.runner.run(name, getattr(self, method))
+        for name, method, cron in Scheduler.TIMETABLE:
+            if set(cron) == {"minute"}:  # a minute alone: every hour
+                self.runner.run(name, getattr(self, method))
 
     # ---------------------------------------------------------------- daily / weekly
     def managed_pairs(self) -> list[tuple[str, str]]:
@@ -416,6 +450,7 @@ class Scheduler:
         ("features", "build_features", {"minute": 3}),
         ("predictions", "predict", {"minute": 4}),
         ("outcomes", "resolve_outcomes", {"minute": 5}),
+        ("sequential_drift", "sequential_drift", {"minute": 6}),
         ("drift_check", "drift_check", {"hour": 0, "minute": 10}),
         ("retraining_check", "retraining_check", {"hour": 0, "minute": 20}),
         ("scheduled_retraining", "scheduled_retraining", {"day_of_week": "mon", "hour": 1}),

@@ -1,5 +1,5 @@
-"""``/drift``: feature and model drift, the summary, history, the latest stored check and
-distributions."""
+"""``/drift``: feature and model drift, the summary, history, the latest stored check,
+distributions and the hourly sequential detector."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from btcmlops.api.schemas import (
     FeatureSetName,
     LatestDriftCheckResponse,
     ModelTypeName,
+    SequentialDriftResponse,
+    SequentialEvidencePoint,
+    SequentialWindow,
 )
 from btcmlops.api.services import Services
+from btcmlops.mlops.drift.sequential_status import THRESHOLD
 from btcmlops.severity import SEVERITIES
 
 router = APIRouter(
@@ -134,3 +138,43 @@ def drift_distribution(
 ) -> dict:
     shown = services.drift.distribution(feature_set, feature, reference_days, current_days)
     return {"success": True, **shown}
+
+
+@router.get(
+    "/sequential",
+    response_model=SequentialDriftResponse,
+    summary="The hourly sequential drift detector of a feature set: state, alarm, evidence",
+)
+def drift_sequential(
+    feature_set: FeatureSetName = Query("vader"),
+    days: float = Query(30, gt=0, le=365, description="Days of hourly evidence points."),
+    services: Services = Depends(get_services),
+) -> SequentialDriftResponse:
+    status = services.sequential.status(feature_set)
+    points = services.sequential.points(feature_set, days)
+    windows = status.windows
+    return SequentialDriftResponse(
+        feature_set=status.feature_set,
+        status=status.status,
+        reason=status.reason,
+        mtbf_days=status.mtbf_hours / 24,
+        smoothing=status.smoothing,
+        fitted_at=status.fitted_at,
+        fit_reason=status.fit_reason,
+        reference=None
+        if windows is None
+        else SequentialWindow(start=windows.reference_start, end=windows.reference_end),
+        history=None
+        if windows is None
+        else SequentialWindow(start=windows.history_start, end=windows.reference_start),
+        last_hour=status.last_hour,
+        alarm=status.alarm,
+        alarm_at=status.alarm_at,
+        change_at=status.change_at,
+        statistic=status.statistic,
+        threshold=THRESHOLD,
+        points=[
+            SequentialEvidencePoint(hour=p.hour, statistic=p.statistic, alarm=p.alarm)
+            for p in points
+        ],
+    )

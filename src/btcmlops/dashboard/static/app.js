@@ -24,8 +24,8 @@
  *   js/evidence.js     the trial's and the e-values' evidence in words
  *   js/refresh.js      the refresh loop
  *   js/views/          one module per view, split by panel: overview (-price, -accuracy),
- *                      drift (-history, -features), models (-charts, -registry, model-actions),
- *                      retraining (-checks, -job, shadows, shadow-chart), health
+ *                      drift (-history, -features, -sequential), models (-charts, -registry,
+ *                      model-actions), retraining (-checks, -job, shadows, shadow-chart), health
  */
 
 import { PAIR_STORAGE, READS_PROTECTED, VIEWS } from "./js/config.js";

@@ -12,7 +12,11 @@
 - ``model_drift``: the champion's accuracy and calibration, reference vs current window.
 - ``sequential`` / ``upcrossings``: ``SequentialDetector``, an hourly detector updated row by
   row with a threshold set for a stated mean time between false alarms (benchmarked in
-  ``bench/detectors.py``; not yet run by the service).
+  ``bench/detectors.py``).
+- ``sequential_monitor`` / ``sequential_status``: ``SequentialMonitor`` runs one per feature
+  set on the store's feature rows (the scheduler's hourly job): fitted, fed, refitted after a
+  retraining or a rollback, its fits and hourly points stored; the status it reports is what
+  the retraining policy and ``GET /drift/sequential`` read.
 
 The formulas and rules are in docs/drift.md.
 """

@@ -8,7 +8,9 @@
    make the check fire too often. Triggers on a drop of at least
    ``retrain_accuracy_degradation`` that a one-sided two-proportion test confirms;
 2. **drift** — the drift summary's feature severity (its overall severity, model accuracy
-   included, with ``retrain_drift_counts_model``) at or above ``retrain_drift_severity``;
+   included, with ``retrain_drift_counts_model``) at or above ``retrain_drift_severity``, or
+   (with ``retrain_on_sequential_alarm``) an alarm of the feature set's hourly sequential
+   detector, latched until the detector is refitted after a retraining;
 3. **schedule** — neither the champion nor any retraining of the pair is younger than
    ``retrain_interval_days``;
 4. **data** — at least ``retrain_min_samples`` feature rows in the training window, else no
@@ -33,6 +35,7 @@ from btcmlops.db.models import DriftReport, FeatureRow
 from btcmlops.db.store import Store
 from btcmlops.errors import BtcmlopsError
 from btcmlops.features.schema import FEATURE_VERSION
+from btcmlops.mlops.drift.sequential_status import FITTED, THRESHOLD, SequentialStatus
 from btcmlops.mlops.retraining import queries
 from btcmlops.mlops.significance import two_proportion_test
 from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
@@ -42,6 +45,7 @@ from btcmlops.severity import severities_at_least, severity_at_least
 SIGNIFICANCE_LEVEL = 0.05
 
 DriftSummary = Callable[[str, str], dict[str, Any]]
+SequentialStatusOf = Callable[[str], SequentialStatus]
 
 
 @dataclass(frozen=True)
@@ -84,12 +88,14 @@ class RetrainPolicy:
         settings: Settings,
         registry: ModelRegistry,
         drift_summary: DriftSummary | None,
+        sequential_status: SequentialStatusOf | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
         self.registry = registry
         self.drift_summary = drift_summary
+        self.sequential_status = sequential_status
 
     def decide(self, feature_set: str, model_type: str) -> RetrainDecision:
         now = self.clock.now()
@@ -206,6 +212,22 @@ class RetrainPolicy:
 
     # ------------------------------------------------------------------------ drift
     def drift_check(self, feature_set: str, model_type: str) -> dict[str, Any]:
+        """The drift summary's severity and, under ``sequential``, the hourly detector; either
+        triggers (the detector's alarm only with ``retrain_on_sequential_alarm``)."""
+        check = self.batch_drift_check(feature_set, model_type)
+        sequential = self.sequential_check(feature_set)
+        check["sequential"] = sequential
+        if sequential["triggered"]:
+            check["reason"] = (
+                f"{check['reason']}; {sequential['reason']}"
+                if check["triggered"]
+                else sequential["reason"]
+            )
+            check["triggered"] = True
+        return check
+
+    def batch_drift_check(self, feature_set: str, model_type: str) -> dict[str, Any]:
+        """The daily drift summary's severity (features; the model's too when configured)."""
         threshold = self.settings.retrain_drift_severity
         check: dict[str, Any] = {"triggered": False, "threshold": threshold, "severity": None}
         if self.drift_summary is None:
@@ -235,6 +257,48 @@ class RetrainPolicy:
         check["reason"] = f"drift severity {severity} (threshold {threshold})" + (
             f"; most drifted: {detail}" if detail else ""
         )
+        return check
+
+    def sequential_check(self, feature_set: str) -> dict[str, Any]:
+        """The hourly sequential detector's state; ``triggered`` on an alarm when the settings
+        let it trigger retraining."""
+        enabled = self.settings.retrain_on_sequential_alarm
+        check: dict[str, Any] = {
+            "status": "not_fitted",
+            "alarm": False,
+            "triggered": False,
+            "retrain_on_alarm": enabled,
+        }
+        if self.sequential_status is None:
+            check["reason"] = "no hourly sequential detector runs beside this policy"
+            return check
+        try:
+            status = self.sequential_status(feature_set)
+        except BtcmlopsError as exc:
+            check["reason"] = f"sequential detector unavailable: {exc}"
+            check["error"] = str(exc)
+            return check
+        if status.status != FITTED:
+            check["reason"] = f"sequential detector not fitted: {status.reason}"
+            return check
+        check.update(
+            status=FITTED,
+            alarm=status.alarm,
+            statistic=status.statistic,
+            threshold=THRESHOLD,
+            alarm_at=status.alarm_at,
+            change_at=status.change_at,
+            fitted_at=status.fitted_at,
+            triggered=status.alarm and enabled,
+        )
+        if status.alarm_at is None:
+            check["reason"] = (
+                f"sequential drift detector quiet: evidence {status.statistic:.2f} of its threshold"
+            )
+            return check
+        check["reason"] = f"sequential drift detector {status.alarm_words()}"
+        if not enabled:
+            check["reason"] += "; not a trigger: retrain_on_sequential_alarm is off"
         return check
 
     # --------------------------------------------------------------------- schedule

@@ -18,6 +18,7 @@ from sqlalchemy import Select, case, func, select
 
 from btcmlops.clock import HOUR
 from btcmlops.db.models import (
+    DECISION_ONLY_TRIGGERS,
     SHADOW_SOURCE,
     ChampionChange,
     PredictionLog,
@@ -188,9 +189,6 @@ def champion_since(store: Store, feature_set: str, model_type: str) -> datetime 
             .order_by(ChampionChange.id.desc())
             .limit(1)
         )
-
-
-DECISION_ONLY_TRIGGERS = ("shadow", "fallback")  # runs that trained nothing
 
 
 def last_run_at(store: Store, feature_set: str, model_type: str) -> datetime | None:

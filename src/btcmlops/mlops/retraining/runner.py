@@ -36,7 +36,12 @@ from btcmlops.errors import BtcmlopsError, ConflictError, InsufficientDataError
 from btcmlops.features.schema import FEATURE_SETS, model_feature_names, validate_feature_set
 from btcmlops.mlops.leases import Leases
 from btcmlops.mlops.retraining import queries
-from btcmlops.mlops.retraining.policy import DriftSummary, RetrainPolicy, TrainingWindow
+from btcmlops.mlops.retraining.policy import (
+    DriftSummary,
+    RetrainPolicy,
+    SequentialStatusOf,
+    TrainingWindow,
+)
 from btcmlops.mlops.retraining.promotion import (
     PairedCounts,
     PromotionDecision,
@@ -140,6 +145,7 @@ class AutomatedRetraining:
         registry: ModelRegistry,
         *,
         drift_summary: DriftSummary | None = None,
+        sequential_status: SequentialStatusOf | None = None,
         leases: Leases | None = None,
         on_champion_change: Callable[[str, str], None] | None = None,
         train_challenger: Callable[..., TrainedModel] = train_on,
@@ -151,7 +157,9 @@ class AutomatedRetraining:
         self.leases = leases or Leases(store)
         self.on_champion_change = on_champion_change
         self.train_challenger = train_challenger
-        self.policy = RetrainPolicy(store, clock, settings, registry, drift_summary)
+        self.policy = RetrainPolicy(
+            store, clock, settings, registry, drift_summary, sequential_status
+        )
         self.shadows = Shadows(store, clock, settings, registry)
         self.safeguards = Safeguards(
             store,

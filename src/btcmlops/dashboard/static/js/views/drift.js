@@ -1,4 +1,5 @@
-/* Drift: the latest daily check, the live window beside it, and model drift. */
+/* Drift: the latest daily check, the live window beside it, model drift, and the hourly
+ * sequential detector of each feature set. */
 
 import { state } from "../state.js";
 import { byId, el, emptyState, fact, fill, kpi, pill } from "../dom.js";
@@ -17,6 +18,7 @@ import { load } from "../api.js";
 import { drawChart } from "../charts.js";
 import { noModels, selectedPair } from "../pairs.js";
 import { renderDriftHistory } from "./drift-history.js";
+import { renderSequential } from "./drift-sequential.js";
 import { renderDistribution, renderDriftTable, renderFeaturePicker } from "./drift-features.js";
 
 export async function renderDrift() {
@@ -31,6 +33,7 @@ export async function renderDrift() {
     byId("drift-stored-note").textContent = "";
     byId("drift-live-note").textContent = "";
     fill("drift-table", noModels());
+    fill("drift-sequential");
     return;
   }
   const featureSets = [...new Set(state.pairs.map((p) => p.feature_set))];
@@ -68,7 +71,7 @@ export async function renderDrift() {
   renderRecommendations(stored && stored.summary, latest);
   renderModelDrift(shown.model);
   renderFeaturePicker(tested);
-  await renderDistribution(pair);
+  await Promise.all([renderDistribution(pair), renderSequential(featureSets)]);
 }
 
 /** "02-27 00:00 → 03-01 00:00 UTC": the current window of a check. */
