@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from btcmlops.clock import HOUR, ManualClock
-from btcmlops.db.models import FeatureRow
+from btcmlops.db.models import FeatureRow, ModelVersion
 from btcmlops.db.store import Store
 from btcmlops.features.schema import FEATURE_VERSION, feature_names, monitored_feature_names
 from btcmlops.modeling.registry import ModelRegistry
@@ -166,3 +166,25 @@ def wait_until_listening(base: str, process: subprocess.Popen, timeout: float = 
         except httpx.TransportError:
             time.sleep(0.1)
     raise TimeoutError("server did not start")
+
+
+def registry_row(
+    version: str, status: str, created_at: datetime, pair=("vader", "random_forest")
+) -> ModelVersion:
+    """A registry row without an artifact, for tests whose code reads the rows only."""
+    return ModelVersion(
+        version=version,
+        feature_set=pair[0],
+        model_type=pair[1],
+        status=status,
+        artifact_path=f"{version}.skops",
+        artifact_sha256="0" * 64,
+        feature_version=FEATURE_VERSION,
+        feature_names=[],
+        metrics={},
+        windows={},
+        hyperparameters={},
+        library_versions={},
+        created_at=created_at,
+        created_by="test",
+    )

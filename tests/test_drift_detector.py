@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 
 from btcmlops.api.app import create_app
 from btcmlops.clock import ManualClock, parse_utc
-from btcmlops.db.models import ChampionChange, DriftReport, FeatureRow, ModelVersion, PredictionLog
+from btcmlops.db.models import ChampionChange, DriftReport, FeatureRow, PredictionLog
 from btcmlops.features.schema import FEATURE_VERSION, feature_names, monitored_feature_names
 from btcmlops.mlops.drift.monitor import DriftDetector
+
+from support import registry_row
 
 H = timedelta(hours=1)
 
@@ -130,22 +132,7 @@ def test_a_real_15_point_drop_over_200_per_side_is_high(store, clock, start_time
 def make_champion(store, version, took_over):
     """A registry row for ``version`` as the vader/random_forest champion since ``took_over``."""
     with store.session() as session:
-        row = ModelVersion(
-            version=version,
-            feature_set="vader",
-            model_type="random_forest",
-            status="champion",
-            artifact_path=f"{version}.skops",
-            artifact_sha256="0" * 64,
-            feature_version=FEATURE_VERSION,
-            feature_names=[],
-            metrics={},
-            windows={},
-            hyperparameters={},
-            library_versions={},
-            created_at=took_over,
-            created_by="test",
-        )
+        row = registry_row(version, "champion", took_over)
         session.add(row)
         session.flush()
         session.add(

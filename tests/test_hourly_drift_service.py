@@ -13,7 +13,6 @@ from btcmlops.clock import HOUR
 from btcmlops.context import AppContext
 from btcmlops.db.models import (
     ChampionChange,
-    ModelVersion,
     RetrainingRun,
     SequentialDetectorFit,
     SequentialPoint,
@@ -28,7 +27,7 @@ from btcmlops.mlops.runtime import Runtime
 from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.registry import ModelRegistry
 
-from support import store_feature_rows
+from support import registry_row, store_feature_rows
 
 DAY = timedelta(days=1)
 PAIR = ("vader", "random_forest")
@@ -73,22 +72,7 @@ def declare_champion(store, at: datetime) -> list[int]:
     ids = []
     with store.session() as session:
         for number, status in ((1, "archived"), (2, "champion")):
-            row = ModelVersion(
-                version=f"vader-random_forest-v{number}",
-                feature_set=PAIR[0],
-                model_type=PAIR[1],
-                status=status,
-                artifact_path=f"v{number}.skops",
-                artifact_sha256="0" * 64,
-                feature_version=FEATURE_VERSION,
-                feature_names=[],
-                metrics={},
-                windows={},
-                hyperparameters={},
-                library_versions={},
-                created_at=at,
-                created_by="test",
-            )
+            row = registry_row(f"vader-random_forest-v{number}", status, at, PAIR)
             session.add(row)
             session.flush()
             ids.append(row.id)

@@ -1,4 +1,5 @@
-"""Response shapes. Field names follow the seed's API (``API_SHAPES.md``); fields are only added."""
+"""Response shapes. Field names are those of the first release's API, kept for its clients;
+fields are only added."""
 
 from __future__ import annotations
 
