@@ -179,6 +179,37 @@ def test_every_new_row_is_fed_once_and_stored_with_the_state(
     assert len(fits) == 1  # kept in memory between hours: fitted once
 
 
+def test_a_retraining_while_the_detector_is_quiet_leaves_its_reference_alone(
+    store, clock, settings, start_time
+):
+    """Only a retraining after an alarm acts on it; one for the schedule or the performance
+    check must not move the reference (nor cost a refit every day)."""
+    monitor = SequentialMonitor(store, clock, settings)
+    rows_until(store, clock, start_time, 14 * 24, seed=4)
+    first = monitor.advance("vader")
+    with store.session() as session:
+        session.add(
+            RetrainingRun(
+                job_id="scheduled-1",
+                feature_set=PAIR[0],
+                model_type=PAIR[1],
+                trigger="schedule",
+                reasons=["the champion is 7 days old"],
+                status="succeeded",
+                decision="deployed",
+                started_at=clock.now(),
+                finished_at=clock.now() + HOUR,
+            )
+        )
+    rows_until(store, clock, start_time + 14 * DAY, 2, seed=5)
+    fed = monitor.advance("vader")
+
+    assert first.status.alarm is False and fed.refitted is None and fed.rows == 2
+    assert fed.status.fitted_at == first.status.fitted_at
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(SequentialDetectorFit)) == 1
+
+
 def test_a_restart_continues_exactly_as_if_there_had_been_none(
     store, clock, settings, start_time, fits
 ):

@@ -8,7 +8,8 @@ monitored features of every feature row built since the last one it saw, in time
   many days before them (the history). A younger store is fitted once it holds two weeks,
   split in half (up to ``fit_days`` each): the detector needs a week in each window.
 * **Refit** on the latest rows, resetting the alarm, after a retraining run of any pair of the
-  feature set has finished (deployed or not: the alarm has been acted on), after a rollback
+  feature set has finished after an alarm (deployed or not: the alarm has been acted on; a
+  retraining while the detector is quiet leaves its reference alone), after a rollback
   of one of its champions, and when the mean time between false alarms or the monitored
   features change. Until then an alarm stays latched.
 * **Store.** Each fit is a ``sequential_detectors`` row with its windows, parameters and
@@ -232,7 +233,7 @@ class SequentialMonitor:
                 .order_by(ChampionChange.changed_at.desc())
                 .limit(1)
             ).first()
-        if retrained is not None:
+        if head.retrained_since and retrained is not None:
             return (
                 f"retraining of {feature_set}/{retrained.model_type} finished at "
                 f"{utc_minute(retrained.finished_at)} ({retrained.decision})"
@@ -524,6 +525,10 @@ _HEAD = (
             # ">=": a run finished at the very instant of the fit (one replayed hour) ran
             # after it
             RetrainingRun.finished_at >= _FITS.c.fitted_at,
+            # only a run after the alarm acted on it: a retraining for another reason (the
+            # schedule, the performance check) leaves a quiet detector's reference alone
+            _FITS.c.alarm_at.is_not(None),
+            RetrainingRun.finished_at >= _FITS.c.alarm_at,
         )
         .exists(),
         select(ChampionChange.id)
