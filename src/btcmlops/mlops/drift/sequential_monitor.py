@@ -209,20 +209,28 @@ class SequentialMonitor:
         return None
 
     def _acted_on(self, head: _Head) -> str:
-        """The retraining or rollback since the fit, in words (read only when there is one)."""
+        """The retraining after the alarm, or else the rollback, since the fit, in words (read
+        only when there is one)."""
         feature_set = head.feature_set
         with self.store.session() as session:
-            retrained = session.execute(
-                select(RetrainingRun.model_type, RetrainingRun.decision, RetrainingRun.finished_at)
-                .where(
-                    RetrainingRun.feature_set == feature_set,
-                    RetrainingRun.status == "succeeded",
-                    RetrainingRun.trigger.not_in(DECISION_ONLY_TRIGGERS),
-                    RetrainingRun.finished_at >= head.fitted_at,
+            if head.retrained_since:
+                retrained = session.execute(
+                    select(
+                        RetrainingRun.model_type, RetrainingRun.decision, RetrainingRun.finished_at
+                    )
+                    .where(
+                        RetrainingRun.feature_set == feature_set,
+                        RetrainingRun.status == "succeeded",
+                        RetrainingRun.trigger.not_in(DECISION_ONLY_TRIGGERS),
+                        RetrainingRun.finished_at >= head.fitted_at,
+                    )
+                    .order_by(RetrainingRun.finished_at.desc())
+                    .limit(1)
+                ).one()
+                return (
+                    f"retraining of {feature_set}/{retrained.model_type} finished at "
+                    f"{utc_minute(retrained.finished_at)} ({retrained.decision})"
                 )
-                .order_by(RetrainingRun.finished_at.desc())
-                .limit(1)
-            ).first()
             rolled_back = session.execute(
                 select(ChampionChange.model_type, ChampionChange.changed_at)
                 .where(
@@ -232,13 +240,7 @@ class SequentialMonitor:
                 )
                 .order_by(ChampionChange.changed_at.desc())
                 .limit(1)
-            ).first()
-        if head.retrained_since and retrained is not None:
-            return (
-                f"retraining of {feature_set}/{retrained.model_type} finished at "
-                f"{utc_minute(retrained.finished_at)} ({retrained.decision})"
-            )
-        assert rolled_back is not None
+            ).one()
         return (
             f"rollback of {feature_set}/{rolled_back.model_type} at "
             f"{utc_minute(rolled_back.changed_at)}"
