@@ -6,11 +6,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from btcmlops.api.deps import get_services, require_read_access
-from btcmlops.api.schemas import (
-    ErrorResponse,
-    FeatureSetName,
+from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
+from btcmlops.api.schemas.drift import (
+    DriftDistributionResponse,
+    DriftHistoryResponse,
+    DriftSummaryResponse,
+    FeatureDriftResponse,
     LatestDriftCheckResponse,
-    ModelTypeName,
+    ModelDriftResponse,
     SequentialDriftResponse,
     SequentialEvidencePoint,
     SequentialWindow,
@@ -34,7 +37,11 @@ RECORD = Query(
 )
 
 
-@router.get("/features", summary="KS and PSI of every monitored feature, reference vs current")
+@router.get(
+    "/features",
+    response_model=FeatureDriftResponse,
+    summary="KS and PSI of every monitored feature, reference vs current",
+)
 def drift_features(
     feature_set: FeatureSetName = Query("vader"),
     reference_days: float = REFERENCE_DAYS,
@@ -48,7 +55,13 @@ def drift_features(
     return {"success": True, "drift_analysis": analysis}
 
 
-@router.get("/model", summary="Accuracy and calibration of a model, reference vs current")
+@router.get(
+    "/model",
+    response_model=ModelDriftResponse,
+    # window_note and message are present only when they apply
+    response_model_exclude_unset=True,
+    summary="Accuracy and calibration of a model, reference vs current",
+)
 def drift_model(
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
@@ -63,7 +76,11 @@ def drift_model(
     return {"success": True, "drift_analysis": analysis}
 
 
-@router.get("/summary", summary="Both analyses, the overall severity and recommendations")
+@router.get(
+    "/summary",
+    response_model=DriftSummaryResponse,
+    summary="Both analyses, the overall severity and recommendations",
+)
 def drift_summary(
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
@@ -78,7 +95,11 @@ def drift_summary(
     return {"success": True, "summary": result}
 
 
-@router.get("/history", summary="Stored drift checks of the last days, oldest first")
+@router.get(
+    "/history",
+    response_model=DriftHistoryResponse,
+    summary="Stored drift checks of the last days, oldest first",
+)
 def drift_history(
     feature_set: FeatureSetName | None = Query(None),
     days: float = Query(30, gt=0, le=365),
@@ -128,7 +149,11 @@ def drift_latest(
     )
 
 
-@router.get("/distribution", summary="Reference and current distribution of one feature")
+@router.get(
+    "/distribution",
+    response_model=DriftDistributionResponse,
+    summary="Reference and current distribution of one feature",
+)
 def drift_distribution(
     feature: str = Query(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$"),
     feature_set: FeatureSetName = Query("vader"),

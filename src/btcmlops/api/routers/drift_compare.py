@@ -12,7 +12,8 @@ from typing import TypeVar
 from fastapi import APIRouter, Depends
 
 from btcmlops.api.deps import get_services, require_read_access
-from btcmlops.api.schemas import DriftCompareRequest, DriftCompareResponse, ErrorResponse
+from btcmlops.api.schemas.common import ErrorResponse
+from btcmlops.api.schemas.drift_compare import DriftCompareRequest, DriftCompareResponse
 from btcmlops.api.services import Services
 from btcmlops.mlops.drift.compare import compare_tables
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from btcmlops.api.deps import get_services, require_read_access
+from btcmlops.api.schemas.service import PricesResponse
 from btcmlops.api.services import Services
 from btcmlops.clock import floor_hour
 from btcmlops.db.models import PriceBar
@@ -15,7 +16,11 @@ from btcmlops.db.models import PriceBar
 router = APIRouter(prefix="/market", tags=["market"], dependencies=[Depends(require_read_access)])
 
 
-@router.get("/prices", summary="Closed hourly bars of the last hours, oldest first")
+@router.get(
+    "/prices",
+    response_model=PricesResponse,
+    summary="Closed hourly bars of the last hours, oldest first",
+)
 def market_prices(
     hours: int = Query(720, ge=1, le=24 * 365),
     services: Services = Depends(get_services),

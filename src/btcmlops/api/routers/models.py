@@ -6,12 +6,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from btcmlops.api.deps import get_services, require_api_key, require_read_access
-from btcmlops.api.schemas import (
+from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
+from btcmlops.api.schemas.registry import (
+    ChampionHistoryResponse,
     ChampionMoveResponse,
-    ErrorResponse,
-    FeatureSetName,
     ModelsResponse,
-    ModelTypeName,
+    ModelVersionsResponse,
     ReloadResponse,
 )
 from btcmlops.api.services import Services
@@ -63,6 +63,7 @@ def list_models(services: Services = Depends(get_services)) -> dict:
 
 @router.get(
     "/versions",
+    response_model=ModelVersionsResponse,
     dependencies=[Depends(require_read_access)],
     summary="Every registered version with its metrics (newest first)",
 )
@@ -77,6 +78,7 @@ def model_versions(
 
 @router.get(
     "/history",
+    response_model=ChampionHistoryResponse,
     dependencies=[Depends(require_read_access)],
     summary="Every move of a champion pointer: who, when, why",
 )

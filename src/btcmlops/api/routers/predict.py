@@ -8,10 +8,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from btcmlops.api.deps import get_services, require_read_access
-from btcmlops.api.schemas import (
-    ErrorResponse,
-    FeatureSetName,
-    ModelTypeName,
+from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
+from btcmlops.api.schemas.predictions import (
     PredictBothResponse,
     PredictFailure,
     PredictResponse,

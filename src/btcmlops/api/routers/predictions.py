@@ -5,16 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from btcmlops.api.deps import get_services, require_api_key, require_read_access
-from btcmlops.api.schemas import (
+from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
+from btcmlops.api.schemas.predictions import (
     AccuracyResponse,
-    ErrorResponse,
-    FeatureSetName,
-    ModelTypeName,
     OutcomeRequest,
     OutcomeResponse,
     PredictionResponse,
     RecentPredictionsResponse,
     StatisticsResponse,
+    TimelineResponse,
 )
 from btcmlops.api.services import Services
 from btcmlops.mlops.timeline import prediction_timeline
@@ -81,6 +80,7 @@ def prediction_statistics(services: Services = Depends(get_services)) -> dict:
 
 @router.get(
     "/timeline",
+    response_model=TimelineResponse,
     dependencies=[Depends(require_read_access)],
     summary="One prediction per hour with rolling realised and estimated accuracy",
 )

@@ -7,7 +7,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from btcmlops.api.deps import get_services, require_api_key, require_read_access
-from btcmlops.api.schemas import ErrorResponse, FeatureSetName, ModelTypeName, ShadowsResponse
+from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
+from btcmlops.api.schemas.retraining import (
+    RetrainBothResponse,
+    RetrainCheckResponse,
+    RetrainChecksResponse,
+    RetrainFailure,
+    RetrainHistoryResponse,
+    RetrainJobResponse,
+    RetrainOutcome,
+    RetrainStarted,
+    RetrainStatusResponse,
+    ShadowsResponse,
+)
 from btcmlops.api.services import Services
 from btcmlops.errors import NotFoundError
 
@@ -17,6 +29,9 @@ ERRORS = {code: {"model": ErrorResponse} for code in (401, 409, 422)}
 
 @router.get(
     "/check",
+    response_model=RetrainCheckResponse,
+    # a sub-check's numbers are present only when the check got that far
+    response_model_exclude_unset=True,
     dependencies=[Depends(require_read_access)],
     summary="Should this pair retrain now? Every check with its numbers",
 )
@@ -33,7 +48,12 @@ def retrain_check(
 
 @router.post(
     "/execute",
-    responses={**ERRORS, 202: {"description": "Accepted: the job runs in the background"}},
+    response_model=RetrainOutcome | RetrainFailure,
+    response_model_exclude_unset=True,  # a failure that never started has no job id
+    responses={
+        **ERRORS,
+        202: {"model": RetrainStarted, "description": "Accepted: the job runs in the background"},
+    },
     dependencies=[Depends(require_api_key)],
     summary="Retrain a pair: train a challenger, meet the champion, deploy if better",
 )
@@ -43,7 +63,7 @@ async def retrain_execute(
     deploy_if_better: bool = Query(True),
     run_async: bool = Query(False, alias="async", description="Answer 202 at once with a job id."),
     services: Services = Depends(get_services),
-):  # type: ignore[no-untyped-def]
+) -> dict | JSONResponse:
     job = await run_in_threadpool(
         services.retraining.begin,
         feature_set,
@@ -55,25 +75,25 @@ async def retrain_execute(
     future = services.submit_job(job)
     if run_async:
         return JSONResponse(
-            status_code=202, content={"success": True, "job_id": job.job_id, "status": "running"}
+            status_code=202, content=RetrainStarted(job_id=job.job_id).model_dump(exclude_none=True)
         )
     finished = await run_in_threadpool(services.wait_for, future)
     if finished is None:  # still running after the timeout: hand over the job id
         return JSONResponse(
             status_code=202,
-            content={
-                "success": True,
-                "job_id": job.job_id,
-                "status": "running",
-                "message": "still running after the synchronous timeout; poll "
+            content=RetrainStarted(
+                job_id=job.job_id,
+                message="still running after the synchronous timeout; poll "
                 f"GET /retrain/jobs/{job.job_id}",
-            },
+            ).model_dump(),
         )
     return finished
 
 
 @router.post(
     "/both",
+    response_model=RetrainBothResponse,
+    response_model_exclude_unset=True,
     responses=ERRORS,
     dependencies=[Depends(require_api_key)],
     summary="Retrain both feature sets; success is false if either failed",
@@ -93,6 +113,7 @@ def retrain_both(
 
 @router.get(
     "/status",
+    response_model=RetrainStatusResponse,
     dependencies=[Depends(require_read_access)],
     summary="The decision per feature set and the thresholds in force",
 )
@@ -105,6 +126,7 @@ def retrain_status(
 
 @router.get(
     "/jobs/{job_id}",
+    response_model=RetrainJobResponse,
     responses={404: {"model": ErrorResponse}},
     dependencies=[Depends(require_read_access)],
     summary="One retraining job: running, or its recorded result",
@@ -121,6 +143,7 @@ def retrain_job(
 
 @router.get(
     "/history",
+    response_model=RetrainHistoryResponse,
     dependencies=[Depends(require_read_access)],
     summary="Retraining runs, newest first, deployed or not",
 )
@@ -155,6 +178,8 @@ def retrain_shadows(
 
 @router.get(
     "/checks",
+    response_model=RetrainChecksResponse,
+    response_model_exclude_unset=True,
     dependencies=[Depends(require_read_access)],
     summary="Recorded should-retrain checks, newest first",
 )

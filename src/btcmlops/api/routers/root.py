@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from btcmlops import __version__
 from btcmlops.api.deps import get_services
-from btcmlops.api.schemas import HealthResponse, RootResponse
+from btcmlops.api.schemas.service import HealthResponse, RootResponse
 from btcmlops.api.services import Services
 
 router = APIRouter(tags=["service"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from btcmlops.api.deps import get_services, require_read_access
+from btcmlops.api.schemas.service import SchedulerJobsResponse
 from btcmlops.api.services import Services
 from btcmlops.mlops.scheduler import Scheduler, recent_job_runs
 
@@ -13,7 +14,11 @@ router = APIRouter(
 )
 
 
-@router.get("/jobs", summary="Scheduler jobs: next run here, last run anywhere (from the store)")
+@router.get(
+    "/jobs",
+    response_model=SchedulerJobsResponse,
+    summary="Scheduler jobs: next run here, last run anywhere (from the store)",
+)
 def scheduler_jobs(services: Services = Depends(get_services)) -> dict:
     local = services.scheduler.describe() if services.scheduler is not None else {}
     recorded = recent_job_runs(services)
