@@ -5,8 +5,8 @@ VADER and FinBERT; generated here with numpy, no simulator), then times a full b
 feature set and the total. Then, as the hourly job does, it builds ``--hours`` more hours one
 at a time, first row by row (``compute_feature_frame(..., first_output=hour)``, what
 ``build_features`` does for a few new hours) and then, for as many further hours, over the
-whole trailing window (the path before issue #16); and it times the computation alone on the
-trailing window both ways (median of ``--repeats``).
+whole trailing window (the path before rows were built incrementally); and it times the
+computation alone on the trailing window both ways (median of ``--repeats``).
 
     .venv/bin/python bench/features.py [--days 365] [--hours 48] [--repeats 50]
         [--articles-per-hour 3] [--database-url URL] [--seed 7]

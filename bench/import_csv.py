@@ -1,6 +1,6 @@
 """Benchmark: CSV import of the 50,913-row hourly Gemini file into a fresh SQLite store.
 
-Target (issue 3): at most 5 s on 2 cores end to end (parse, validate, store). A second import
+Target: at most 5 s on 2 cores end to end (parse, validate, store). A second import
 of the same file must insert nothing. The news file is imported too when present.
 
 Usage: ``python bench/import_csv.py [DATA_DIR]`` (default ``/work/shared/data/peer``).

@@ -18,8 +18,8 @@ What it does, in order:
    ``--scheduler``) with ``BTCMLOPS_HOME``, ``BTCMLOPS_DATABASE_URL`` and a pinned
    ``BTCMLOPS_NOW``, waits until every worker is registered and ``/health`` answers, and runs,
    each in a fresh generator process after a short warm-up:
-   ``baseline``: ``POST /predict?feature_set=vader`` at ``--rate`` for ``--duration`` (issue 5
-   targets p50 <= 5 ms and p99 <= 25 ms at 200/s); ``steps``: rising rates until p99 exceeds
+   ``baseline``: ``POST /predict?feature_set=vader`` at ``--rate`` for ``--duration``
+   (targets: p50 <= 5 ms and p99 <= 25 ms at 200/s); ``steps``: rising rates until p99 exceeds
    100 ms, a request fails or the server falls behind (target >= 400/s); ``reads``: a mix of
    ``GET`` endpoints; ``mixed``: predictions at ``--rate`` with the read mix beside them;
    ``shutdown``: SIGTERM in the middle of a prediction load;

@@ -9,7 +9,7 @@ In-process, no HTTP. Each record is what ``/predict`` logs: the full 108-feature
 1. Request path: ``PredictionLogger.log_prediction`` per call (id generation, record, queue
    put), timed one call at a time. Once with the writer thread idle (the call alone) and once
    with it draining meanwhile, as in a server, where the writer competes for the GIL.
-   Issue 5's target: at most 0.2 ms per prediction. Rare outliers of tens to hundreds of
+   Target: at most 0.2 ms per prediction. Rare outliers of tens to hundreds of
    milliseconds are the garbage collector walking the queued records or the process being
    descheduled on the shared machine; p99.9 shows whether they matter.
 2. Writer throughput: records per second from enqueue to committed. "Enqueue while writing":

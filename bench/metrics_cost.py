@@ -31,7 +31,8 @@ import numpy as np
 from sqlalchemy import insert
 
 from btcmlops.api.app import create_app
-from btcmlops.api.metrics import RequestMetrics, install_metrics
+from btcmlops.api.prometheus import RequestMetrics
+from btcmlops.api.routers.prometheus import install_metrics
 from btcmlops.clock import HOUR, ManualClock, floor_hour
 from btcmlops.config import Settings
 from btcmlops.context import AppContext

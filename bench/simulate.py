@@ -1,6 +1,6 @@
 """Benchmark: simulate a year of hourly prices and news and store it in a fresh store.
 
-Target (issue 3): 365 days in at most 30 s on 2 cores. Prints the wall time of each stage and
+Target: 365 days in at most 30 s on 2 cores. Prints the wall time of each stage and
 the counts. By default the store is a new SQLite file in a temporary folder; pass
 ``--database-url`` to time another store (for PostgreSQL, an empty database or schema).
 

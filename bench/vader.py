@@ -1,6 +1,6 @@
 """Benchmark: VADER throughput on 3,000-character articles, and what sentence scoring costs.
 
-Issue 3 asks for VADER's throughput in articles per second on 3,000-character articles.
+The figure wanted is VADER's throughput in articles per second on 3,000-character articles.
 Three ways of scoring an article are timed on the same deterministic synthetic articles:
 
 * ``whole text``: one ``polarity_scores`` call per article (VADER's cost grows with length²);

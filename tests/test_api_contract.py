@@ -1,5 +1,6 @@
-"""Walk every seed endpoint against a real ``btcmlops serve`` process on a temporary home and
-check the response fields of ``API_SHAPES.md`` (fields may be added, never renamed or dropped)."""
+"""Walk the API's original endpoints against a real ``btcmlops serve`` process on a temporary
+home and check that each answer has the fields listed here, the contract clients are written
+against: fields may be added, never renamed or dropped."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The faults of issue 9, each against the real components (tests/faults_support.py injects
-them): the store going away under a prediction load, SIGKILL during a champion promotion,
-damaged artifacts, a full spool disk, and live sources that time out or answer garbage.
+"""The faults the service must survive, each against the real components
+(tests/faults_support.py injects them): the store going away under a prediction load, SIGKILL
+during a champion promotion, damaged artifacts, a full spool disk, and live sources that time
+out or answer garbage.
 
 Servers are real ``python -m btcmlops serve`` processes on a copy of one trained home per
 backend. A PostgreSQL outage is a TCP relay the test stops (connections refused and cut); on

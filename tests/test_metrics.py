@@ -22,20 +22,20 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from btcmlops.api.app import create_app
-from btcmlops.api.metrics import (
+from btcmlops.api.prometheus import (
     LATENCY_BUCKETS,
     LoggerMirror,
     StoreReadings,
-    install_metrics,
     prepare_multiprocess_dir,
 )
+from btcmlops.api.routers.prometheus import install_metrics
 from btcmlops.clock import parse_utc
 from btcmlops.config import Settings
 from btcmlops.context import AppContext
 from btcmlops.db.engine import make_engine
 from btcmlops.db.models import DriftReport, RetrainingRun
 from btcmlops.db.store import Store
-from btcmlops.mlops.metrics import MonitoringSnapshot
+from btcmlops.mlops.monitoring import MonitoringSnapshot
 from btcmlops.mlops.prediction_ids import NODE_BITS, SEQUENCE_BITS
 from btcmlops.mlops.prediction_logger import LoggerHealth
 from btcmlops.mlops.scheduler import PipelineJobs

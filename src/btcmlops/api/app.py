@@ -13,7 +13,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from btcmlops import __version__
 from btcmlops.api.errors import install_error_handlers
-from btcmlops.api.metrics import install_metrics
 from btcmlops.api.routers import (
     drift,
     drift_compare,
@@ -25,6 +24,7 @@ from btcmlops.api.routers import (
     root,
     scheduler,
 )
+from btcmlops.api.routers.prometheus import install_metrics
 from btcmlops.api.schemas import ErrorResponse
 from btcmlops.api.services import Services
 from btcmlops.context import AppContext

@@ -1,12 +1,16 @@
 """Dependencies routes receive through ``Depends``: the services and the API-key check.
 
-They are ``async`` on purpose: they do no I/O, and a plain ``def`` dependency costs a
-round-trip through the thread pool on every request.
+Routes take the services as a ``services: ServicesDep`` parameter and guard themselves with
+``dependencies=[Depends(require_read_access)]`` or ``[Depends(require_api_key)]``.
+
+The dependency functions are ``async`` on purpose: they do no I/O, and a plain ``def``
+dependency costs a round-trip through the thread pool on every request.
 """
 
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +29,11 @@ _bearer = HTTPBearer(auto_error=False)
 
 async def get_services(request: Request) -> Services:
     return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+_PresentedApiKey = Annotated[str | None, Depends(_api_key_header)]
+_PresentedBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def _presented_key(api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
@@ -48,18 +57,14 @@ def _check_key(services: Services, presented: str | None) -> None:
 
 
 async def require_api_key(
-    services: Services = Depends(get_services),
-    api_key: str | None = Depends(_api_key_header),
-    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    services: ServicesDep, api_key: _PresentedApiKey, bearer: _PresentedBearer
 ) -> None:
     """Guard for state-changing endpoints when ``BTCMLOPS_API_KEY`` is set."""
     _check_key(services, _presented_key(api_key, bearer))
 
 
 async def require_read_access(
-    services: Services = Depends(get_services),
-    api_key: str | None = Depends(_api_key_header),
-    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    services: ServicesDep, api_key: _PresentedApiKey, bearer: _PresentedBearer
 ) -> None:
     """Guard for read endpoints: open unless ``BTCMLOPS_PROTECT_READS`` is true."""
     if services.settings.protect_reads:

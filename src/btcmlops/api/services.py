@@ -1,6 +1,7 @@
 """What a server process holds: the runtime plus API-specific parts, built once at start-up.
 
-Routes receive them through ``deps.get_services`` (FastAPI ``Depends``), never as globals.
+Routes receive them as a ``services: deps.ServicesDep`` parameter (FastAPI ``Depends``), never
+as globals.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def serve(
     os.environ["BTCMLOPS_SERVE_SCHEDULER"] = "false" if no_scheduler else "true"
     # Each worker counts its requests and predictions in files there; whichever worker
     # answers GET /metrics adds them up. Emptied here, so counts start with the server.
-    from btcmlops.api.metrics import MULTIPROCESS_ENV, prepare_multiprocess_dir
+    from btcmlops.api.prometheus import MULTIPROCESS_ENV, prepare_multiprocess_dir
 
     os.environ[MULTIPROCESS_ENV] = str(prepare_multiprocess_dir(settings.home))
     uvicorn.run("btcmlops.server:app", workers=workers, **options)

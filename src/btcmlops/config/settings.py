@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         ge=1,
         le=90,
         description="Current window of the daily drift check and the retraining policy. The "
-        "API's own default stays the seed's 1 day; one day of hourly rows holds about one "
+        "API's own default stays its original 1 day; one day of hourly rows holds about one "
         "independent observation of a daily-scale feature (docs/drift.md).",
     )
     drift_min_samples: int = Field(default=24, ge=2, description="Minimum rows per window.")

@@ -22,11 +22,11 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from btcmlops import __version__
-from btcmlops.api.deps import get_services
+from btcmlops.api.deps import ServicesDep
 from btcmlops.api.services import Services
 from btcmlops.errors import NotFoundError
 
@@ -143,7 +143,7 @@ def _key_configured(services: Services) -> bool:
 
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, services: Services = Depends(get_services)) -> HTMLResponse:
+def dashboard(request: Request, services: ServicesDep) -> HTMLResponse:
     """The page shell; every number on it is fetched from the API by the script."""
     api_base = request.scope.get("root_path", "").rstrip("/")
     values = {

@@ -11,7 +11,7 @@ from btcmlops.clock import HOUR, Clock
 from btcmlops.db.models import SHADOW_SOURCE
 from btcmlops.errors import BtcmlopsError
 from btcmlops.features.schema import FEATURE_VERSION
-from btcmlops.mlops.metrics import count_prediction
+from btcmlops.mlops.monitoring import count_prediction
 from btcmlops.mlops.prediction_logger import PredictionLogger
 from btcmlops.modeling.registry import ModelVersionInfo
 from btcmlops.serving.predictor import Prediction, Predictor

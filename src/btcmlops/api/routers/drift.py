@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
-from btcmlops.api.deps import get_services, require_read_access
+from btcmlops.api.deps import ServicesDep, require_read_access
 from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
 from btcmlops.api.schemas.drift import (
     DriftDistributionResponse,
@@ -18,7 +18,6 @@ from btcmlops.api.schemas.drift import (
     SequentialEvidencePoint,
     SequentialWindow,
 )
-from btcmlops.api.services import Services
 from btcmlops.mlops.drift.sequential_status import THRESHOLD
 from btcmlops.severity import SEVERITIES
 
@@ -43,11 +42,11 @@ RECORD = Query(
     summary="KS and PSI of every monitored feature, reference vs current",
 )
 def drift_features(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query("vader"),
     reference_days: float = REFERENCE_DAYS,
     current_days: float = CURRENT_DAYS,
     record: bool = RECORD,
-    services: Services = Depends(get_services),
 ) -> dict:
     analysis = services.drift.detect_feature_drift(
         feature_set, reference_days, current_days, record=record
@@ -63,12 +62,12 @@ def drift_features(
     summary="Accuracy and calibration of a model, reference vs current",
 )
 def drift_model(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     reference_days: float = REFERENCE_DAYS,
     current_days: float = CURRENT_DAYS,
     record: bool = RECORD,
-    services: Services = Depends(get_services),
 ) -> dict:
     analysis = services.drift.detect_model_drift(
         feature_set, model_type, reference_days, current_days, record=record
@@ -82,12 +81,12 @@ def drift_model(
     summary="Both analyses, the overall severity and recommendations",
 )
 def drift_summary(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     reference_days: float = REFERENCE_DAYS,
     current_days: float = CURRENT_DAYS,
     record: bool = RECORD,
-    services: Services = Depends(get_services),
 ) -> dict:
     result = services.drift.get_drift_summary(
         feature_set, model_type, reference_days, current_days, record=record
@@ -101,9 +100,9 @@ def drift_summary(
     summary="Stored drift checks of the last days, oldest first",
 )
 def drift_history(
+    services: ServicesDep,
     feature_set: FeatureSetName | None = Query(None),
     days: float = Query(30, gt=0, le=365),
-    services: Services = Depends(get_services),
 ) -> dict:
     reports = services.drift.history(feature_set, days)
     return {
@@ -121,9 +120,9 @@ def drift_history(
     summary="The latest stored drift check of a pair: summary, feature and model checks",
 )
 def drift_latest(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
-    services: Services = Depends(get_services),
 ) -> LatestDriftCheckResponse:
     stored = services.drift.latest(feature_set, model_type)
     if stored is None:
@@ -155,11 +154,11 @@ def drift_latest(
     summary="Reference and current distribution of one feature",
 )
 def drift_distribution(
+    services: ServicesDep,
     feature: str = Query(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$"),
     feature_set: FeatureSetName = Query("vader"),
     reference_days: float = REFERENCE_DAYS,
     current_days: float = CURRENT_DAYS,
-    services: Services = Depends(get_services),
 ) -> dict:
     shown = services.drift.distribution(feature_set, feature, reference_days, current_days)
     return {"success": True, **shown}
@@ -171,9 +170,9 @@ def drift_distribution(
     summary="The hourly sequential drift detector of a feature set: state, alarm, evidence",
 )
 def drift_sequential(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query("vader"),
     days: float = Query(30, gt=0, le=365, description="Days of hourly evidence points."),
-    services: Services = Depends(get_services),
 ) -> SequentialDriftResponse:
     status = services.sequential.status(feature_set)
     points = services.sequential.points(feature_set, days)

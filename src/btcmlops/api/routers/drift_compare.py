@@ -11,10 +11,9 @@ from typing import TypeVar
 
 from fastapi import APIRouter, Depends
 
-from btcmlops.api.deps import get_services, require_read_access
+from btcmlops.api.deps import ServicesDep, require_read_access
 from btcmlops.api.schemas.common import ErrorResponse
 from btcmlops.api.schemas.drift_compare import DriftCompareRequest, DriftCompareResponse
-from btcmlops.api.services import Services
 from btcmlops.mlops.drift.compare import compare_tables
 
 router = APIRouter(
@@ -31,7 +30,7 @@ T = TypeVar("T", int, float)
     response_model=DriftCompareResponse,
     summary="KS and PSI of every shared feature of two tables sent in the request",
 )
-def drift_compare(tables: DriftCompareRequest, services: Services = Depends(get_services)) -> dict:
+def drift_compare(services: ServicesDep, tables: DriftCompareRequest) -> dict:
     settings = services.settings
     report = compare_tables(
         tables.reference,

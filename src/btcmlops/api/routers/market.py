@@ -7,9 +7,8 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from btcmlops.api.deps import get_services, require_read_access
+from btcmlops.api.deps import ServicesDep, require_read_access
 from btcmlops.api.schemas.service import PricesResponse
-from btcmlops.api.services import Services
 from btcmlops.clock import floor_hour
 from btcmlops.db.models import PriceBar
 
@@ -22,8 +21,8 @@ router = APIRouter(prefix="/market", tags=["market"], dependencies=[Depends(requ
     summary="Closed hourly bars of the last hours, oldest first",
 )
 def market_prices(
+    services: ServicesDep,
     hours: int = Query(720, ge=1, le=24 * 365),
-    services: Services = Depends(get_services),
 ) -> dict:
     end = floor_hour(services.clock.now())
     query = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from btcmlops.api.deps import get_services, require_api_key, require_read_access
+from btcmlops.api.deps import ServicesDep, require_api_key, require_read_access
 from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
 from btcmlops.api.schemas.registry import (
     ChampionHistoryResponse,
@@ -35,7 +35,7 @@ REASON = Query(
     dependencies=[Depends(require_read_access)],
     summary="Registered models per feature set: versions, latest and champion",
 )
-def list_models(services: Services = Depends(get_services)) -> dict:
+def list_models(services: ServicesDep) -> dict:
     versions = services.registry.list_versions()
     available: dict[str, list[dict]] = {feature_set: [] for feature_set in FEATURE_SETS}
     for feature_set in FEATURE_SETS:
@@ -68,9 +68,9 @@ def list_models(services: Services = Depends(get_services)) -> dict:
     summary="Every registered version with its metrics (newest first)",
 )
 def model_versions(
+    services: ServicesDep,
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
-    services: Services = Depends(get_services),
 ) -> dict:
     found = services.registry.list_versions(feature_set=feature_set, model_type=model_type)
     return {"success": True, "count": len(found), "versions": [v.as_dict() for v in found]}
@@ -83,9 +83,9 @@ def model_versions(
     summary="Every move of a champion pointer: who, when, why",
 )
 def champion_history(
+    services: ServicesDep,
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
-    services: Services = Depends(get_services),
 ) -> dict:
     changes = services.registry.champion_history(feature_set=feature_set, model_type=model_type)
     return {"success": True, "count": len(changes), "history": [c.as_dict() for c in changes]}
@@ -99,9 +99,9 @@ def champion_history(
     summary="Reload the champion of a pair from the registry pointer",
 )
 async def reload_model(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query(...),
     model_type: ModelTypeName = Query("random_forest"),
-    services: Services = Depends(get_services),
 ) -> dict:
     loaded = await run_in_threadpool(
         lambda: services.predictor.reload(feature_set, model_type, force=True)
@@ -145,10 +145,10 @@ def _moved(services: Services, info, action: str, reason: str) -> dict:  # type:
     summary="Re-point the champion to the one it replaced",
 )
 def rollback_champion(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query(...),
     model_type: ModelTypeName = Query("random_forest"),
     reason: str = REASON,
-    services: Services = Depends(get_services),
 ) -> dict:
     reason = reason or "manual rollback through the API"
     info = services.registry.rollback(feature_set, model_type, actor="api", reason=reason)
@@ -163,9 +163,9 @@ def rollback_champion(
     summary="Make a registered version the champion of its pair",
 )
 def promote_version(
+    services: ServicesDep,
     version: str = Query(..., min_length=1, max_length=96, pattern=r"^[A-Za-z0-9._:-]+$"),
     reason: str = REASON,
-    services: Services = Depends(get_services),
 ) -> dict:
     reason = reason or "manual promotion through the API"
     info = services.retraining.promote_by_hand(version, actor="api", reason=reason)

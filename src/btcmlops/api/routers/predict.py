@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from btcmlops.api.deps import get_services, require_read_access
+from btcmlops.api.deps import ServicesDep, require_read_access
 from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
 from btcmlops.api.schemas.predictions import (
     PredictBothResponse,
@@ -56,12 +56,12 @@ async def _predict(
     summary="Predict the next hour's direction with the champion of a feature set",
 )
 async def predict(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query(..., description="vader or finbert"),
     model_type: ModelTypeName = Query("random_forest"),
     use_cached_features: bool = Query(
         True, description="false reads the newest row from the store"
     ),
-    services: Services = Depends(get_services),
 ) -> dict:
     return await _predict(services, feature_set, model_type, use_cached_features)
 
@@ -73,9 +73,9 @@ async def predict(
     summary="Predict with both feature sets and say whether they agree",
 )
 async def predict_both(
+    services: ServicesDep,
     model_type: ModelTypeName = Query("random_forest"),
     use_cached_features: bool = Query(True),
-    services: Services = Depends(get_services),
 ) -> dict:
     started = time.perf_counter()
     answers: dict[str, dict] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 
-from btcmlops.api.deps import get_services, require_api_key, require_read_access
+from btcmlops.api.deps import ServicesDep, require_api_key, require_read_access
 from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
 from btcmlops.api.schemas.predictions import (
     AccuracyResponse,
@@ -15,7 +15,6 @@ from btcmlops.api.schemas.predictions import (
     StatisticsResponse,
     TimelineResponse,
 )
-from btcmlops.api.services import Services
 from btcmlops.mlops.timeline import prediction_timeline
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
@@ -30,11 +29,11 @@ PREDICTION_ID = Path(..., ge=1, le=2**53, description="The id /predict returned.
     summary="The newest predictions, optionally only those with outcomes",
 )
 def recent_predictions(
+    services: ServicesDep,
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
     limit: int = Query(100, ge=1, le=1000),
     only_with_outcomes: bool = Query(False),
-    services: Services = Depends(get_services),
 ) -> dict:
     predictions = services.logger.get_recent_predictions(
         feature_set, model_type, limit, only_with_outcomes
@@ -59,10 +58,10 @@ def recent_predictions(
     summary="Realised accuracy of one model over the last days, by direction and confidence",
 )
 def prediction_accuracy(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     days: int = Query(7, ge=1, le=365),
-    services: Services = Depends(get_services),
 ) -> dict:
     stats = services.logger.get_model_accuracy(feature_set, model_type, days)
     return {"success": True, "accuracy_stats": stats}
@@ -74,7 +73,7 @@ def prediction_accuracy(
     dependencies=[Depends(require_read_access)],
     summary="Totals over every logged prediction",
 )
-def prediction_statistics(services: Services = Depends(get_services)) -> dict:
+def prediction_statistics(services: ServicesDep) -> dict:
     return {"success": True, "statistics": services.logger.get_prediction_statistics()}
 
 
@@ -85,11 +84,11 @@ def prediction_statistics(services: Services = Depends(get_services)) -> dict:
     summary="One prediction per hour with rolling realised and estimated accuracy",
 )
 def predictions_timeline(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     days: float = Query(30, gt=0, le=365),
     window: int = Query(48, ge=5, le=1000, description="Resolved predictions per rolling point."),
-    services: Services = Depends(get_services),
 ) -> dict:
     points = prediction_timeline(
         services.store, services.clock, feature_set, model_type, days=days, window=window
@@ -116,9 +115,7 @@ def predictions_timeline(
     dependencies=[Depends(require_read_access)],
     summary="One prediction with its feature snapshot and outcome",
 )
-def get_prediction(
-    prediction_id: int = PREDICTION_ID, services: Services = Depends(get_services)
-) -> dict:
+def get_prediction(services: ServicesDep, prediction_id: int = PREDICTION_ID) -> dict:
     return {"success": True, "prediction": services.logger.get_prediction(prediction_id)}
 
 
@@ -130,9 +127,9 @@ def get_prediction(
     summary="Record what actually happened, by hand",
 )
 def record_outcome(
+    services: ServicesDep,
     prediction_id: int = PREDICTION_ID,
     outcome: OutcomeRequest = Body(...),
-    services: Services = Depends(get_services),
 ) -> dict:
     updated = services.logger.update_prediction_outcome(
         prediction_id, outcome.actual_direction, outcome.bitcoin_price_1h_later

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from btcmlops.api.deps import get_services, require_api_key, require_read_access
+from btcmlops.api.deps import ServicesDep, require_api_key, require_read_access
 from btcmlops.api.schemas.common import ErrorResponse, FeatureSetName, ModelTypeName
 from btcmlops.api.schemas.retraining import (
     RetrainBothResponse,
@@ -20,7 +20,6 @@ from btcmlops.api.schemas.retraining import (
     RetrainStatusResponse,
     ShadowsResponse,
 )
-from btcmlops.api.services import Services
 from btcmlops.errors import NotFoundError
 
 router = APIRouter(prefix="/retrain", tags=["retraining"])
@@ -36,9 +35,9 @@ ERRORS = {code: {"model": ErrorResponse} for code in (401, 409, 422)}
     summary="Should this pair retrain now? Every check with its numbers",
 )
 def retrain_check(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
-    services: Services = Depends(get_services),
 ) -> dict:
     return {
         "success": True,
@@ -58,11 +57,11 @@ def retrain_check(
     summary="Retrain a pair: train a challenger, meet the champion, deploy if better",
 )
 async def retrain_execute(
+    services: ServicesDep,
     feature_set: FeatureSetName = Query("vader"),
     model_type: ModelTypeName = Query("random_forest"),
     deploy_if_better: bool = Query(True),
     run_async: bool = Query(False, alias="async", description="Answer 202 at once with a job id."),
-    services: Services = Depends(get_services),
 ) -> dict | JSONResponse:
     job = await run_in_threadpool(
         services.retraining.begin,
@@ -99,9 +98,9 @@ async def retrain_execute(
     summary="Retrain both feature sets; success is false if either failed",
 )
 def retrain_both(
+    services: ServicesDep,
     model_type: ModelTypeName = Query("random_forest"),
     deploy_if_better: bool = Query(True),
-    services: Services = Depends(get_services),
 ) -> dict:
     return services.retraining.retrain_both(
         model_type,
@@ -118,8 +117,8 @@ def retrain_both(
     summary="The decision per feature set and the thresholds in force",
 )
 def retrain_status(
+    services: ServicesDep,
     model_type: ModelTypeName = Query("random_forest"),
-    services: Services = Depends(get_services),
 ) -> dict:
     return {"success": True, "status": services.retraining.status(model_type)}
 
@@ -132,8 +131,8 @@ def retrain_status(
     summary="One retraining job: running, or its recorded result",
 )
 def retrain_job(
+    services: ServicesDep,
     job_id: str = Path(..., min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$"),
-    services: Services = Depends(get_services),
 ) -> dict:
     found = services.retraining.job(job_id)
     if found is None:
@@ -148,10 +147,10 @@ def retrain_job(
     summary="Retraining runs, newest first, deployed or not",
 )
 def retraining_history(
+    services: ServicesDep,
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
     limit: int = Query(50, ge=1, le=500),
-    services: Services = Depends(get_services),
 ) -> dict:
     runs = services.retraining.history(feature_set, model_type, limit)
     return {"success": True, "count": len(runs), "runs": runs}
@@ -164,9 +163,9 @@ def retraining_history(
     summary="Shadow models per pair: the evidence each accrues toward promotion or rollback",
 )
 def retrain_shadows(
+    services: ServicesDep,
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
-    services: Services = Depends(get_services),
 ) -> dict:
     pairs = [
         services.retraining.shadow_report(fs, mt)
@@ -184,10 +183,10 @@ def retrain_shadows(
     summary="Recorded should-retrain checks, newest first",
 )
 def retrain_checks(
+    services: ServicesDep,
     feature_set: FeatureSetName | None = Query(None),
     model_type: ModelTypeName | None = Query(None),
     limit: int = Query(50, ge=1, le=500),
-    services: Services = Depends(get_services),
 ) -> dict:
     found = services.retraining.checks(feature_set, model_type, limit)
     return {"success": True, "count": len(found), "checks": found}

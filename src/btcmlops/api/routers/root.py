@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from btcmlops import __version__
-from btcmlops.api.deps import get_services
+from btcmlops.api.deps import ServicesDep
 from btcmlops.api.schemas.service import HealthResponse, RootResponse
-from btcmlops.api.services import Services
 
 router = APIRouter(tags=["service"])
 
@@ -29,6 +28,6 @@ def root(request: Request) -> RootResponse:
     response_model=HealthResponse,
     summary="Real checks of the store, the prediction writer and the loaded models",
 )
-async def health(services: Services = Depends(get_services)) -> HealthResponse:
+async def health(services: ServicesDep) -> HealthResponse:
     report = await run_in_threadpool(services.health)
     return HealthResponse(timestamp=services.clock.now(), **report)

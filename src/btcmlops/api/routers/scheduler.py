@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from btcmlops.api.deps import get_services, require_read_access
+from btcmlops.api.deps import ServicesDep, require_read_access
 from btcmlops.api.schemas.service import SchedulerJobsResponse
-from btcmlops.api.services import Services
 from btcmlops.mlops.scheduler import Scheduler, recent_job_runs
 
 router = APIRouter(
@@ -19,7 +18,7 @@ router = APIRouter(
     response_model=SchedulerJobsResponse,
     summary="Scheduler jobs: next run here, last run anywhere (from the store)",
 )
-def scheduler_jobs(services: Services = Depends(get_services)) -> dict:
+def scheduler_jobs(services: ServicesDep) -> dict:
     local = services.scheduler.describe() if services.scheduler is not None else {}
     recorded = recent_job_runs(services)
     by_name = {job["name"]: job for job in local.get("jobs", [])}

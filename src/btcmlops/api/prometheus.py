@@ -1,12 +1,15 @@
 """Prometheus metrics of a server process, exposed at ``GET /metrics``.
 
+The route itself, and ``install_metrics`` that adds it with the request middleware, are in
+``api/routers/prometheus.py``; this module never imports them.
+
 Two kinds of metrics, kept apart on purpose:
 
 * **Per process**, counted as things happen: HTTP requests and their latency (the
-  :class:`RequestMetrics` middleware), predictions (``mlops.metrics.count_prediction``) and the
-  prediction logger's records and queue (mirrored from ``PredictionLogger.health()``). With
-  one process they live in prometheus-client's default registry. With several uvicorn workers,
-  set ``PROMETHEUS_MULTIPROC_DIR`` (``btcmlops serve --workers N`` sets it to
+  :class:`RequestMetrics` middleware), predictions (``mlops.monitoring.count_prediction``)
+  and the prediction logger's records and queue (mirrored from ``PredictionLogger.health()``).
+  With one process they live in prometheus-client's default registry. With several uvicorn
+  workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``btcmlops serve --workers N`` sets it to
   ``$BTCMLOPS_HOME/prometheus`` and empties it at start): every worker writes its values to
   files there and whichever worker answers a scrape sums them.
 * **At scrape time**, read by the answering process from what all processes share: the store
@@ -43,7 +46,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from btcmlops import __version__
-from btcmlops.mlops.metrics import MonitoringSnapshot, read_monitoring_snapshot
+from btcmlops.mlops.monitoring import MonitoringSnapshot, read_monitoring_snapshot
 from btcmlops.mlops.prediction_logger import PredictionLogger
 from btcmlops.mlops.scheduler import Scheduler
 from btcmlops.severity import severity_rank
@@ -578,18 +581,3 @@ async def metrics_lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         metrics.close()
-
-
-def install_metrics(app: FastAPI) -> None:
-    """Add the request middleware and ``GET /metrics`` to ``app`` (before it starts).
-
-    Installing twice is harmless: the second call does nothing.
-    """
-    if getattr(app.state, "metrics_installed", False):
-        return
-    # The router imports this module, so it is imported here rather than at the top.
-    from btcmlops.api.routers.metrics import router
-
-    app.add_middleware(RequestMetrics)
-    app.include_router(router)
-    app.state.metrics_installed = True
