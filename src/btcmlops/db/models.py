@@ -197,6 +197,8 @@ class PredictionLog(Base):
         Index("ix_prediction_logs_predicted_at_id", "predicted_at", "id"),
         # pairing a model's outcomes with another's, hour by hour (shadows, rollback)
         Index("ix_prediction_logs_version_target", "model_version", "target_ts"),
+        # the outcomes recorded since the rollback check's last look
+        Index("ix_prediction_logs_version_recorded", "model_version", "outcome_recorded_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -13,7 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from btcmlops.clock import HOUR, Clock
 from btcmlops.db.models import PredictionLog, PriceBar
@@ -46,44 +47,43 @@ def resolve_outcomes(
     now = clock.now()
     closed_before = now - HOUR  # bar target_ts has closed when target_ts + 1h <= now
     summary = OutcomeSummary()
+    pending = PredictionLog.outcome_status == "pending"
+    # One unit of work: the hourly job reads a few rows and updates an hour or two.
     with store.session() as session:
         hours = list(
             session.scalars(
                 select(PredictionLog.feature_ts)
-                .where(
-                    PredictionLog.outcome_status == "pending",
-                    PredictionLog.target_ts <= closed_before,
-                )
+                .where(pending, PredictionLog.target_ts <= closed_before)
                 .distinct()
                 .order_by(PredictionLog.feature_ts)
             )
         )
-    for start in range(0, len(hours), batch_hours):
-        chunk = hours[start : start + batch_hours]
-        closes = _closes(store, symbol, chunk)
-        _apply(store, chunk, closes, now=now, grace=timedelta(hours=grace_hours), summary=summary)
-    with store.session() as session:
-        summary.still_pending = (
-            session.query(PredictionLog).filter(PredictionLog.outcome_status == "pending").count()
+        for start in range(0, len(hours), batch_hours):
+            chunk = hours[start : start + batch_hours]
+            closes = _closes(session, symbol, chunk)
+            _apply(
+                session, chunk, closes, now=now, grace=timedelta(hours=grace_hours), summary=summary
+            )
+        summary.still_pending = int(
+            session.scalar(select(func.count()).select_from(PredictionLog).where(pending)) or 0
         )
     return summary
 
 
-def _closes(store: Store, symbol: str, feature_hours: list[datetime]) -> dict[datetime, float]:
+def _closes(session: Session, symbol: str, feature_hours: list[datetime]) -> dict[datetime, float]:
     wanted = set(feature_hours) | {hour + HOUR for hour in feature_hours}
-    with store.session() as session:
-        rows = session.execute(
-            select(PriceBar.ts, PriceBar.close).where(
-                PriceBar.symbol == symbol,
-                PriceBar.ts >= min(wanted),
-                PriceBar.ts <= max(wanted),
-            )
+    rows = session.execute(
+        select(PriceBar.ts, PriceBar.close).where(
+            PriceBar.symbol == symbol,
+            PriceBar.ts >= min(wanted),
+            PriceBar.ts <= max(wanted),
         )
-        return {ts: close for ts, close in rows if ts in wanted}
+    )
+    return {ts: close for ts, close in rows if ts in wanted}
 
 
 def _apply(
-    store: Store,
+    session: Session,
     feature_hours: list[datetime],
     closes: dict[datetime, float],
     *,
@@ -98,36 +98,35 @@ def _apply(
             updates["resolved"].append({"hour": hour, "before": before, "after": after})
         elif hour + 2 * HOUR + grace <= now:
             updates["expired"].append({"hour": hour})
-    with store.session() as session:
-        for item in updates["resolved"]:
-            actual = direction(item["before"], item["after"])  # type: ignore[arg-type]
-            result = session.execute(
-                update(PredictionLog)
-                .where(
-                    PredictionLog.feature_ts == item["hour"],
-                    PredictionLog.outcome_status == "pending",
-                )
-                .values(
-                    outcome_status="resolved",
-                    outcome_source="prices",
-                    actual_direction=actual,
-                    prediction_correct=PredictionLog.prediction == actual,
-                    bitcoin_price_at_prediction=item["before"],
-                    bitcoin_price_1h_later=item["after"],
-                    price_change_pct=100.0 * (item["after"] / item["before"] - 1.0),  # type: ignore[operator]
-                    outcome_recorded_at=now,
-                )
-                .execution_options(synchronize_session=False)
+    for item in updates["resolved"]:
+        actual = direction(item["before"], item["after"])  # type: ignore[arg-type]
+        result = session.execute(
+            update(PredictionLog)
+            .where(
+                PredictionLog.feature_ts == item["hour"],
+                PredictionLog.outcome_status == "pending",
             )
-            summary.resolved += result.rowcount or 0
-        for item in updates["expired"]:
-            result = session.execute(
-                update(PredictionLog)
-                .where(
-                    PredictionLog.feature_ts == item["hour"],
-                    PredictionLog.outcome_status == "pending",
-                )
-                .values(outcome_status="expired", outcome_recorded_at=now)
-                .execution_options(synchronize_session=False)
+            .values(
+                outcome_status="resolved",
+                outcome_source="prices",
+                actual_direction=actual,
+                prediction_correct=PredictionLog.prediction == actual,
+                bitcoin_price_at_prediction=item["before"],
+                bitcoin_price_1h_later=item["after"],
+                price_change_pct=100.0 * (item["after"] / item["before"] - 1.0),  # type: ignore[operator]
+                outcome_recorded_at=now,
             )
-            summary.expired += result.rowcount or 0
+            .execution_options(synchronize_session=False)
+        )
+        summary.resolved += result.rowcount or 0
+    for item in updates["expired"]:
+        result = session.execute(
+            update(PredictionLog)
+            .where(
+                PredictionLog.feature_ts == item["hour"],
+                PredictionLog.outcome_status == "pending",
+            )
+            .values(outcome_status="expired", outcome_recorded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        summary.expired += result.rowcount or 0

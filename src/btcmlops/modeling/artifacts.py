@@ -17,10 +17,14 @@ the recorded model type) expecting the recorded features. Any failure is an
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+import threading
+import zipfile
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,7 @@ from btcmlops.modeling.model_types import (
 )
 
 ARTIFACT_SUFFIX = ".skops"
+_SCHEMA_FILE = "schema.json"  # the archive member skops describes every object in
 
 # Every type a fitted imputer → scaler → {forest, histogram boosting, logistic regression}
 # pipeline contains (inventoried with scikit-learn 1.9 and skops 0.16 from the files'
@@ -102,16 +107,72 @@ if getattr(skops_persist, "json", None) is json:  # the writer module as this co
     skops_persist.json = _CompactJson  # type: ignore[assignment]
 
 
-def serialize_pipeline(pipeline: Pipeline) -> bytes:
-    """The skops bytes of ``pipeline``, refused if the loader would not trust them."""
+def serialize_pipeline(pipeline: Pipeline, audit: TypeAudit | None = None) -> bytes:
+    """The skops bytes of ``pipeline``, refused if the loader would not trust them.
+
+    ``audit`` remembers verdicts across calls (see :class:`TypeAudit`); without it the
+    bytes are audited in full.
+    """
     data = sio.dumps(pipeline)
-    untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
+    untrusted = sorted(set((audit or TypeAudit()).untrusted_types(data)) - set(TRUSTED_TYPES))
     if untrusted:
         raise InvalidInputError(
             "the pipeline contains types the artifact loader does not trust: "
             f"{', '.join(untrusted)} (review them and add them to TRUSTED_TYPES)"
         )
     return data
+
+
+class TypeAudit:
+    """skops' untrusted-type audit of artifact bytes, run once per inventory of names.
+
+    :func:`skops.io.get_untrusted_types` builds skops' whole node tree (for a 200-tree
+    forest about as long as writing it), yet its answer can only depend on what the file's
+    ``schema.json`` *names*: loaders, modules, classes, methods, bit generators, all of them
+    strings. Numbers (a tree's random state, stored as JSON) and array files name nothing.
+    So the set of every string in the schema except those two keys the verdict: models of
+    one pipeline shape share it, and only a new inventory is audited by skops in full.
+    Loading always runs skops' own check on the bytes read.
+    """
+
+    def __init__(self) -> None:
+        self._verdicts: dict[frozenset[tuple[str, str]], list[str]] = {}
+
+    def untrusted_types(self, data: bytes) -> list[str]:
+        """What ``skops.io.get_untrusted_types(data=data)`` answers, sorted."""
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            schema = json.loads(archive.read(_SCHEMA_FILE))
+        inventory = frozenset(_named(schema))
+        if inventory not in self._verdicts:
+            self._verdicts[inventory] = sorted(sio.get_untrusted_types(data=data))
+        return self._verdicts[inventory]
+
+
+def _named(schema: Any) -> Iterator[tuple[str, str]]:
+    """Every (key, string) of a skops schema, except array file names and JSON values that
+    are not strings (numbers, booleans, null)."""
+    pending = [schema]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list):
+            pending.extend(value)
+            continue
+        if not isinstance(value, dict):
+            continue
+        json_value = value.get("__loader__") == "JsonNode"
+        for key, item in value.items():
+            if key == "file" or (json_value and key == "content" and not _is_json_string(item)):
+                continue
+            if isinstance(item, str):
+                yield key, item
+            else:
+                pending.append(item)
+
+
+def _is_json_string(content: Any) -> bool:
+    """Whether a JSON node's content may name something: the JSON text of a string (JSON
+    strings, and only they, open with a quote), or content that is not text at all."""
+    return not isinstance(content, str) or content.startswith('"')
 
 
 def write_artifact(path: Path, data: bytes) -> None:
@@ -141,6 +202,14 @@ def load_verified_pipeline(
 
     ``label`` names the model in error messages (its registry version).
     """
+    data = read_verified_bytes(path, expected_sha256=expected_sha256, label=label)
+    return deserialize_pipeline(
+        data, model_type=model_type, feature_names=feature_names, label=label
+    )
+
+
+def read_verified_bytes(path: Path, *, expected_sha256: str, label: str) -> bytes:
+    """The artifact's bytes, once their sha256 is the one the registry recorded."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -156,6 +225,13 @@ def load_verified_pipeline(
             f"artifact of model {label} does not match the registry: sha256 of {path} is "
             f"{actual}, the registry recorded {expected_sha256}; refusing to load it"
         )
+    return data
+
+
+def deserialize_pipeline(
+    data: bytes, *, model_type: str, feature_names: Sequence[str], label: str
+) -> Pipeline:
+    """Verified bytes to our pipeline: trusted types only, then the expected shape."""
     try:
         loaded = sio.loads(data, trusted=list(TRUSTED_TYPES))
     except UntrustedTypesFoundException as exc:
@@ -169,6 +245,47 @@ def load_verified_pipeline(
         ) from exc
     _require_pipeline_shape(loaded, model_type=model_type, feature_names=feature_names, label=label)
     return loaded
+
+
+class VerifiedPipelines:
+    """:func:`load_verified_pipeline` that deserialises the same bytes only once.
+
+    Every load still reads the file and checks its sha256 against the registry's, so a
+    missing or changed artifact fails exactly as before; only when the bytes are the ones
+    already deserialised (same sha256, model type and features) is the pipeline built from
+    them then returned again, instead of building an equal one (skops loading a 200-tree
+    forest takes most of a second). The pipelines are shared: callers only predict with
+    them. The ``capacity`` most recently used are kept.
+    """
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self._loaded: OrderedDict[tuple[str, str, tuple[str, ...]], Pipeline] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(
+        self,
+        path: Path,
+        *,
+        expected_sha256: str,
+        model_type: str,
+        feature_names: Sequence[str],
+        label: str,
+    ) -> Pipeline:
+        data = read_verified_bytes(path, expected_sha256=expected_sha256, label=label)
+        key = (expected_sha256, model_type, tuple(feature_names))
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        pipeline = deserialize_pipeline(
+            data, model_type=model_type, feature_names=feature_names, label=label
+        )
+        with self._lock:
+            self._loaded[key] = pipeline
+            while len(self._loaded) > self.capacity:
+                self._loaded.popitem(last=False)
+        return pipeline
 
 
 def _require_pipeline_shape(

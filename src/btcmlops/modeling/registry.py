@@ -34,7 +34,8 @@ from btcmlops.db.store import Store
 from btcmlops.errors import ConflictError, InvalidInputError, NotFoundError
 from btcmlops.modeling.artifacts import (
     ARTIFACT_SUFFIX,
-    load_verified_pipeline,
+    TypeAudit,
+    VerifiedPipelines,
     serialize_pipeline,
     sha256_hex,
     write_artifact,
@@ -190,6 +191,8 @@ class ModelRegistry:
         self._store = store
         self._artifacts_dir = Path(artifacts_dir)
         self._clock = clock
+        self._pipelines = VerifiedPipelines()
+        self._type_audit = TypeAudit()
 
     # ------------------------------------------------------------------------- register
 
@@ -203,7 +206,7 @@ class ModelRegistry:
     ) -> ModelVersionInfo:
         """Save ``trained``'s pipeline as an artifact and record it as a ``candidate``."""
         _check_name("created_by", created_by)
-        data = serialize_pipeline(trained.pipeline)
+        data = serialize_pipeline(trained.pipeline, self._type_audit)
         digest = sha256_hex(data)
         created_at = self._clock.now()
         rule = trained.hyperparameters.get("baseline_rule")
@@ -351,10 +354,13 @@ class ModelRegistry:
         """The fitted pipeline of a registered model, after the integrity checks.
 
         Raises :class:`~btcmlops.errors.ArtifactIntegrityError` if the artifact is missing,
-        its sha256 differs from the registry's, or it contains untrusted types.
+        its sha256 differs from the registry's, or it contains untrusted types. The file is
+        read and checked on every call; bytes deserialised before return the same pipeline
+        object (:class:`~btcmlops.modeling.artifacts.VerifiedPipelines`): predict with it,
+        never fit it.
         """
         info = self.get(model) if isinstance(model, str) else model
-        return load_verified_pipeline(
+        return self._pipelines.load(
             self.artifact_file(info),
             expected_sha256=info.artifact_sha256,
             model_type=info.model_type,

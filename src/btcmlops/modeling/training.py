@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache, partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -41,6 +42,7 @@ from btcmlops.modeling.evaluation import (
     majority_class_baseline,
     permutation_importances,
 )
+from btcmlops.modeling.feature_cache import FeatureFrameCache
 from btcmlops.modeling.model_types import (
     build_pipeline,
     hyperparameters,
@@ -231,13 +233,15 @@ def load_training_data(
     start: datetime | None = None,
     end: datetime | None = None,
     columns: Sequence[str] | None = None,
+    frames: FeatureFrameCache | None = None,
 ) -> TrainingData:
     """The stored feature rows (current ``FEATURE_VERSION``) and prices known at ``end``.
 
     ``end`` defaults to ``clock.now()`` and may not lie after it. Only bars that have closed
     by ``end`` are read (a bar keyed ``t`` closes at ``t + 1h``), so replaying history with
     a store that already holds later rows never leaks them into training. ``columns``
-    defaults to the set's model inputs.
+    defaults to the set's model inputs. With ``frames`` (a cache over the same store) the
+    feature rows decoded by an earlier call are not decoded again.
     """
     feature_set = validate_feature_set(feature_set)
     now = clock.now()
@@ -247,8 +251,8 @@ def load_training_data(
             f"cannot train as of {as_of.isoformat()}: it is after now ({now.isoformat()})"
         )
     closed_before = floor_hour(as_of)
-    features = load_feature_frame(
-        store,
+    read_frame = frames.load if frames is not None else partial(load_feature_frame, store)
+    features = read_frame(
         feature_set,
         FEATURE_VERSION,
         list(columns) if columns is not None else model_feature_names(feature_set),
@@ -340,13 +344,20 @@ def with_permutation_importances(trained: TrainedModel, data: TrainingData) -> T
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries a trained artifact depends on."""
+    return dict(_loaded_library_versions())
+
+
+@cache
+def _loaded_library_versions() -> tuple[tuple[str, str], ...]:
+    # Looked up once per process: the code a model is trained with is the code imported at
+    # start, and each lookup scans the installed distributions (tens of ms per training).
     versions = {"python": platform.python_version()}
     for name in _LIBRARIES:
         try:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = "unknown"
-    return versions
+    return tuple(versions.items())
 
 
 def _checked_features(features: pd.DataFrame) -> pd.DataFrame:

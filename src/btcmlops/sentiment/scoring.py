@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Insert, Row, exists, func, select
+from sqlalchemy import ColumnElement, Insert, Row, Select, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from btcmlops.clock import Clock, ensure_utc
@@ -83,8 +83,47 @@ class ScoringSummary:
 def count_pending_articles(store: Store, scorer_name: str) -> int:
     """How many stored articles have no score from ``scorer_name`` yet."""
     with store.session() as session:
-        query = select(func.count()).select_from(Article).where(_unscored_by(scorer_name))
-        return int(session.scalar(query) or 0)
+        return int(session.scalar(_pending_count(scorer_name)) or 0)
+
+
+def _pending_count(scorer_name: str) -> Select[tuple[int]]:
+    """Articles minus the scorer's rows, in one statement (one snapshot).
+
+    Exact because a row is unique per (article, scorer) and references a stored article; and
+    two counts over indexes cost a small fraction of an anti-join that probes the scores
+    once per stored article, which grows with the store at every hourly run.
+    """
+    articles = select(func.count()).select_from(Article).scalar_subquery()
+    scored = (
+        select(func.count())
+        .select_from(ArticleSentiment)
+        .where(ArticleSentiment.scorer == scorer_name)
+        .scalar_subquery()
+    )
+    return select(articles - scored)
+
+
+def _first_candidate_id(store: Store, scorer_name: str, pending: int) -> int:
+    """An id below every unscored article, to start the keyset scan from.
+
+    The newest scored article is found by walking the articles down from the newest (it
+    stops at once when, as usual, only the latest few are unscored). When the ``pending``
+    unscored articles are exactly the ones above it, the scan starts there; otherwise (an
+    earlier article that failed to score stays pending) it starts from the first article.
+    """
+    with store.session() as session:
+        newest_scored = session.scalar(
+            select(Article.id)
+            .where(~_unscored_by(scorer_name))
+            .order_by(Article.id.desc())
+            .limit(1)
+        )
+        if newest_scored is None:
+            return 0
+        above = session.scalar(
+            select(func.count()).select_from(Article).where(Article.id > newest_scored)
+        )
+    return newest_scored if above == pending else 0
 
 
 def score_pending_articles(
@@ -122,7 +161,8 @@ def score_pending_articles(
     summary.pending = pending if limit is None else min(pending, limit)
     _report(progress, summary)
     insert = _insert_ignoring_scored(store)
-    last_id = 0  # keyset pagination: an article that failed is not fetched again this run
+    # keyset pagination: an article that failed is not fetched again this run
+    last_id = _first_candidate_id(store, scorer.name, pending) if summary.pending else 0
     while summary.done < summary.pending:
         wanted = min(batch_size, summary.pending - summary.done)
         articles = _next_unscored(store, scorer.name, after_id=last_id, count=wanted)

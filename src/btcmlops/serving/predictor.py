@@ -7,7 +7,8 @@ processes pick up a new champion without talking to each other. A (model version
 row) pair is computed once and the answer reused: the same inputs give the same answer.
 
 Serving never fits anything: the pipeline's own imputer fills missing values, and the answer
-says how many it filled.
+says how many it filled. One row goes through :class:`RowModel`, the pipeline's arithmetic
+without scikit-learn's per-call input validation (bit for bit the same answer).
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 from sqlalchemy import func, select
 
 from btcmlops.clock import Clock
@@ -30,8 +35,16 @@ from btcmlops.db.models import FeatureRow, ModelVersion
 from btcmlops.db.store import Store
 from btcmlops.errors import ArtifactIntegrityError, DependencyUnavailableError, NotFoundError
 from btcmlops.features.builder import LatestFeatureRow, latest_feature_row
-from btcmlops.features.schema import FEATURE_VERSION, validate_feature_set
-from btcmlops.modeling.model_types import class_probabilities, validate_model_type
+from btcmlops.features.schema import FEATURE_SETS, FEATURE_VERSION, validate_feature_set
+from btcmlops.modeling.model_types import (
+    CLASSIFIER_STEP,
+    IMPUTER_STEP,
+    SCALER_STEP,
+    class_probabilities,
+    feature_order,
+    prediction_threads,
+    validate_model_type,
+)
 from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo, fallback_words
 
 log = logging.getLogger(__name__)
@@ -43,6 +56,11 @@ class LoadedModel:
     info: ModelVersionInfo
     pipeline: Pipeline
     loaded_at: datetime
+
+    @cached_property
+    def row_model(self) -> RowModel | None:
+        """The pipeline's one-row fast path (``None``: answers go through the pipeline)."""
+        return RowModel.of(self.pipeline, self.info.feature_names)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -185,7 +203,13 @@ class Predictor:
         # again.
         if cached is not None and cached[0] is row:
             return cached[1]
-        answer = compute_answer(model.pipeline, model.info.feature_names, row.values, self.n_jobs)
+        row_model = model.row_model
+        if row_model is not None:
+            answer = row_model.answer(row.values)
+        else:
+            answer = compute_answer(
+                model.pipeline, model.info.feature_names, row.values, self.n_jobs
+            )
         with self._lock:
             self._answers[key] = (row, answer)
             while len(self._answers) > _ANSWER_CACHE_SIZE:
@@ -244,13 +268,26 @@ class Predictor:
     def refresh(self) -> None:
         """Pick up newer feature rows and moved champion pointers (two small queries)."""
         with self.store.session() as session:
-            newest = dict(
-                session.execute(
-                    select(FeatureRow.feature_set, func.max(FeatureRow.ts))
-                    .where(FeatureRow.feature_version == FEATURE_VERSION)
-                    .group_by(FeatureRow.feature_set)
-                ).all()
-            )
+            # One look per feature set into the (set, version, hour) index, where a GROUP BY
+            # would scan every stored row.
+            newest_hours = session.execute(
+                select(
+                    *(
+                        select(func.max(FeatureRow.ts))
+                        .where(
+                            FeatureRow.feature_set == feature_set,
+                            FeatureRow.feature_version == FEATURE_VERSION,
+                        )
+                        .scalar_subquery()
+                        for feature_set in FEATURE_SETS
+                    )
+                )
+            ).one()
+            newest = {
+                feature_set: ts
+                for feature_set, ts in zip(FEATURE_SETS, newest_hours, strict=True)
+                if ts is not None
+            }
             champions = {
                 (fs, mt): version
                 for fs, mt, version in session.execute(
@@ -312,6 +349,113 @@ def compute_answer(
         probability_up=up,
         imputed_features=imputed,
     )
+
+
+class RowModel:
+    """A fitted ``imputer → scaler → classifier`` pipeline, applied to one row at a time.
+
+    scikit-learn validates its input on every call: on the one-row DataFrame an hourly
+    prediction is, checking dtypes and feature names costs about a hundred times the
+    arithmetic (milliseconds per step), and a forest's ``predict_proba`` validates again for
+    each of its trees. Here the validation is done once, when the model is loaded, and each
+    row runs the same operations in the same order, so the answer is bit for bit
+    :func:`compute_answer`'s (``tests/test_serving_row_model.py`` checks every model type):
+
+    * the median imputer writes its ``statistics_`` into the missing entries;
+    * the scaler subtracts ``mean_`` and divides by ``scale_`` (each if it is on);
+    * a random forest adds its trees' leaf class fractions, in float64 from zero in tree
+      order, and divides by the number of trees (as
+      :func:`~btcmlops.modeling.model_types.forest_probabilities` does); any other
+      classifier answers through its own ``predict_proba`` on the transformed row.
+
+    :meth:`of` returns ``None`` for a pipeline of any other shape, which then answers
+    through scikit-learn as before.
+    """
+
+    def __init__(
+        self,
+        feature_names: list[str],
+        fill: np.ndarray,
+        mean: np.ndarray | None,
+        scale: np.ndarray | None,
+        classifier: object,
+    ) -> None:
+        self.feature_names = feature_names  # the pipeline's column order
+        self.fill = fill
+        self.mean = mean
+        self.scale = scale
+        self.classifier = classifier
+        self.classes = [int(label) for label in classifier.classes_]  # type: ignore[attr-defined]
+        self.trees: list[tuple[object, np.ndarray]] | None = None
+        if isinstance(classifier, RandomForestClassifier):
+            n_classes = int(classifier.n_classes_)
+            # A tree's predict_proba is its leaf's row of ``tree_.value`` (the class
+            # fractions of the training rows in that leaf), cut to the known classes.
+            self.trees = [
+                (tree.tree_, tree.tree_.value[:, 0, :n_classes]) for tree in classifier.estimators_
+            ]
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, feature_names: list[str]) -> RowModel | None:
+        """The fast path of ``pipeline``, or ``None`` when it is not the shape described."""
+        if [name for name, _ in pipeline.steps] != [IMPUTER_STEP, SCALER_STEP, CLASSIFIER_STEP]:
+            return None
+        imputer = pipeline.named_steps[IMPUTER_STEP]
+        scaler = pipeline.named_steps[SCALER_STEP]
+        classifier = pipeline.named_steps[CLASSIFIER_STEP]
+        columns = feature_order(pipeline)
+        if (
+            type(imputer) is not SimpleImputer
+            or not _is_nan(imputer.missing_values)
+            or imputer.add_indicator
+            or not imputer.keep_empty_features
+            or imputer.statistics_.dtype != np.float64
+            or type(scaler) is not StandardScaler
+            or columns != list(feature_names)
+            or sorted(int(label) for label in classifier.classes_) != [0, 1]
+        ):
+            return None
+        return cls(
+            columns,
+            fill=imputer.statistics_,
+            mean=scaler.mean_.astype(np.float64) if scaler.with_mean else None,
+            scale=scaler.scale_.astype(np.float64) if scaler.with_std else None,
+            classifier=classifier,
+        )
+
+    def answer(self, values: Mapping[str, float | None]) -> Answer:
+        """What the model says about one feature row (missing and infinite values imputed)."""
+        vector = np.array([[_as_float(values.get(name)) for name in self.feature_names]])
+        missing = ~np.isfinite(vector)
+        vector[missing] = self.fill[missing[0]]
+        if self.mean is not None:
+            vector -= self.mean
+        if self.scale is not None:
+            vector /= self.scale
+        probabilities = self._probabilities(vector)
+        up = float(probabilities[self.classes.index(1)])
+        down = float(probabilities[self.classes.index(0)])
+        return Answer(
+            prediction=1 if up > down else 0,
+            probability_down=down,
+            probability_up=up,
+            imputed_features=int(np.count_nonzero(missing)),
+        )
+
+    def _probabilities(self, vector: np.ndarray) -> np.ndarray:
+        if self.trees is None:
+            with prediction_threads(1):
+                return self.classifier.predict_proba(vector)[0]  # type: ignore[attr-defined]
+        row = np.ascontiguousarray(vector, dtype=np.float32)  # the forest's own input dtype
+        total = np.zeros(self.trees[0][1].shape[1], dtype=np.float64)
+        for tree, leaf_values in self.trees:
+            total += leaf_values[tree.apply(row)[0]]  # type: ignore[attr-defined]
+        total /= len(self.trees)
+        return total
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _as_float(value: float | None) -> float:

@@ -725,8 +725,11 @@ def feature_columns(
         if missing:
             raise InvalidInputError(f"missing feature column(s): {', '.join(missing)}")
         frame = data[names]
+        # one dtype per column from ``dtypes``: ``frame[name]`` would build a Series each
         non_numeric = [
-            name for name in names if not pd.api.types.is_numeric_dtype(frame[name].dtype)
+            name
+            for name, dtype in zip(names, frame.dtypes, strict=True)
+            if not pd.api.types.is_numeric_dtype(dtype)
         ]
         if non_numeric:
             raise InvalidInputError(f"feature column(s) not numeric: {', '.join(non_numeric)}")

@@ -31,8 +31,13 @@ from btcmlops.features.schema import (
     monitored_feature_names,
     validate_feature_set,
 )
-from btcmlops.mlops.drift.feature_drift import compare_features, history_is_used
+from btcmlops.mlops.drift.feature_drift import (
+    FeatureDriftResult,
+    compare_features,
+    history_is_used,
+)
 from btcmlops.mlops.drift.model_drift import check_model_drift
+from btcmlops.modeling.feature_cache import FeatureFrameCache
 from btcmlops.modeling.model_types import validate_model_type
 from btcmlops.modeling.registry import json_safe
 from btcmlops.severity import severity_rank
@@ -62,6 +67,11 @@ class DriftDetector:
         self.store = store
         self.clock = clock
         self.settings = settings
+        # the month of rows a daily check reads, decoded once across checks of this process
+        self.frames = FeatureFrameCache(store)
+        # per feature set, the latest comparison and what it was made of (windows, settings,
+        # row ids): a check of the same rows within the hour reuses it
+        self._comparisons: dict[str, tuple[tuple[Any, ...], FeatureDriftResult]] = {}
 
     # ------------------------------------------------------------------ windows
     def _windows(
@@ -97,22 +107,36 @@ class DriftDetector:
         settings = self.settings
         # autocorrelation times come from the weeks before the reference (compare_features)
         history_start = start - timedelta(days=settings.drift_autocorrelation_days)
-        frame = load_feature_frame(
-            self.store, feature_set, FEATURE_VERSION, names, start=history_start, end=end
-        )
+        stored = self.frames.read(feature_set, FEATURE_VERSION, names, start=history_start, end=end)
+        frame = stored.frame
         history = frame[frame.index < start]
         reference = frame[(frame.index >= start) & (frame.index < split)]
         current = frame[frame.index >= split]
-        result = compare_features(
-            reference,
-            current,
-            names,
-            bins=settings.drift_psi_bins,
-            alpha=settings.drift_alpha,
-            psi_effect_floor=settings.drift_psi_effect_floor,
-            min_samples=settings.drift_min_samples,
-            history=history,
+        parameters = (
+            settings.drift_psi_bins,
+            settings.drift_alpha,
+            settings.drift_psi_effect_floor,
+            settings.drift_min_samples,
         )
+        # The daily drift check and the retraining policy right after it (and the weekly
+        # retraining) ask about the same windows: the same rows give the same comparison.
+        key = (tuple(names), history_start, start, split, end, parameters, stored.row_ids)
+        remembered = self._comparisons.get(feature_set)
+        if stored.row_ids is not None and remembered is not None and remembered[0] == key:
+            result = remembered[1]
+        else:
+            bins, alpha, psi_effect_floor, min_samples = parameters
+            result = compare_features(
+                reference,
+                current,
+                names,
+                bins=bins,
+                alpha=alpha,
+                psi_effect_floor=psi_effect_floor,
+                min_samples=min_samples,
+                history=history,
+            )
+            self._comparisons[feature_set] = (key, result)
         results = [_feature_row(item) for item in result.drift_results if item.tested]
         tested = max(result.features_tested, 1)
         analysis = {

@@ -45,6 +45,10 @@ class VersionOutcomes:
     def __len__(self) -> int:
         return len(self.target_ts)
 
+    def where(self, hours: np.ndarray) -> VersionOutcomes:
+        """The outcomes of the hours where the boolean mask ``hours`` is true."""
+        return VersionOutcomes(self.target_ts[hours], self.actual[hours], self.p_up[hours])
+
 
 @dataclass(frozen=True)
 class PairedHours:
@@ -95,15 +99,19 @@ def version_outcomes(
         .order_by(PredictionLog.target_ts, PredictionLog.id)
     )
     with store.session() as session:
-        rows = session.execute(query).all()
-    frame = pd.DataFrame(rows, columns=["target_ts", "actual", "p_up"])
-    frame = frame.drop_duplicates("target_ts", keep="first")
-    index = pd.DatetimeIndex(frame["target_ts"])
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        # Core execution and column arrays: the daily checks read a champion's whole
+        # tenure this way several times, and ORM rows into a DataFrame cost more than the read
+        rows = session.connection().execute(query).all()
+    hours = pd.DatetimeIndex([row[0] for row in rows], name="target_ts")
+    hours = hours.tz_localize("UTC") if hours.tz is None else hours.tz_convert("UTC")
+    # ordered by hour, then id: the first row of each hour is the one that differs from
+    # the row before it
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = hours.asi8[1:] != hours.asi8[:-1]
     return VersionOutcomes(
-        target_ts=index,
-        actual=frame["actual"].to_numpy(dtype=int),
-        p_up=frame["p_up"].to_numpy(dtype=float),
+        target_ts=hours[first],
+        actual=np.array([row[1] for row in rows], dtype=int)[first],
+        p_up=np.array([row[2] for row in rows], dtype=float)[first],
     )
 
 
@@ -116,11 +124,21 @@ def paired_hours(
     until: datetime,
     *,
     with_last_hour: bool = True,
+    second_outcomes: VersionOutcomes | None = None,
 ) -> PairedHours:
     """The hours in ``(since, until]`` that both versions predicted and that have resolved
-    (the last hour's direction read too unless ``with_last_hour`` is false: NaN then)."""
+    (the last hour's direction read too unless ``with_last_hour`` is false: NaN then).
+
+    ``second_outcomes``, when given, are ``second``'s outcomes read up to ``until`` from an
+    instant no later than ``since``: their hours in ``(since, until]`` are used instead of
+    reading them again.
+    """
     a = version_outcomes(store, first, since, until)
-    b = version_outcomes(store, second, since, until)
+    if second_outcomes is None:
+        b = version_outcomes(store, second, since, until)
+    else:
+        hours = second_outcomes.target_ts
+        b = second_outcomes.where((hours > since) & (hours <= until))
     _, in_a, in_b = np.intersect1d(
         a.target_ts.as_unit("us").asi8,
         b.target_ts.as_unit("us").asi8,

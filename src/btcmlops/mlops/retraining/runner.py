@@ -52,6 +52,7 @@ from btcmlops.mlops.retraining.shadows import Shadows
 from btcmlops.mlops.significance import mcnemar_exact
 from btcmlops.modeling.baselines import LAST_HOUR, MAJORITY, RULE_WORDS
 from btcmlops.modeling.evaluation import evaluate_forecast
+from btcmlops.modeling.feature_cache import FeatureFrameCache
 from btcmlops.modeling.model_types import (
     DEFAULT_MODEL_TYPE,
     probability_up,
@@ -157,6 +158,8 @@ class AutomatedRetraining:
         self.leases = leases or Leases(store)
         self.on_champion_change = on_champion_change
         self.train_challenger = train_challenger
+        # the training window's rows, decoded once across retrainings of this process
+        self.frames = FeatureFrameCache(store)
         self.policy = RetrainPolicy(
             store, clock, settings, registry, drift_summary, sequential_status
         )
@@ -493,6 +496,7 @@ class AutomatedRetraining:
                 settings=self.settings,
                 start=window.start,
                 columns=columns,
+                frames=self.frames,
             )
             challenger = self.train_challenger(
                 TrainingData(

@@ -90,6 +90,19 @@ class ShadowEvidence:
         }
 
 
+@dataclass(frozen=True)
+class ChampionLook:
+    """The champion as every shadow's evidence reads it at one instant: when it took over,
+    the previous champion the rollback check judges it against, and (read once for several
+    shadows) its resolved live hours since it took over."""
+
+    champion: ModelVersionInfo
+    now: datetime
+    took_over: datetime | None
+    judged_by_rollback: str | None
+    outcomes: queries.VersionOutcomes | None = None
+
+
 class Shadows:
     """The shadow set of every pair, its evidence, and the daily promotion review."""
 
@@ -134,11 +147,14 @@ class Shadows:
             return []
         previous = self.judged_by_rollback(feature_set, model_type)
         champion = self.registry.champion(feature_set, model_type)
+        look = None if champion is None else self.look_at(champion, with_outcomes=True)
 
         def rank(model: ModelVersionInfo) -> tuple[int, float, float]:
             if model.version == previous:
                 return (1, 0.0, 0.0)
-            score = self.evidence_of(model, champion).margin if champion is not None else 0.0
+            score = 0.0
+            if champion is not None:
+                score = self.evidence_of(model, champion, look=look).margin
             return (0, score, model.created_at.timestamp())
 
         ordered = sorted(shadows, key=rank, reverse=True)
@@ -152,16 +168,35 @@ class Shadows:
         return [model.version for model in dropped]
 
     # ------------------------------------------------------------------------ evidence
-    def evidence_of(
-        self, shadow: ModelVersionInfo, champion: ModelVersionInfo, *, with_path: bool = False
-    ) -> ShadowEvidence:
-        """``shadow`` against ``champion`` on their paired hours, at its latest look."""
+    def look_at(self, champion: ModelVersionInfo, *, with_outcomes: bool = False) -> ChampionLook:
+        """What the evidence of every shadow reads of ``champion``, read once now."""
         now = self.clock.now()
         took_over = self.took_over(champion)
-        since = max(took_over, shadow.created_at) if took_over else shadow.created_at
-        judged_by_rollback = shadow.version == self.judged_by_rollback(
-            champion.feature_set, champion.model_type
+        outcomes = None
+        if with_outcomes and took_over is not None:
+            outcomes = queries.version_outcomes(self.store, champion.version, took_over, now)
+        return ChampionLook(
+            champion=champion,
+            now=now,
+            took_over=took_over,
+            judged_by_rollback=self.judged_by_rollback(champion.feature_set, champion.model_type),
+            outcomes=outcomes,
         )
+
+    def evidence_of(
+        self,
+        shadow: ModelVersionInfo,
+        champion: ModelVersionInfo,
+        *,
+        with_path: bool = False,
+        look: ChampionLook | None = None,
+    ) -> ShadowEvidence:
+        """``shadow`` against ``champion`` on their paired hours, at its latest look (at
+        ``look``'s instant, with what it read of the champion, when given)."""
+        look = look if look is not None else self.look_at(champion)
+        now, took_over = look.now, look.took_over
+        since = max(took_over, shadow.created_at) if took_over else shadow.created_at
+        judged_by_rollback = shadow.version == look.judged_by_rollback
         live = queries.paired_hours(
             self.store,
             self.settings.symbol,
@@ -170,6 +205,7 @@ class Shadows:
             since,
             now,
             with_last_hour=not judged_by_rollback,  # the rollback test reads the two models only
+            second_outcomes=look.outcomes,
         )
         if judged_by_rollback:
             return self._rollback_evidence(shadow, since, live, with_path)
@@ -286,8 +322,10 @@ class Shadows:
         if champion is None:
             return None, []
         passing, finished = [], []
-        for shadow in self.registry.shadows(feature_set, model_type):
-            evidence = self.evidence_of(shadow, champion)
+        shadows = self.registry.shadows(feature_set, model_type)
+        look = self.look_at(champion, with_outcomes=len(shadows) > 1) if shadows else None
+        for shadow in shadows:
+            evidence = self.evidence_of(shadow, champion, look=look)
             if evidence.decision is not None and evidence.decision.promote:
                 passing.append((shadow, evidence))
             elif evidence.trial_over:
