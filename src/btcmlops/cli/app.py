@@ -23,6 +23,7 @@ from btcmlops.cli import ingest as ingest_commands
 from btcmlops.cli import models as models_commands
 from btcmlops.cli import operations
 from btcmlops.cli import sentiment as sentiment_commands
+from btcmlops.cli.backtest import backtest
 from btcmlops.cli.demo import demo
 from btcmlops.cli.output import err_console
 from btcmlops.cli.serve import serve
@@ -50,6 +51,7 @@ app.add_typer(operations.outcomes_app, name="outcomes")
 app.add_typer(operations.retrain_app, name="retrain")
 app.command("scheduler")(operations.scheduler)
 app.command("demo")(demo)
+app.command("backtest")(backtest)
 app.command("serve")(serve)
 
 

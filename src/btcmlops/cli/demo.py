@@ -7,25 +7,14 @@ import time
 from datetime import timedelta
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from btcmlops.cli.output import console, err_console
+from btcmlops.cli.output import console, replay_events, replay_progress
 from btcmlops.cli.state import state
 from btcmlops.clock import ManualClock, floor_hour
 from btcmlops.context import AppContext
 from btcmlops.errors import ConfigurationError
 
-EVENT_STYLES = {
-    "drift": "yellow",
-    "retrain": "cyan",
-    "deployed": "bold green",
-    "kept": "dim",
-    "rollback": "bold red",
-    "fallback": "bold yellow",
-    "market": "bold magenta",
-    "finbert": "dim",
-}
 HOME_FILES = ("btcmlops.db", "btcmlops.db-wal", "btcmlops.db-shm", "simulation.json")
 HOME_FOLDERS = ("models", "spool")
 
@@ -49,8 +38,8 @@ def demo(
     """Simulate a market with a regime change and replay it hour by hour through the live jobs:
     predictions logged and scored, drift found, retraining triggered, models deployed. Then
     serve the API and the dashboard on http://127.0.0.1:PORT/dashboard."""
-    from btcmlops.mlops.replay import Replay, ReplayPlan, summarise
     from btcmlops.mlops.runtime import Runtime
+    from btcmlops.replay.demo import Replay, ReplayPlan, summarise
 
     cli_state = state(ctx)
     settings = cli_state.settings()
@@ -71,22 +60,8 @@ def demo(
     runtime = Runtime(context).start()
     started = time.perf_counter()
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[when]}"),
-            TimeElapsedColumn(),
-            console=err_console,
-        ) as progress:
-
-            def event(kind: str, message: str) -> None:
-                when = f"{clock.now():%Y-%m-%d %H:%M}"
-                style = EVENT_STYLES.get(kind, "")
-                progress.console.print(
-                    f"[dim]{when}[/] [{style}]{kind:>8}[/] {message}", highlight=False
-                )
-
+        with replay_progress() as progress:
+            event = replay_events(progress, clock.now)
             replay = Replay(runtime, plan, events=event)
             setup = progress.add_task(f"loading the first {warm} days", total=None, when="")
             result = replay.prepare(end)

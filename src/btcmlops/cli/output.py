@@ -65,3 +65,43 @@ def print_rejections(rejections: Iterable[Any], *, limit: int = 20) -> None:
         )
     if len(rejections) > limit:
         err_console.print(f"  ... and {len(rejections) - limit} more rejected rows")
+
+
+# How a replay's events look beside its progress bars (``btcmlops demo`` and ``backtest``).
+EVENT_STYLES = {
+    "drift": "yellow",
+    "retrain": "cyan",
+    "deployed": "bold green",
+    "kept": "dim",
+    "rollback": "bold red",
+    "fallback": "bold yellow",
+    "market": "bold magenta",
+    "finbert": "dim",
+    "stopped": "bold red",
+}
+
+
+def replay_progress() -> Progress:
+    """Progress bars for a replay: a task per stage, the replay clock's time beside it
+    (each task's ``when`` field)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[when]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
+
+
+def replay_events(progress: Progress, now: Callable[[], datetime]) -> Callable[[str, str], None]:
+    """The events callback of a replay: one line per event above the bars, stamped with the
+    replay clock's time ``now()``."""
+
+    def event(kind: str, message: str) -> None:
+        style = EVENT_STYLES.get(kind, "")
+        progress.console.print(
+            f"[dim]{now():%Y-%m-%d %H:%M}[/] [{style}]{kind:>8}[/] {message}", highlight=False
+        )
+
+    return event

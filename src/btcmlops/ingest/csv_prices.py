@@ -36,8 +36,8 @@ reports its spacing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -122,6 +122,18 @@ class ParsedPrices:
     symbols: tuple[str, ...]
     spacing: timedelta | None
     order: BarOrder
+
+    def between(self, start: datetime, end: datetime) -> ParsedPrices:
+        """The same file's bars with ``start <= ts < end`` only (the rejections are kept)."""
+        kept = [i for i, bar in enumerate(self.bars) if start <= bar.ts < end]
+        return replace(self, bars=[self.bars[i] for i in kept], lines=[self.lines[i] for i in kept])
+
+    def span(self) -> tuple[datetime, datetime] | None:
+        """The first and the last bar's hour, or ``None`` when no bar was sound."""
+        if not self.bars:
+            return None
+        hours = [bar.ts for bar in self.bars]
+        return min(hours), max(hours)
 
     def describe(self) -> str:
         """One line about what was recognised, e.g. for the CLI before the summary."""
@@ -208,10 +220,22 @@ def import_price_csv(
 ) -> CsvImportSummary:
     """Import a price CSV into the store as ``symbol``'s hourly bars; idempotent.
 
-    The whole file is parsed and checked first: a file of another format, of another symbol
-    (by its Symbol column) or of non-hourly bars raises :class:`InvalidInputError` before
-    anything is written. Bars already stored are skipped, never overwritten. ``source``
-    defaults to ``csv:<file name stem>``. ``progress(done, total)`` follows the bars written.
+    The whole file is parsed and checked first (:func:`read_importable_prices`), so a file
+    of another format, symbol or bar spacing is refused before anything is written. Bars
+    already stored are skipped, never overwritten. ``source`` defaults to
+    ``csv:<file name stem>``. ``progress(done, total)`` follows the bars written.
+    """
+    parsed = read_importable_prices(path, symbol=symbol)
+    return store_parsed_prices(
+        store, parsed, clock=clock, symbol=symbol, source=source, progress=progress
+    )
+
+
+def read_importable_prices(path: Path | str, *, symbol: str) -> ParsedPrices:
+    """Parse a price CSV and make the checks an import makes before it writes anything.
+
+    Raises :class:`InvalidInputError` for an invalid symbol, a file that is not a price CSV,
+    holds bars of another symbol (by its Symbol column), or bars that are not hourly.
     """
     if not normalise_symbol(symbol) or len(symbol) > 16:
         raise InvalidInputError(
@@ -229,6 +253,19 @@ def import_price_csv(
             f"{parsed.path} holds bars {_duration(parsed.spacing)} apart, not hourly bars; "
             "btcmlops stores hourly bars only, so nothing was imported (use an hourly export)"
         )
+    return parsed
+
+
+def store_parsed_prices(
+    store: Store,
+    parsed: ParsedPrices,
+    *,
+    clock: Clock,
+    symbol: str,
+    source: str | None = None,
+    progress: Progress | None = None,
+) -> CsvImportSummary:
+    """Store the sound bars of a checked :class:`ParsedPrices` (see :func:`import_price_csv`)."""
     summary = start_summary(
         parsed.path, parsed.describe(), parsed.rows, parsed.rejections, parsed.repeats
     )

@@ -35,6 +35,7 @@ from btcmlops.mlops.runtime import Runtime
 from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.evaluation import wilson_interval
 from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE
+from btcmlops.replay.clockwork import run_due_jobs
 
 Progress = Callable[[int, int], None]
 Event = Callable[[str, str], None]
@@ -147,12 +148,7 @@ class Replay:
             if not change_announced and hour >= result.change_at:
                 self.events("market", "the market's regime changes now (hidden from the system)")
                 change_announced = True
-            self.jobs.hourly()
-            if hour.hour == 0:
-                self.jobs.runner.run("drift_check", self.jobs.drift_check)
-                self.jobs.runner.run("retraining_check", self.jobs.retraining_check)
-                if hour.weekday() == 0:
-                    self.jobs.runner.run("scheduled_retraining", self.jobs.scheduled_retraining)
+            run_due_jobs(self.jobs, hour)
             if progress is not None:
                 progress(step, total)
         self.runtime.logger.flush(timeout=30)
