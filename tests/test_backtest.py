@@ -212,7 +212,9 @@ def test_later_prices_never_change_earlier_predictions(tmp_path):
 
 
 @pytest.mark.slow  # replays hours through the real jobs
-def test_an_interrupted_backtest_evaluates_the_hours_it_replayed(market, tmp_path):
+def test_an_interrupted_backtest_evaluates_the_hours_it_replayed(
+    market, empty_database_url, tmp_path
+):
     prices, _ = market
     plan = plan_for(prices, None, days=2)
 
@@ -220,8 +222,9 @@ def test_an_interrupted_backtest_evaluates_the_hours_it_replayed(market, tmp_pat
         if done == 20:
             raise KeyboardInterrupt
 
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    run, _, report, _, _ = run_backtest(url, tmp_path / "home", plan, stop_at_hour_20)
+    run, _, report, _, _ = run_backtest(
+        empty_database_url, tmp_path / "home", plan, stop_at_hour_20
+    )
     assert run.interrupted and run.reached == plan.start + 19 * HOUR
     assert report["interrupted"] is True
     # Targets before the hour reached were resolved: 19 of them, all scored.
@@ -349,7 +352,7 @@ def test_ctrl_c_stops_the_replay_and_prints_what_was_done(market, tmp_path):
 
 @pytest.mark.slow  # replays hours through the real jobs
 @pytest.mark.skipif(not GEMINI_CSV.exists(), reason="../shared/data/peer is not on this machine")
-def test_a_slice_of_real_history(tmp_path):
+def test_a_slice_of_real_history(empty_database_url, tmp_path):
     plan = BacktestPlan(
         prices=GEMINI_CSV,
         start=parse_utc("2020-03-10T00:00:00Z"),
@@ -357,8 +360,7 @@ def test_a_slice_of_real_history(tmp_path):
         warm_days=WARM,
         model_type=MODEL,
     )
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    _, evaluation, report, logged, _ = run_backtest(url, tmp_path / "home", plan)
+    _, evaluation, report, logged, _ = run_backtest(empty_database_url, tmp_path / "home", plan)
     assert report["hours"] == 48
     for row in (*report["policies"].values(), *report["baselines"].values()):
         assert row["predictions"] == 48

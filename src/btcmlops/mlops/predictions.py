@@ -33,7 +33,7 @@ def predict_and_log(
     live_accuracy: LiveAccuracy | None = None,
 ) -> dict[str, Any]:
     """Predict with the champion of (feature set, model type), log it, and return the answer
-    in the seed's ``/predict`` shape (with ``prediction_id``)."""
+    in the ``/predict`` contract's shape (with ``prediction_id``)."""
     started = time.perf_counter()
     result = predictor.predict(feature_set, model_type, use_cached_features=use_cached_features)
     answer = result.answer

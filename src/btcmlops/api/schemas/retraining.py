@@ -226,7 +226,7 @@ RunWindows = dict[str, Any]
 
 
 class RetrainOutcome(BaseModel):
-    """A finished retraining: the seed's fields plus the evidence of the decision."""
+    """A finished retraining: the original contract's fields plus the evidence of the decision."""
 
     success: Literal[True] = True
     job_id: str

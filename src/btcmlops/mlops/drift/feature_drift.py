@@ -45,7 +45,7 @@ DependenceSource = Literal["reference", "history", "given"]
 class SeverityRule:
     """When a check is medium or high (see :func:`drift_severity`).
 
-    PSI thresholds are the seed's (0.1-0.2 low, 0.2-0.3 medium, above 0.3 high), applied to
+    PSI thresholds are the contract's (0.1-0.2 low, 0.2-0.3 medium, above 0.3 high), applied to
     the PSI in excess of its no-drift expectation.
     """
 

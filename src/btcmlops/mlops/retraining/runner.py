@@ -207,7 +207,7 @@ class AutomatedRetraining:
         return {"start": window.start, "why": window.why}
 
     def status(self, model_type: str = DEFAULT_MODEL_TYPE) -> dict[str, Any]:
-        """The seed's ``/retrain/status``: the decision per feature set plus the thresholds."""
+        """The ``/retrain/status`` answer: the decision per feature set plus the thresholds."""
         status: dict[str, Any] = {}
         for feature_set in FEATURE_SETS:
             decision = self.should_retrain(feature_set, model_type, record=False)
@@ -743,7 +743,7 @@ def _outcome(
     deployed: bool,
     shadowed: bool,
 ) -> dict[str, Any]:
-    """The job's answer (the seed's ``/retrain/execute`` shape plus the evidence)."""
+    """The job's answer (the ``/retrain/execute`` contract's shape plus the evidence)."""
     new, old = meeting.challenger, meeting.champion
     evidence = record.evidence or {}
     return {
