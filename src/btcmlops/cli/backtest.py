@@ -136,6 +136,8 @@ def _home(home: Path | None) -> tuple[Path, bool]:
 
 
 def _print(report: dict) -> None:  # type: ignore[type-arg]
+    from btcmlops.replay.report import versus_text
+
     table = Table(
         title=f"backtest {report['start']:%Y-%m-%d} to "
         f"{report['end'] - timedelta(hours=1):%Y-%m-%d} "
@@ -164,7 +166,7 @@ def _print(report: dict) -> None:  # type: ignore[type-arg]
             str(row.get("retrainings", "-")),
             str(row.get("deployments", "-")),
             str(row.get("rollbacks", "-")),
-            "-" if paired is None else _paired(paired),
+            versus_text(paired),
         )
     console.print(table)
     console.print(f"models see {report['models_see']}", highlight=False)
@@ -184,10 +186,3 @@ def _accuracy(row: dict) -> str:  # type: ignore[type-arg]
         return "-"
     low, high = row["accuracy_ci"]
     return f"{row['accuracy']:.4f} [{low:.3f}-{high:.3f}]"
-
-
-def _paired(paired: dict) -> str:  # type: ignore[type-arg]
-    if paired["p_value"] is None:
-        return f"{paired['difference']:+.4f} (too few hours)"
-    mark = " *" if paired["significant"] else ""
-    return f"{paired['difference']:+.4f} (p={paired['p_value']:.3f}){mark}"

@@ -16,6 +16,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from btcmlops.replay.policies import BASELINES, POLICIES, Evaluation
+from btcmlops.replay.report import versus_text
 from btcmlops.replay.statistics import ROLLING_HOURS, rolling_accuracy
 
 COLOURS = {
@@ -92,13 +93,7 @@ def _table(report: dict[str, Any]) -> str:
             "-" if row["accuracy_ci"] is None else "{:.3f} to {:.3f}".format(*row["accuracy_ci"])
         )
         log_loss = "-" if row["log_loss"] is None else f"{row['log_loss']:.4f}"
-        if paired is None:
-            versus = "-"
-        elif paired["p_value"] is None:
-            versus = f"{paired['difference']:+.4f} (too few hours)"
-        else:
-            mark = " *" if paired["significant"] else ""
-            versus = f"{paired['difference']:+.4f} (p={paired['p_value']:.3f}){mark}"
+        versus = versus_text(paired)
         cells = [
             name,
             accuracy,

@@ -64,6 +64,19 @@ def document(evaluation: Evaluation, seconds: float) -> dict[str, Any]:
     }
 
 
+def versus_text(paired: dict[str, Any] | None) -> str:
+    """The table's last cell: the adaptive policy's accuracy minus the other's, its p-value
+    (``*`` below 0.05), or why there is none."""
+    if paired is None:
+        return "-"
+    difference = f"{paired['difference']:+.4f}"
+    if paired["p_value"] is None:
+        return f"{difference} (too few hours)"
+    p_value = paired["p_value"]
+    shown = "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}"
+    return f"{difference} ({shown})" + (" *" if paired["significant"] else "")
+
+
 def _totals(months: dict[str, dict[str, int]]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for counts in months.values():
