@@ -312,7 +312,7 @@ def test_unreadable_files_are_refused(market, tmp_path):
 @pytest.mark.slow  # replays hours through the real jobs
 def test_ctrl_c_stops_the_replay_and_prints_what_was_done(market, tmp_path):
     prices, _ = market
-    plan = plan_for(prices, None, days=3)
+    plan = plan_for(prices, None, days=9)  # the longest the market allows: time to interrupt
     home = tmp_path / "kept"
     process = cli(
         "--prices", str(prices), *dates(plan), "--warm-days", str(WARM), "--model-type", MODEL,
@@ -323,7 +323,7 @@ def test_ctrl_c_stops_the_replay_and_prints_what_was_done(market, tmp_path):
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.5)
+            time.sleep(0.1)
             try:
                 with engine.connect() as connection:
                     made = connection.execute(
@@ -331,7 +331,7 @@ def test_ctrl_c_stops_the_replay_and_prints_what_was_done(market, tmp_path):
                     ).scalar()
             except Exception:  # the store is not created or migrated yet
                 continue
-            if made and made >= 5:
+            if made and made >= 3:
                 process.send_signal(signal.SIGINT)
                 break
         stdout, stderr = process.communicate(timeout=300)

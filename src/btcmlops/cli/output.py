@@ -99,7 +99,7 @@ def replay_events(progress: Progress, now: Callable[[], datetime]) -> Callable[[
     replay clock's time ``now()``."""
 
     def event(kind: str, message: str) -> None:
-        style = EVENT_STYLES.get(kind, "")
+        style = EVENT_STYLES.get(kind, "default")
         progress.console.print(
             f"[dim]{now():%Y-%m-%d %H:%M}[/] [{style}]{kind:>8}[/] {message}", highlight=False
         )

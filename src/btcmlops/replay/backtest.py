@@ -24,12 +24,15 @@
    weekly moments. They read the same stored feature rows and prices, as of the same
    instants, with the same seeds.
 
-Ctrl-C during the replay stops it at the hour reached; the evaluation then covers the hours
-replayed so far and says it was interrupted.
+Ctrl-C during the replay lets the hour's jobs finish and stops before the next hour (a second
+Ctrl-C stops at once); the evaluation then covers the hours replayed so far and says it was
+interrupted.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -238,12 +241,25 @@ class Backtest:
         """Move the clock from ``start`` to ``end`` running the due jobs at every hour;
         ``after_hour(hour)`` is called once every job of the hour has run.
 
-        A ``KeyboardInterrupt`` stops the replay at the hour reached (recorded in the
-        result); the hours before it are evaluated as usual.
+        Ctrl-C (SIGINT, when called from the main thread) lets the hour's jobs finish and
+        stops before the next hour; a second Ctrl-C, or a ``KeyboardInterrupt`` raised any
+        other way, stops at once. Either way the stop is recorded in the result and the hours
+        before it are evaluated as usual.
         """
         started = time.perf_counter()
         plan = self.plan
         steps = plan.hours + 1  # the last step, at ``end``, resolves the last target
+        stop = threading.Event()
+
+        def request_stop(signum: int, frame: object) -> None:
+            # Only a flag: the handler runs between any two bytecodes of the main thread,
+            # so it must not print or touch the store.
+            if stop.is_set():
+                raise KeyboardInterrupt
+            stop.set()
+
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, request_stop) if in_main_thread else None
         try:
             for step in range(steps):
                 hour = plan.start + step * HOUR
@@ -255,10 +271,14 @@ class Backtest:
                     after_hour(hour)
                 if progress is not None:
                     progress(step + 1, steps)
+                if stop.is_set() and step + 1 < steps:
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             self.result.interrupted = True
             self.events("stopped", f"interrupted at {self.clock.now():%Y-%m-%d %H:%M} UTC")
         finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous)
             self.runtime.logger.flush(timeout=30)
             self.result.seconds["replay"] = time.perf_counter() - started
         return self.result
