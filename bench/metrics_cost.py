@@ -40,9 +40,9 @@ from btcmlops.db.models import PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.features.builder import build_features
 from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
+from btcmlops.mlops.article_scoring import score_pending_articles
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.modeling.training import train_from_store
-from btcmlops.sentiment.scoring import score_pending_articles
 from btcmlops.sentiment.vader import VaderScorer
 from common import END, temporary_database
 

@@ -27,8 +27,8 @@ from btcmlops.context import AppContext
 from btcmlops.db.store import Store
 from btcmlops.features.builder import build_features
 from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
+from btcmlops.mlops.article_scoring import score_pending_articles
 from btcmlops.mlops.runtime import Runtime
-from btcmlops.sentiment.scoring import score_pending_articles
 from btcmlops.sentiment.vader import VaderScorer
 from common import backend_name, temporary_database
 

@@ -37,7 +37,7 @@ from btcmlops.clock import FixedClock, parse_utc
 from btcmlops.db.store import Store
 from btcmlops.ingest.sources import NewsItem
 from btcmlops.ingest.storage import store_articles
-from btcmlops.sentiment.scoring import score_pending_articles
+from btcmlops.mlops.article_scoring import score_pending_articles
 from btcmlops.sentiment.vader import VaderScorer
 
 DEFAULT_DATA = Path("/work/shared/data/peer")

@@ -24,12 +24,12 @@ from sqlalchemy import select  # noqa: E402
 
 from btcmlops.config import Settings  # noqa: E402
 from btcmlops.db.models import Article, ArticleSentiment  # noqa: E402
-from btcmlops.ingest.sources import NewsItem  # noqa: E402
+from btcmlops.ingest.sources import NewsItem, article_text  # noqa: E402
 from btcmlops.ingest.storage import store_articles  # noqa: E402
+from btcmlops.mlops.article_scoring import score_pending_articles  # noqa: E402
 from btcmlops.sentiment.base import ScorerUnavailableError  # noqa: E402
 from btcmlops.sentiment.finbert import FinbertScorer  # noqa: E402
 from btcmlops.sentiment.scorers import available_scorers, make_scorer  # noqa: E402
-from btcmlops.sentiment.scoring import article_text, score_pending_articles  # noqa: E402
 
 pytestmark = pytest.mark.finbert
 

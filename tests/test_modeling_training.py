@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import numpy as np
@@ -204,6 +206,20 @@ def test_unknown_model_type_and_feature_set_name_the_allowed_values():
             model_type="random_forest",
             last_hour_direction=last_hour,
         )
+
+
+def test_the_model_type_names_import_without_scikit_learn():
+    """The command line reads them for its help; ``btcmlops --help`` must not load sklearn."""
+    program = (
+        "import sys\n"
+        "from btcmlops.modeling.model_types import MODEL_TYPES, validate_model_type\n"
+        "validate_model_type(MODEL_TYPES[0])\n"
+        "print(','.join(m for m in ('sklearn', 'pandas', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == ""
 
 
 # ------------------------------------------------------------------------------ from the store

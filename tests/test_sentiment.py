@@ -19,8 +19,9 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from btcmlops.config import Settings
 from btcmlops.db.models import Article, ArticleSentiment
 from btcmlops.errors import DependencyUnavailableError, InvalidInputError
-from btcmlops.ingest.sources import NewsItem
+from btcmlops.ingest.sources import NewsItem, article_text
 from btcmlops.ingest.storage import store_articles
+from btcmlops.mlops.article_scoring import count_pending_articles, score_pending_articles
 from btcmlops.sentiment.base import ScorerUnavailableError, SentimentScore, SentimentScorer
 from btcmlops.sentiment.finbert import FinbertScorer
 from btcmlops.sentiment.scorers import (
@@ -28,11 +29,6 @@ from btcmlops.sentiment.scorers import (
     make_scorer,
     make_scorers,
     scorer_names,
-)
-from btcmlops.sentiment.scoring import (
-    article_text,
-    count_pending_articles,
-    score_pending_articles,
 )
 from btcmlops.sentiment.vader import MAX_SEGMENT_WORDS, VaderScorer, split_sentences
 
@@ -239,7 +235,7 @@ def test_vader_and_the_scoring_job_never_import_torch(tmp_path):
         import sys
         from btcmlops.config import Settings
         from btcmlops.sentiment.scorers import available_scorers, make_scorer
-        from btcmlops.sentiment import scoring  # noqa: F401
+        from btcmlops.mlops import article_scoring  # noqa: F401
         settings = Settings(home={str(tmp_path)!r}, _env_file=None)
         make_scorer("vader", settings).score(["Bitcoin rallies."])
         available_scorers(settings)

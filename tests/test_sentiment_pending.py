@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from btcmlops.ingest.sources import NewsItem
 from btcmlops.ingest.storage import store_articles
+from btcmlops.mlops.article_scoring import count_pending_articles, score_pending_articles
 from btcmlops.sentiment.base import SentimentScore
-from btcmlops.sentiment.scoring import count_pending_articles, score_pending_articles
 
 
 def articles(start, first, count):  # type: ignore[no-untyped-def]

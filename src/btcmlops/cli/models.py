@@ -13,7 +13,7 @@ from rich.table import Table
 from btcmlops.cli.output import console, emit_json, err_console
 from btcmlops.cli.state import state
 from btcmlops.features.schema import FEATURE_SETS, validate_feature_set
-from btcmlops.modeling.names import DEFAULT_MODEL_TYPE, MODEL_TYPES, validate_model_type
+from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE, MODEL_TYPES, validate_model_type
 
 # scikit-learn and skops load only when a command needs them: `btcmlops --help` stays fast.
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ def score(
 
     With ``all``, a FinBERT that cannot load is reported and VADER still runs.
     """
+    from btcmlops.mlops.article_scoring import score_pending_articles
     from btcmlops.sentiment.scorers import make_scorers
-    from btcmlops.sentiment.scoring import score_pending_articles
 
     context = state(ctx).context()
     selection = make_scorers(scorer, context.settings)

@@ -37,13 +37,13 @@ from btcmlops.features.builder import build_features
 from btcmlops.features.schema import FEATURE_SETS, SCORER_FOR_SET
 from btcmlops.ingest.storage import ImportSummary, store_articles, store_bars
 from btcmlops.ingest.world import SimulatedWorld
+from btcmlops.mlops.article_scoring import score_pending_articles
 from btcmlops.mlops.outcomes import resolve_outcomes
 from btcmlops.mlops.predictions import log_shadow_predictions, predict_and_log
 from btcmlops.mlops.runtime import Runtime
 from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE
 from btcmlops.sentiment.base import SentimentScorer
 from btcmlops.sentiment.scorers import make_scorer
-from btcmlops.sentiment.scoring import score_pending_articles
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Training, evaluation and the model registry.
 
-* ``model_types`` — the three model types as imputer → scaler → classifier pipelines, and
-  how many threads they use;
+* ``model_types`` — the three model types: their names (importable without scikit-learn),
+  their imputer → scaler → classifier pipelines, and how many threads they use;
 * ``splits`` — chronological train/validation/test splits with purge gaps;
 * ``evaluation`` — metrics with intervals, calibration, baselines, permutation importance;
 * ``training`` — ``train_model`` (frames in) and ``train_from_store`` (stored rows in);

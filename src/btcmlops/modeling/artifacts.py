@@ -38,11 +38,10 @@ from skops.io.exceptions import UntrustedTypesFoundException
 from btcmlops.errors import ArtifactIntegrityError, InvalidInputError
 from btcmlops.modeling.baselines import BaselineRule
 from btcmlops.modeling.model_types import (
-    CLASSIFIER_CLASSES,
     CLASSIFIER_STEP,
     IMPUTER_STEP,
     SCALER_STEP,
-    validate_model_type,
+    classifier_class,
 )
 
 ARTIFACT_SUFFIX = ".skops"
@@ -291,7 +290,7 @@ class VerifiedPipelines:
 def _require_pipeline_shape(
     loaded: object, *, model_type: str, feature_names: Sequence[str], label: str
 ) -> None:
-    expected_classifier = CLASSIFIER_CLASSES[validate_model_type(model_type)]
+    expected_classifier = classifier_class(model_type)
     steps = getattr(loaded, "steps", None)
     shape_ok = (
         isinstance(loaded, Pipeline)

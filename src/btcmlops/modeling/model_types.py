@@ -1,4 +1,5 @@
-"""The three model types: one sklearn ``Pipeline`` each (imputer → scaler → classifier).
+"""The three model types: their names, and one sklearn ``Pipeline`` each (imputer → scaler →
+classifier).
 
 Preprocessing is part of the model (DESIGN decision 3): the median imputer and the scaler
 are fitted with the classifier on the training window only and saved with it, so serving
@@ -7,6 +8,14 @@ order (:func:`feature_order`) and refuses a frame whose columns differ.
 
 Hyperparameters are fixed and deliberately conservative: hourly direction is close to a coin
 flip, and a flexible model mostly learns noise. Every source of randomness takes the seed.
+
+Importing this module is cheap: scikit-learn, pandas, numpy, joblib and threadpoolctl (about
+a second together) are imported inside the functions that use them, never at the top. The
+command line reads the names (:data:`MODEL_TYPES`, :data:`DEFAULT_MODEL_TYPE`,
+:func:`validate_model_type`) for its options and help, and ``btcmlops --help`` must not wait
+for scikit-learn; keeping the names here rather than in a second module means one place holds
+everything about a model type. For the same reason the classifier class of a type is asked
+for with :func:`classifier_class`, not kept in a module-level table.
 
 Threads (2 shared cores): the one level of parallelism is inside the estimator. Training
 runs under :func:`training_threads` (joblib threads for the forest's trees, OpenMP threads
@@ -17,6 +26,8 @@ Prediction runs under :func:`prediction_threads`, where the forest sums its tree
 thread: with several threads the order of the floating-point sum follows thread timing and
 the probabilities could differ in the last bit from run to run.
 
+>>> validate_model_type(" Random_Forest ")
+'random_forest'
 >>> build_pipeline("logistic_regression", seed=7).named_steps["classifier"].C
 0.1
 """
@@ -26,42 +37,57 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
-
-import numpy as np
-import pandas as pd
-from joblib import parallel_config
-from sklearn.base import ClassifierMixin
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import ThreadpoolController
+from typing import TYPE_CHECKING, Any
 
 from btcmlops.errors import InvalidInputError
-from btcmlops.modeling.names import (  # noqa: F401 - re-exported for callers
-    DEFAULT_MODEL_TYPE,
-    GRADIENT_BOOSTING,
-    LOGISTIC_REGRESSION,
-    MODEL_TYPES,
-    RANDOM_FOREST,
-    validate_model_type,
-)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sklearn.base import ClassifierMixin
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from threadpoolctl import ThreadpoolController
+
+RANDOM_FOREST = "random_forest"
+GRADIENT_BOOSTING = "gradient_boosting"
+LOGISTIC_REGRESSION = "logistic_regression"
+MODEL_TYPES: tuple[str, ...] = (RANDOM_FOREST, GRADIENT_BOOSTING, LOGISTIC_REGRESSION)
+DEFAULT_MODEL_TYPE = RANDOM_FOREST
 
 IMPUTER_STEP = "imputer"
 SCALER_STEP = "scaler"
 CLASSIFIER_STEP = "classifier"
 
-# The classifier class behind each model type (the artifact loader checks it too).
-CLASSIFIER_CLASSES: dict[str, type[ClassifierMixin]] = {
-    RANDOM_FOREST: RandomForestClassifier,
-    GRADIENT_BOOSTING: HistGradientBoostingClassifier,
-    LOGISTIC_REGRESSION: LogisticRegression,
-}
+
+def validate_model_type(name: str) -> str:
+    """The canonical model type, or :class:`InvalidInputError` naming the choices."""
+    cleaned = name.strip().lower() if isinstance(name, str) else name
+    if cleaned not in MODEL_TYPES:
+        raise InvalidInputError(
+            f"unknown model type {name!r}: expected one of {', '.join(MODEL_TYPES)}"
+        )
+    return cleaned
+
+
+def classifier_class(model_type: str) -> type[ClassifierMixin]:
+    """The classifier class behind ``model_type`` (the artifact loader checks it too)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    classes: dict[str, type[ClassifierMixin]] = {
+        RANDOM_FOREST: RandomForestClassifier,
+        GRADIENT_BOOSTING: HistGradientBoostingClassifier,
+        LOGISTIC_REGRESSION: LogisticRegression,
+    }
+    return classes[validate_model_type(model_type)]
 
 
 def _classifier(model_type: str, seed: int) -> ClassifierMixin:
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
     if model_type == RANDOM_FOREST:
         return RandomForestClassifier(
             n_estimators=200,
@@ -99,6 +125,10 @@ def _classifier(model_type: str, seed: int) -> ClassifierMixin:
 
 def build_pipeline(model_type: str, *, seed: int) -> Pipeline:
     """An unfitted ``imputer → scaler → classifier`` pipeline for ``model_type``."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     model_type = validate_model_type(model_type)
     return Pipeline(
         [
@@ -156,6 +186,8 @@ def class_probabilities(pipeline: Pipeline, features: pd.DataFrame) -> np.ndarra
     their number, as sklearn's single-threaded path does, so the result is bitwise the same
     (tests compare them). Other model types go through ``predict_proba`` unchanged.
     """
+    from sklearn.ensemble import RandomForestClassifier
+
     classifier = pipeline.named_steps[CLASSIFIER_STEP]
     if not isinstance(classifier, RandomForestClassifier):
         with prediction_threads(1):
@@ -165,6 +197,8 @@ def class_probabilities(pipeline: Pipeline, features: pd.DataFrame) -> np.ndarra
 
 def classifier_probability_up(pipeline: Pipeline, matrix: np.ndarray) -> np.ndarray:
     """P(up) from the pipeline's classifier alone, on an already transformed matrix."""
+    from sklearn.ensemble import RandomForestClassifier
+
     classifier = pipeline.named_steps[CLASSIFIER_STEP]
     up = list(classifier.classes_).index(1)
     if isinstance(classifier, RandomForestClassifier):
@@ -180,6 +214,8 @@ def transform(pipeline: Pipeline, features: pd.DataFrame) -> np.ndarray:
 
 def forest_probabilities(forest: RandomForestClassifier, matrix: np.ndarray) -> np.ndarray:
     """Class probabilities of a fitted forest on an already transformed matrix (see above)."""
+    import numpy as np
+
     rows = np.ascontiguousarray(matrix, dtype=np.float32)  # the forest's own input dtype
     total = np.zeros((rows.shape[0], forest.n_classes_), dtype=np.float64)
     for tree in forest.estimators_:
@@ -190,6 +226,8 @@ def forest_probabilities(forest: RandomForestClassifier, matrix: np.ndarray) -> 
 
 def count_imputed(pipeline: Pipeline, features: pd.DataFrame) -> int:
     """How many values of ``features`` the pipeline's imputer will fill in."""
+    import numpy as np
+
     return int(np.isnan(features[feature_order(pipeline)].to_numpy(dtype=float)).sum())
 
 
@@ -199,13 +237,20 @@ def count_imputed(pipeline: Pipeline, features: pd.DataFrame) -> int:
 @cache
 def _native_threadpools() -> ThreadpoolController:
     # threadpoolctl inspects every loaded native library when a controller is made (about
-    # 15 ms here); one controller, made after scikit-learn has loaded them, is reused.
+    # 15 ms here); one controller, made after scikit-learn has loaded them, is reused. A
+    # controller never sees a library loaded after it, so the estimators (OpenMP, BLAS)
+    # are imported first even when nothing has been fitted or loaded yet.
+    from sklearn import ensemble, linear_model  # noqa: F401 - see the comment above
+    from threadpoolctl import ThreadpoolController
+
     return ThreadpoolController()
 
 
 @contextmanager
 def training_threads(n_jobs: int) -> Iterator[None]:
     """Run estimator fitting on ``n_jobs`` threads and no more (see the module docstring)."""
+    from joblib import parallel_config
+
     pools = _native_threadpools()
     with (
         parallel_config(backend="threading", n_jobs=n_jobs),
@@ -218,6 +263,8 @@ def training_threads(n_jobs: int) -> Iterator[None]:
 @contextmanager
 def prediction_threads(n_jobs: int) -> Iterator[None]:
     """Predict reproducibly: forests in one thread, OpenMP (row-parallel, exact) on ``n_jobs``."""
+    from joblib import parallel_config
+
     pools = _native_threadpools()
     with (
         parallel_config(backend="threading", n_jobs=1),

@@ -1,5 +1,9 @@
 """The job that scores stored articles: every article without a row for a scorer gets one.
 
+The scorers themselves (:mod:`btcmlops.sentiment`) are pure, text in and scores out; this
+job is what reads the pending articles from the store and writes their scores, so it lives
+with the other jobs the scheduler runs.
+
 Idempotent (a second run finds nothing to do) and safe with two runs at once: rows are
 unique per (article, scorer) and written with ``INSERT ... ON CONFLICT DO NOTHING``, so an
 article another run stored first is counted as skipped, never duplicated or overwritten.
