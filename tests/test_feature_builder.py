@@ -467,6 +467,29 @@ def test_a_second_build_inserts_nothing(store, clock, stored_market):
     assert "no new closed hours" in second.line()
 
 
+def test_an_hour_stored_by_a_concurrent_build_is_counted_skipped_not_inserted(
+    store, clock, stored_market
+):
+    """The hourly one-row insert learns from its row count that another build was first."""
+    from btcmlops.features.builder import BuildSummary, _write_rows
+
+    clock.set(T0.to_pydatetime() + timedelta(hours=31))
+    build_features(store, "vader", clock=clock, symbol="BTCUSD")
+    bars, articles = stored_market
+    frame = compute_feature_frame(bars, articles, "vader")
+    one_hour = frame.iloc[[10]]  # already stored by the build above
+    summary = BuildSummary("vader", FEATURE_VERSION, rebuilt=False)
+    _write_rows(store, "vader", one_hour, clock.now(), False, summary, None)
+    assert (summary.rows_built, summary.rows_inserted, summary.rows_skipped) == (1, 0, 1)
+    assert len(stored_rows(store, "vader")) == 31  # hours 0 to 30 have closed
+
+    next_hour = frame.iloc[[31]]  # not stored yet: inserted
+    summary = BuildSummary("vader", FEATURE_VERSION, rebuilt=False)
+    _write_rows(store, "vader", next_hour, clock.now(), False, summary, None)
+    assert (summary.rows_inserted, summary.rows_skipped) == (1, 0)
+    assert len(stored_rows(store, "vader")) == 32
+
+
 def test_rebuild_replaces_rows_and_picks_up_a_late_article(store, clock, stored_market):
     clock.set(T0.to_pydatetime() + timedelta(hours=300))
     build_features(store, "vader", clock=clock, symbol="BTCUSD")

@@ -98,13 +98,14 @@ def champions(store):
 
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_a_saved_then_loaded_pipeline_predicts_exactly_what_the_trained_one_did(
-    registry, trained_models, model_type
+    registry, trained_models, model_type, store, clock, tmp_path
 ):
     trained = trained_models[model_type]
     features = trained_models["features"]
     info = registry.register(trained, created_by="test", reason="round trip")
 
-    loaded = registry.load_pipeline(info.version)
+    # Loaded as another process would: from the file (the registering one keeps its object).
+    loaded = ModelRegistry(store, tmp_path / "models", clock).load_pipeline(info.version)
 
     assert loaded is not trained.pipeline
     assert np.array_equal(loaded.predict_proba(features), trained.pipeline.predict_proba(features))
@@ -187,6 +188,30 @@ def test_promote_promote_rollback_restores_the_first_champion_with_full_history(
         ("carol", "v2 misbehaves"),
     ]
     assert history[-1].changed_at == clock.now()
+
+
+def test_reads_follow_changes_made_elsewhere_and_repeat_without_rereading(
+    registry, trained_models, clock, store, tmp_path
+):
+    """The hot reads are cached per change: another process's promotion is seen at once."""
+    v1, v2, v3 = register_versions(registry, clock, trained_models["random_forest"], 3)
+    elsewhere = ModelRegistry(store, tmp_path / "models", clock)  # another process's view
+    registry.promote(v1, actor="alice", reason="first")
+    assert elsewhere.champion(*PAIR).version == v1
+    assert elsewhere.champion(*PAIR) is elsewhere.champion(*PAIR)  # nothing moved: no re-read
+
+    registry.set_status(v2, SHADOW)
+    assert [m.version for m in elsewhere.shadows(*PAIR)] == [v2]
+    registry.promote(v3, actor="bob", reason="better")
+    assert elsewhere.champion(*PAIR).version == v3
+    assert elsewhere.champion_pairs() == [PAIR]
+    assert [h.version for h in elsewhere.champion_history(*PAIR)] == [v1, v3]
+    assert elsewhere.champion_history("finbert") == []
+    with store.session() as session:  # a change outside the registry's methods, too
+        session.execute(
+            update(ModelVersion).where(ModelVersion.version == v2).values(status=ARCHIVED)
+        )
+    assert elsewhere.shadows(*PAIR) == []
 
 
 @pytest.mark.slow
@@ -385,3 +410,21 @@ def test_models_rollback_with_an_unknown_feature_set_names_the_choices(app_conte
     )
     assert isinstance(result.exception, InvalidInputError)
     assert "vader, finbert" in str(result.exception)
+
+
+def test_a_just_registered_model_loads_without_deserialising_yet_its_file_is_still_checked(
+    registry, trained_models, clock, store, tmp_path
+):
+    trained = trained_models["random_forest"]
+    (version,) = register_versions(registry, clock, trained, 1)
+    assert registry.load_pipeline(version) is trained.pipeline  # the bytes it just wrote
+
+    elsewhere = ModelRegistry(store, tmp_path / "models", clock)  # another process reads the file
+    loaded = elsewhere.load_pipeline(version)
+    assert loaded is not trained.pipeline
+    features = trained_models["features"]
+    assert np.array_equal(loaded.predict_proba(features), trained.pipeline.predict_proba(features))
+
+    tamper_one_byte(registry.artifact_file(registry.get(version)))
+    with pytest.raises(ArtifactIntegrityError, match="sha256"):
+        registry.load_pipeline(version)

@@ -81,3 +81,33 @@ def test_a_pipeline_whose_columns_differ_from_the_model_record_has_no_row_model(
     pipeline = build_pipeline("logistic_regression", seed=1).fit(frame, labels)
     assert RowModel.of(pipeline, [*COLUMNS[:-1], "other"]) is None
     assert RowModel.of(pipeline, list(reversed(COLUMNS))) is None
+
+
+def test_the_flat_forest_sends_every_row_to_each_trees_own_leaf_even_on_a_threshold():
+    """All trees walked at once reach the leaves ``tree_.apply`` reaches, ties included."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from btcmlops.serving.predictor import FlatForest
+
+    rng = np.random.default_rng(7)
+    features = rng.normal(size=(600, 5))
+    labels = (features[:, 0] + rng.normal(size=600) > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=25, min_samples_leaf=5, random_state=3)
+    forest.fit(features, labels)
+    flat = FlatForest(forest)
+    rows = rng.normal(size=(40, 5))
+    # Rows that sit exactly on a split point go left, as in scikit-learn.
+    first = forest.estimators_[0].tree_
+    rows[0, first.feature[0]] = np.float32(first.threshold[0])
+    for row in rows:
+        expected = [
+            estimator.tree_.apply(row.astype(np.float32).reshape(1, -1))[0]
+            for estimator in forest.estimators_
+        ]
+        reached = flat.leaves(row) - flat.roots
+        assert reached.tolist() == expected
+        # scikit-learn's own sum runs in another order: equal to the last few bits (the
+        # bit-for-bit comparison is with compute_answer, above).
+        np.testing.assert_allclose(
+            flat.probabilities(row), forest.predict_proba(row.reshape(1, -1))[0], rtol=0, atol=1e-15
+        )

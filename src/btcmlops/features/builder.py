@@ -370,30 +370,41 @@ def _write_rows(
             summary.rows_deleted = _delete_rows(session, feature_set)
         if not len(frame):
             return
-        stored = _stored_hours(session, feature_set, hours[0], hours[-1])
-        fresh = [i for i, hour in enumerate(hours) if hour not in stored]
-        summary.rows_skipped = len(hours) - len(fresh)
         statement = _insert_ignoring_duplicates(store)
-        for start in range(0, len(fresh), _INSERT_CHUNK):
-            chunk = fresh[start : start + _INSERT_CHUNK]
+
+        def rows(chunk: list[int]) -> list[dict[str, Any]]:
             # JSON (and PostgreSQL's JSONB) has no NaN: a missing value is stored as null.
             values = matrix[chunk].astype(object)
             values[missing[chunk]] = None
-            session.execute(
-                statement,
-                [
-                    {
-                        "feature_set": feature_set,
-                        "feature_version": FEATURE_VERSION,
-                        "ts": hours[i],
-                        "close": float(closes[i]),
-                        "feature_values": dict(zip(names, row_values, strict=True)),
-                        "missing_count": int(missing_counts[i]),
-                        "built_at": now,
-                    }
-                    for i, row_values in zip(chunk, values.tolist(), strict=True)
-                ],
-            )
+            return [
+                {
+                    "feature_set": feature_set,
+                    "feature_version": FEATURE_VERSION,
+                    "ts": hours[i],
+                    "close": float(closes[i]),
+                    "feature_values": dict(zip(names, row_values, strict=True)),
+                    "missing_count": int(missing_counts[i]),
+                    "built_at": now,
+                }
+                for i, row_values in zip(chunk, values.tolist(), strict=True)
+            ]
+
+        if len(hours) == 1 and not rebuild:
+            # The hourly case: one INSERT, whose RETURNING row says whether a concurrent
+            # build stored the hour first (no look for stored hours needed).
+            (row,) = rows([0])
+            returned = session.connection().execute(statement.returning(FeatureRow.ts), row)
+            inserted = 0 if returned.first() is None else 1
+            summary.rows_inserted, summary.rows_skipped = inserted, 1 - inserted
+            if progress is not None:
+                progress(inserted, inserted)
+            return
+        stored = _stored_hours(session, feature_set, hours[0], hours[-1])
+        fresh = [i for i, hour in enumerate(hours) if hour not in stored]
+        summary.rows_skipped = len(hours) - len(fresh)
+        for start in range(0, len(fresh), _INSERT_CHUNK):
+            chunk = fresh[start : start + _INSERT_CHUNK]
+            session.execute(statement, rows(chunk))
             summary.rows_inserted += len(chunk)
             if progress is not None:
                 progress(summary.rows_inserted, len(fresh))

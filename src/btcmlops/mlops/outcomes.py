@@ -9,12 +9,10 @@ marked ``expired`` and never retried. Resolution is idempotent: only ``pending``
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Float, Integer, bindparam, func, select, update
 
 from btcmlops.clock import HOUR, Clock
 from btcmlops.db.models import PredictionLog, PriceBar
@@ -35,6 +33,46 @@ class OutcomeSummary:
         )
 
 
+# The hourly job's statements, built once (building one costs more than running it on a
+# few rows). Core, on the tables: no ORM unit of work is needed to update rows by hour.
+_LOGS = PredictionLog.__table__
+_PENDING = _LOGS.c.outcome_status == "pending"
+_PENDING_HOURS = (
+    select(_LOGS.c.feature_ts)
+    .where(_PENDING, _LOGS.c.target_ts <= bindparam("closed_before"))
+    .distinct()
+    .order_by(_LOGS.c.feature_ts)
+)
+_STILL_PENDING = select(func.count()).select_from(_LOGS).where(_PENDING)
+_CLOSES = select(PriceBar.__table__.c.ts, PriceBar.__table__.c.close).where(
+    PriceBar.__table__.c.symbol == bindparam("symbol"),
+    PriceBar.__table__.c.ts >= bindparam("first"),
+    PriceBar.__table__.c.ts <= bindparam("last"),
+)
+_RESOLVE = (
+    update(_LOGS)
+    .where(_LOGS.c.feature_ts == bindparam("hour"), _PENDING)
+    .values(
+        outcome_status="resolved",
+        outcome_source="prices",
+        actual_direction=bindparam("actual", type_=_LOGS.c.actual_direction.type),
+        prediction_correct=_LOGS.c.prediction == bindparam("actual", type_=Integer),
+        bitcoin_price_at_prediction=bindparam("before", type_=Float),
+        bitcoin_price_1h_later=bindparam("after", type_=Float),
+        price_change_pct=bindparam("change_pct", type_=Float),
+        outcome_recorded_at=bindparam("now", type_=_LOGS.c.outcome_recorded_at.type),
+    )
+)
+_EXPIRE = (
+    update(_LOGS)
+    .where(_LOGS.c.feature_ts == bindparam("hour"), _PENDING)
+    .values(
+        outcome_status="expired",
+        outcome_recorded_at=bindparam("now", type_=_LOGS.c.outcome_recorded_at.type),
+    )
+)
+
+
 def resolve_outcomes(
     store: Store,
     *,
@@ -47,43 +85,37 @@ def resolve_outcomes(
     now = clock.now()
     closed_before = now - HOUR  # bar target_ts has closed when target_ts + 1h <= now
     summary = OutcomeSummary()
-    pending = PredictionLog.outcome_status == "pending"
     # One unit of work: the hourly job reads a few rows and updates an hour or two.
     with store.session() as session:
-        hours = list(
-            session.scalars(
-                select(PredictionLog.feature_ts)
-                .where(pending, PredictionLog.target_ts <= closed_before)
-                .distinct()
-                .order_by(PredictionLog.feature_ts)
-            )
-        )
+        connection = session.connection()
+        hours = list(connection.scalars(_PENDING_HOURS, {"closed_before": closed_before}))
         for start in range(0, len(hours), batch_hours):
             chunk = hours[start : start + batch_hours]
-            closes = _closes(session, symbol, chunk)
+            closes = _closes(connection, symbol, chunk)
             _apply(
-                session, chunk, closes, now=now, grace=timedelta(hours=grace_hours), summary=summary
+                connection,
+                chunk,
+                closes,
+                now=now,
+                grace=timedelta(hours=grace_hours),
+                summary=summary,
             )
-        summary.still_pending = int(
-            session.scalar(select(func.count()).select_from(PredictionLog).where(pending)) or 0
-        )
+        summary.still_pending = int(connection.scalar(_STILL_PENDING) or 0)
     return summary
 
 
-def _closes(session: Session, symbol: str, feature_hours: list[datetime]) -> dict[datetime, float]:
+def _closes(
+    connection: Connection, symbol: str, feature_hours: list[datetime]
+) -> dict[datetime, float]:
     wanted = set(feature_hours) | {hour + HOUR for hour in feature_hours}
-    rows = session.execute(
-        select(PriceBar.ts, PriceBar.close).where(
-            PriceBar.symbol == symbol,
-            PriceBar.ts >= min(wanted),
-            PriceBar.ts <= max(wanted),
-        )
+    rows = connection.execute(
+        _CLOSES, {"symbol": symbol, "first": min(wanted), "last": max(wanted)}
     )
     return {ts: close for ts, close in rows if ts in wanted}
 
 
 def _apply(
-    session: Session,
+    connection: Connection,
     feature_hours: list[datetime],
     closes: dict[datetime, float],
     *,
@@ -91,42 +123,21 @@ def _apply(
     grace: timedelta,
     summary: OutcomeSummary,
 ) -> None:
-    updates: dict[str, list[dict[str, object]]] = defaultdict(list)
     for hour in feature_hours:
         before, after = closes.get(hour), closes.get(hour + HOUR)
         if before is not None and after is not None:
-            updates["resolved"].append({"hour": hour, "before": before, "after": after})
+            result = connection.execute(
+                _RESOLVE,
+                {
+                    "hour": hour,
+                    "actual": direction(before, after),
+                    "before": before,
+                    "after": after,
+                    "change_pct": 100.0 * (after / before - 1.0),
+                    "now": now,
+                },
+            )
+            summary.resolved += result.rowcount or 0
         elif hour + 2 * HOUR + grace <= now:
-            updates["expired"].append({"hour": hour})
-    for item in updates["resolved"]:
-        actual = direction(item["before"], item["after"])  # type: ignore[arg-type]
-        result = session.execute(
-            update(PredictionLog)
-            .where(
-                PredictionLog.feature_ts == item["hour"],
-                PredictionLog.outcome_status == "pending",
-            )
-            .values(
-                outcome_status="resolved",
-                outcome_source="prices",
-                actual_direction=actual,
-                prediction_correct=PredictionLog.prediction == actual,
-                bitcoin_price_at_prediction=item["before"],
-                bitcoin_price_1h_later=item["after"],
-                price_change_pct=100.0 * (item["after"] / item["before"] - 1.0),  # type: ignore[operator]
-                outcome_recorded_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        summary.resolved += result.rowcount or 0
-    for item in updates["expired"]:
-        result = session.execute(
-            update(PredictionLog)
-            .where(
-                PredictionLog.feature_ts == item["hour"],
-                PredictionLog.outcome_status == "pending",
-            )
-            .values(outcome_status="expired", outcome_recorded_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        summary.expired += result.rowcount or 0
+            result = connection.execute(_EXPIRE, {"hour": hour, "now": now})
+            summary.expired += result.rowcount or 0

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, insert, select
 
 from btcmlops.clock import HOUR, SystemClock, floor_hour
-from btcmlops.db.models import ArticleSentiment, JobRun, ModelVersion, PredictionLog, PriceBar
+from btcmlops.db.models import ArticleSentiment, JobRun, PredictionLog, PriceBar
 from btcmlops.errors import BtcmlopsError
 from btcmlops.features.builder import build_features
 from btcmlops.features.schema import FEATURE_SETS, SCORER_FOR_SET
@@ -57,6 +57,9 @@ Event = Callable[[str, str], None]  # (kind, message): notable things, for the d
 # Whether a scorer scored anything: a look into the (scorer, published_at) index, where a
 # DISTINCT over every score grows with the store (two hourly jobs ask).
 _SCORED_BY = select(exists().where(ArticleSentiment.scorer == bindparam("scorer")))
+
+
+_INSERT_RUN = insert(JobRun.__table__)  # Core: no ORM bulk-insert machinery per row
 
 
 @dataclass
@@ -99,18 +102,20 @@ class JobRunner:
 
         try:
             with self.runtime.store.session() as session:
-                # A plain INSERT: a replay records several runs an hour, and the ORM's unit
-                # of work costs more than the row.
-                session.execute(
-                    insert(JobRun).values(
-                        job=name,
-                        started_at=started_at,
-                        finished_at=self.runtime.clock.now(),
-                        duration_seconds=duration,
-                        status=status,
-                        detail=json_safe(_plain(detail)) if detail is not None else None,
-                        error=error,
-                    )
+                # One prepared INSERT with parameters: a replay records several runs an hour,
+                # and building a statement per row (or the ORM's unit of work) costs more
+                # than the row.
+                session.connection().execute(
+                    _INSERT_RUN,
+                    {
+                        "job": name,
+                        "started_at": started_at,
+                        "finished_at": self.runtime.clock.now(),
+                        "duration_seconds": duration,
+                        "status": status,
+                        "detail": json_safe(_plain(detail)) if detail is not None else None,
+                        "error": error,
+                    },
                 )
         except Exception as exc:  # the store is down: the run still happened
             log.warning("could not record run of %s: %s", name, exc)
@@ -232,14 +237,7 @@ class PipelineJobs:
         return built
 
     def champion_pairs(self) -> list[tuple[str, str]]:
-        with self.runtime.store.session() as session:
-            return sorted(
-                session.execute(
-                    select(ModelVersion.feature_set, ModelVersion.model_type).where(
-                        ModelVersion.status == "champion"
-                    )
-                ).all()
-            )
+        return self.runtime.registry.champion_pairs()
 
     def predict(self) -> dict[str, Any]:
         """One logged prediction per champion for the newest feature hour (once per hour)."""

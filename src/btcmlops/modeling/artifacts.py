@@ -280,11 +280,26 @@ class VerifiedPipelines:
         pipeline = deserialize_pipeline(
             data, model_type=model_type, feature_names=feature_names, label=label
         )
+        self._keep(key, pipeline)
+        return pipeline
+
+    def remember(
+        self, pipeline: Pipeline, *, sha256: str, model_type: str, feature_names: Sequence[str]
+    ) -> None:
+        """Keep ``pipeline``, just serialised to the bytes whose digest is ``sha256``.
+
+        The registry calls this after writing a new artifact, so the first load of a model
+        it has just registered (a new shadow, a promoted challenger) still reads and checks
+        the file but does not deserialise again what it has in memory.
+        """
+        self._keep((sha256, model_type, tuple(feature_names)), pipeline)
+
+    def _keep(self, key: tuple[str, str, tuple[str, ...]], pipeline: Pipeline) -> None:
         with self._lock:
             self._loaded[key] = pipeline
+            self._loaded.move_to_end(key)
             while len(self._loaded) > self.capacity:
                 self._loaded.popitem(last=False)
-        return pipeline
 
 
 def _require_pipeline_shape(

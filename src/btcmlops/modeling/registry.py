@@ -18,15 +18,16 @@ back (v1 → v2 → v3, rollback → v2, rollback → v1) instead of toggling be
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sklearn.pipeline import Pipeline
-from sqlalchemy import select
+from sqlalchemy import String, func, literal, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from btcmlops.clock import Clock
 from btcmlops.db.models import ChampionChange, ModelVersion
@@ -193,6 +194,7 @@ class ModelRegistry:
         self._clock = clock
         self._pipelines = VerifiedPipelines()
         self._type_audit = TypeAudit()
+        self._live = _LiveModelsCache(store)
 
     # ------------------------------------------------------------------------- register
 
@@ -247,6 +249,12 @@ class ModelRegistry:
         except BaseException:
             path.unlink(missing_ok=True)  # no row points at it: do not leave an orphan file
             raise
+        self._pipelines.remember(
+            trained.pipeline,
+            sha256=digest,
+            model_type=trained.model_type,
+            feature_names=trained.feature_names,
+        )
         return info
 
     # ---------------------------------------------------------------------------- reads
@@ -260,9 +268,13 @@ class ModelRegistry:
 
     def champion(self, feature_set: str, model_type: str) -> ModelVersionInfo | None:
         """The current champion of the pair, or ``None`` if none has been promoted."""
-        with self._store.session() as session:
-            row = session.scalar(_champion_query(feature_set, model_type))
-            return None if row is None else ModelVersionInfo.from_row(row)
+        for model in self._live.current().models:
+            if model.status == CHAMPION and (model.feature_set, model.model_type) == (
+                feature_set,
+                model_type,
+            ):
+                return model
+        return None
 
     def list_versions(
         self, feature_set: str | None = None, model_type: str | None = None
@@ -281,57 +293,31 @@ class ModelRegistry:
         self, feature_set: str | None = None, model_type: str | None = None
     ) -> list[ChampionChangeInfo]:
         """Every champion change, oldest first, optionally of one feature set and/or type."""
-        new = aliased(ModelVersion)
-        previous = aliased(ModelVersion)
-        query = (
-            select(ChampionChange, new.version, previous.version)
-            .join(new, ChampionChange.model_version_id == new.id)
-            .outerjoin(previous, ChampionChange.previous_model_version_id == previous.id)
-        )
-        if feature_set is not None:
-            query = query.where(ChampionChange.feature_set == feature_set)
-        if model_type is not None:
-            query = query.where(ChampionChange.model_type == model_type)
-        query = query.order_by(ChampionChange.changed_at, ChampionChange.id)
-        with self._store.session() as session:
-            return [
-                ChampionChangeInfo(
-                    id=change.id,
-                    feature_set=change.feature_set,
-                    model_type=change.model_type,
-                    version=version,
-                    previous_version=previous_version,
-                    action=change.action,
-                    actor=change.actor,
-                    reason=change.reason,
-                    changed_at=change.changed_at,
-                )
-                for change, version, previous_version in session.execute(query)
-            ]
+        return [
+            change
+            for change in self._live.current().history
+            if (feature_set is None or change.feature_set == feature_set)
+            and (model_type is None or change.model_type == model_type)
+        ]
 
     # -------------------------------------------------------------------------- loading
 
     def champion_pairs(self) -> list[tuple[str, str]]:
         """Every (feature set, model type) that has a champion, sorted."""
-        query = select(ModelVersion.feature_set, ModelVersion.model_type).where(
-            ModelVersion.status == CHAMPION
+        return sorted(
+            (model.feature_set, model.model_type)
+            for model in self._live.current().models
+            if model.status == CHAMPION
         )
-        with self._store.session() as session:
-            return sorted((fs, mt) for fs, mt in session.execute(query))
 
     def shadows(self, feature_set: str, model_type: str) -> list[ModelVersionInfo]:
         """The pair's shadow models, oldest first."""
-        query = (
-            select(ModelVersion)
-            .where(
-                ModelVersion.feature_set == feature_set,
-                ModelVersion.model_type == model_type,
-                ModelVersion.status == SHADOW,
-            )
-            .order_by(ModelVersion.created_at, ModelVersion.id)
-        )
-        with self._store.session() as session:
-            return [ModelVersionInfo.from_row(row) for row in session.scalars(query)]
+        return [
+            model
+            for model in self._live.current().models
+            if model.status == SHADOW
+            and (model.feature_set, model.model_type) == (feature_set, model_type)
+        ]
 
     def set_status(self, version: str, status: str) -> None:
         """Move a non-champion version between ``candidate``, ``shadow`` and ``archived``."""
@@ -509,6 +495,94 @@ def fallback_words(model: ModelVersionInfo) -> str | None:
         f"{model.feature_set}/{model.model_type} serves a naive baseline, not a learned "
         f"model: {RULE_WORDS.get(rule, rule)} ({model.version}). {model.reason}"
     )
+
+
+@dataclass(frozen=True)
+class _LiveModels:
+    """The champions and shadows (oldest first) and every champion change, read together."""
+
+    fingerprint: tuple[tuple[int, str], ...]
+    models: tuple[ModelVersionInfo, ...]
+    history: tuple[ChampionChangeInfo, ...]
+
+
+# What the cached reads depend on: which versions are champions or shadows, and the newest
+# champion change. Version rows never change except their status, and the history is only
+# appended to, so an equal fingerprint means equal answers.
+_FINGERPRINT = (
+    select(ModelVersion.id, ModelVersion.status)
+    .where(ModelVersion.status.in_((CHAMPION, SHADOW)))
+    .union_all(
+        select(func.coalesce(func.max(ChampionChange.id), 0), literal("history", type_=String))
+    )
+)
+
+
+class _LiveModelsCache:
+    """The registry's hot reads, decoded once per change instead of on every call.
+
+    The hourly jobs ask for the champion, its shadows, the champion pairs and the champion
+    history several times an hour; each full read decodes every JSON column (the drift
+    reference is the large one). Each call here costs one small query, the fingerprint; the
+    rows are read again only when it changed, whichever process changed them. The returned
+    infos are shared between callers: treat them as read-only.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._live: _LiveModels | None = None
+
+    def current(self) -> _LiveModels:
+        with self._store.session() as session:
+            fingerprint = _fingerprint(session)
+            cached = self._live
+            if cached is not None and cached.fingerprint == fingerprint:
+                return cached
+            models = tuple(
+                ModelVersionInfo.from_row(row)
+                for row in session.scalars(
+                    select(ModelVersion)
+                    .where(ModelVersion.status.in_((CHAMPION, SHADOW)))
+                    .order_by(ModelVersion.created_at, ModelVersion.id)
+                )
+            )
+            history = tuple(_history(session))
+            # The fingerprint was read before the rows: if anything moved in between, it is
+            # older than the rows and the next call reloads.
+            live = _LiveModels(fingerprint=fingerprint, models=models, history=history)
+        with self._lock:
+            self._live = live
+        return live
+
+
+def _fingerprint(session: Session) -> tuple[tuple[int, str], ...]:
+    return tuple(sorted((int(key), str(kind)) for key, kind in session.execute(_FINGERPRINT)))
+
+
+def _history(session: Session) -> list[ChampionChangeInfo]:
+    new = aliased(ModelVersion)
+    previous = aliased(ModelVersion)
+    query = (
+        select(ChampionChange, new.version, previous.version)
+        .join(new, ChampionChange.model_version_id == new.id)
+        .outerjoin(previous, ChampionChange.previous_model_version_id == previous.id)
+        .order_by(ChampionChange.changed_at, ChampionChange.id)
+    )
+    return [
+        ChampionChangeInfo(
+            id=change.id,
+            feature_set=change.feature_set,
+            model_type=change.model_type,
+            version=version,
+            previous_version=previous_version,
+            action=change.action,
+            actor=change.actor,
+            reason=change.reason,
+            changed_at=change.changed_at,
+        )
+        for change, version, previous_version in session.execute(query)
+    ]
 
 
 def _champion_query(feature_set: str, model_type: str):  # type: ignore[no-untyped-def]
