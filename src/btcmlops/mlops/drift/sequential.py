@@ -30,11 +30,17 @@ of freedom, the smaller of ``m`` and ``4 + 6 / k`` (the t with the path's excess
 Thresholds come from the expected number of upcrossings per hour (Rice's formula in discrete
 time): a stationary Gaussian series with lag-one correlation ``r`` crosses ``c`` upwards with
 probability ``P(X_t < c <= X_{t+1})`` per step. Channels whose ``Z`` paths correlate above 0.9
-count once (they are one series), the union bound adds the rest, and half of the budget
-``1 / mtbf_hours`` goes to each statistic. The change-time estimate is the hour after the
-evidence (the larger statistic as a share of its threshold) was last below its median on the
-calibration run: a change lifts the EWMAs at once, so that hour is at or just before the
-change unless the change began during a long excursion of the no-drift noise.
+count once (they are one series), the union bound adds the rest, and the budget
+``1 / mtbf_hours`` is shared equally by the statistics. With the project's hourly return and
+range among the features a third statistic watches volatility conditionally (the hour's
+range against a GARCH forecast from the hours before; :mod:`.volatility`), which finds a
+volatility jump that the ranks against the reference's marginal law read as one more swing
+of a clustered volatility.
+
+The change-time estimate is the hour after the evidence (the largest statistic as a share of
+its threshold) was last below its median on the calibration run: a change lifts the EWMAs at
+once, so that hour is at or just before the change unless the change began during a long
+excursion of the no-drift noise.
 
 The detector is deliberately conservative where the calibration cannot see: scores of the
 history are taken against the reference, so a history unlike the reference widens the scales.
@@ -61,7 +67,13 @@ import numpy as np
 from scipy import stats
 
 from btcmlops.errors import InvalidInputError
-from btcmlops.mlops.drift.upcrossings import distinct_series, lag_one, level_for_rate
+from btcmlops.mlops.drift.upcrossings import (
+    distinct_series,
+    lag_one,
+    level_for_rate,
+    student_dof,
+)
+from btcmlops.mlops.drift.volatility import VolatilityChannel, fit_channel
 
 MIN_HISTORY_ROWS = 168  # one week of hourly rows
 MIN_REFERENCE_ROWS = 168
@@ -76,7 +88,9 @@ class SequentialState:
 
     ``hours`` counts the rows seen since the fit or the last reset; ``alarm_hour`` and
     ``change_hour`` use the same count (None before an alarm); ``calm_hour`` is the last hour
-    at which the evidence was below its no-drift median.
+    at which the evidence was below its no-drift median. ``variance`` (the next hour's return
+    variance forecast) and ``volatility_ewma`` belong to the volatility channel and are None
+    for a fit without one.
     """
 
     hours: int
@@ -85,6 +99,8 @@ class SequentialState:
     alarm_hour: int | None = None
     change_hour: int | None = None
     second: tuple[float, ...] = ()  # EWMA of the squared scores (location studentizing)
+    variance: float | None = None
+    volatility_ewma: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -94,6 +110,8 @@ class SequentialState:
             "alarm_hour": self.alarm_hour,
             "change_hour": self.change_hour,
             "second": list(self.second),
+            "variance": self.variance,
+            "volatility_ewma": self.volatility_ewma,
         }
 
     @classmethod
@@ -105,11 +123,17 @@ class SequentialState:
             alarm_hour=_optional_int(payload.get("alarm_hour")),
             change_hour=_optional_int(payload.get("change_hour")),
             second=tuple(float(v) for v in payload.get("second", ())),  # type: ignore[attr-defined]
+            variance=_optional_float(payload.get("variance")),
+            volatility_ewma=_optional_float(payload.get("volatility_ewma")),
         )
 
 
 def _optional_int(value: object) -> int | None:
     return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -134,6 +158,7 @@ class _Calibration:
     breadth_threshold: float
     calm_level: float = 0.5  # the evidence's median on the calibration run
     distinct_series: int = field(default=0)
+    volatility: VolatilityChannel | None = None  # needs the hourly return and range features
 
 
 class SequentialDetector:
@@ -163,6 +188,8 @@ class SequentialDetector:
         self._state = SequentialState(hours=0, ewma=(), calm_hour=0)
         self._ewma = np.zeros(0)
         self._second = np.zeros(0)
+        self._variance: float | None = None  # the volatility channel's next-hour forecast
+        self._volatility_ewma = 0.0
         self.statistic = 0.0  # the latest evidence as a share of its threshold (1 = alarm)
 
     # ------------------------------------------------------------------------ fitting
@@ -199,6 +226,8 @@ class SequentialDetector:
         self._calibration = _calibrate(
             tuple(names), reference_rows, history_rows, self.smoothing, self.mtbf_hours
         )
+        channel = self._calibration.volatility
+        self._variance = None if channel is None else channel.first_variance
         self.reset()
         return self
 
@@ -214,7 +243,12 @@ class SequentialDetector:
         scores = _scores(calibration, values[None, calibration.watched])[0, calibration.channels]
         self._ewma += self.smoothing * (scores - self._ewma)
         self._second += self.smoothing * (scores**2 - self._second)
-        self.statistic = _evidence(calibration, self._studentized()[None, :])[0]
+        channel = calibration.volatility
+        if channel is not None and self._variance is not None:
+            score = channel.score(values[channel.range_column], self._variance)
+            self._volatility_ewma += channel.smoothing * (score - self._volatility_ewma)
+            self._variance = channel.garch.next(self._variance, values[channel.return_column])
+        self.statistic = self._evidence()
         state = self._state
         hours = state.hours + 1
         calm_hour = hours if self.statistic < calibration.calm_level else state.calm_hour
@@ -224,15 +258,22 @@ class SequentialDetector:
         self._state = SequentialState(hours, (), calm_hour, alarm_hour, change_hour)
         return alarm_hour is not None
 
-    def _studentized(self) -> np.ndarray:
+    def _evidence(self) -> float:
+        """The largest statistic as a share of its threshold."""
         calibration = self._fitted()
-        return _studentize(calibration, self._ewma, self._second)
+        studentized = _studentize(calibration, self._ewma, self._second)
+        evidence = float(_evidence(calibration, studentized[None, :])[0])
+        if calibration.volatility is not None:
+            evidence = max(evidence, float(calibration.volatility.evidence(self._volatility_ewma)))
+        return evidence
 
     def reset(self) -> None:
-        """Forget the hours seen (keep the fit), as after a retraining."""
+        """Forget the hours seen (keep the fit), as after a retraining. The volatility
+        forecast is kept: it describes the market, not the evidence."""
         calibration = self._fitted()
         self._ewma = np.zeros(len(calibration.channels))
         self._second = calibration.second_moments.copy()
+        self._volatility_ewma = 0.0
         self._state = SequentialState(hours=0, ewma=(), calm_hour=0)
         self.statistic = 0.0
 
@@ -273,6 +314,8 @@ class SequentialDetector:
             alarm_hour=self._state.alarm_hour,
             change_hour=self._state.change_hour,
             second=tuple(float(v) for v in self._second),
+            variance=self._variance,
+            volatility_ewma=None if self._variance is None else self._volatility_ewma,
         )
 
     def with_state(self, state: SequentialState) -> SequentialDetector:
@@ -283,14 +326,22 @@ class SequentialDetector:
                 f"the state holds {len(state.ewma)} EWMA values and {len(state.second)} "
                 f"second moments; this fit watches {len(calibration.channels)} channels"
             )
+        with_channel = calibration.volatility is not None
+        if with_channel != (state.variance is not None and state.volatility_ewma is not None):
+            raise InvalidInputError(
+                "the state and this fit disagree on the volatility channel (a state stored "
+                "before the channel existed needs a refit)"
+            )
         twin = SequentialDetector(self.mtbf_hours, self.smoothing)
         twin._calibration = calibration
         twin._ewma = np.array(state.ewma, dtype=float)
         twin._second = np.array(state.second, dtype=float)
+        twin._variance = state.variance
+        twin._volatility_ewma = state.volatility_ewma or 0.0
         twin._state = SequentialState(
             state.hours, (), state.calm_hour, state.alarm_hour, state.change_hour
         )
-        twin.statistic = float(_evidence(calibration, twin._studentized()[None, :])[0])
+        twin.statistic = twin._evidence()
         return twin
 
     def _fitted(self) -> _Calibration:
@@ -419,10 +470,23 @@ def _calibrate(
     channels = np.flatnonzero(scores.std(axis=0) > 0.1)
     if channels.size == 0:
         raise InvalidInputError("every feature is (nearly) constant in the reference")
+    # The false-alarm budget is shared equally by the statistics: per channel, breadth and,
+    # with the hourly return and range among the features, the volatility channel.
+    volatility = fit_channel(
+        features,
+        np.vstack([history, reference]),
+        smoothing_floor=smoothing,
+        rate=1.0 / (3.0 * mtbf_hours),
+    )
+    budget = 1.0 / ((2.0 if volatility is None else 3.0) * mtbf_hours)
     scaled, path = _fit_scales(tables, scores[:, channels], channels, smoothing)
-    thresholded = _fit_thresholds(scaled, path / scaled.scales, mtbf_hours)
-    calm_level = float(np.quantile(_evidence(thresholded, path), _CALM_QUANTILE))
-    return replace(thresholded, calm_level=calm_level)
+    thresholded = _fit_thresholds(scaled, path / scaled.scales, budget)
+    evidence = _evidence(thresholded, path)
+    if volatility is not None:  # both runs end at the last calibration hour
+        common = min(evidence.size, volatility.calibration_evidence.size)
+        evidence = np.maximum(evidence[-common:], volatility.calibration_evidence[-common:])
+    calm_level = float(np.quantile(evidence, _CALM_QUANTILE))
+    return replace(thresholded, calm_level=calm_level, volatility=volatility)
 
 
 def _reference_tables(features: tuple[str, ...], reference: np.ndarray) -> _Calibration:
@@ -473,23 +537,15 @@ def _fit_scales(
     path = _studentize(studentizing, _ewma_path(scores, smoothing), seconds)[burn_in:]
     iid_scale = math.sqrt(smoothing / (2.0 - smoothing)) * scores.std(axis=0)
     scales = np.maximum(np.sqrt(np.mean(path**2, axis=0)), iid_scale)
-    z = path / scales
-    # The RMS of a persistent EWMA over a few weeks rests on few independent values
-    # (n (1 - r) / (1 + r) for lag-one correlation r), so a new value over that scale is
-    # Student-t with that many degrees of freedom, not normal: it is read through that law.
-    r = lag_one(path)
-    effective = path.shape[0] * (1.0 - r) / (1.0 + r)
-    # Scores whose spread clusters in time (volatility) give an EWMA with heavier tails than
-    # normal; a Student-t with the same excess kurtosis k has 4 + 6 / k degrees of freedom.
-    excess = np.mean(z**4, axis=0) / np.mean(z**2, axis=0) ** 2 - 3.0
-    from_kurtosis = np.where(excess > 0.0, 4.0 + 6.0 / np.maximum(excess, 1e-9), np.inf)
-    effective = np.maximum(np.minimum(effective, from_kurtosis), 3.0)
+    # The RMS of a persistent EWMA over a few weeks rests on few independent values, and
+    # scores whose spread clusters in time make it heavy-tailed: a new value over that scale
+    # is read as a Student-t, not normal.
+    effective = student_dof(path, path / scales)
     return replace(studentizing, scales=scales, effective=effective), path
 
 
-def _fit_thresholds(scaled: _Calibration, z: np.ndarray, mtbf_hours: float) -> _Calibration:
-    """The breadth's law and both thresholds, half the false-alarm budget each."""
-    budget = 0.5 / mtbf_hours
+def _fit_thresholds(scaled: _Calibration, z: np.ndarray, budget: float) -> _Calibration:
+    """The breadth's law and both thresholds, ``budget`` false alarms per hour each."""
     correlation = np.corrcoef(z, rowvar=False) if z.shape[1] > 1 else np.ones((1, 1))
     representatives = distinct_series(np.nan_to_num(correlation, nan=0.0))
     channel_threshold = level_for_rate(lag_one(z)[representatives], budget, two_sided=True)

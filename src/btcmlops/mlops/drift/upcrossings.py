@@ -66,3 +66,20 @@ def level_for_rate(lag_one: np.ndarray, rate: float, *, two_sided: bool) -> floa
         else:
             high = middle
     return high
+
+
+def student_dof(path: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Degrees of freedom for reading each column of ``z`` (``path`` over its calibration
+    root mean square) as a Student-t, at least 3.
+
+    The root mean square of a persistent path rests on few independent values,
+    ``n (1 - r) / (1 + r)`` for lag-one correlation ``r``, so a new value over it is
+    Student-t with that many degrees of freedom; a path whose spread clusters in time is
+    heavier-tailed than normal, and the t with its excess kurtosis ``k`` has ``4 + 6 / k``.
+    The smaller of the two is used.
+    """
+    r = lag_one(path)
+    effective = path.shape[0] * (1.0 - r) / (1.0 + r)
+    excess = np.mean(z**4, axis=0) / np.mean(z**2, axis=0) ** 2 - 3.0
+    from_kurtosis = np.where(excess > 0.0, 4.0 + 6.0 / np.maximum(excess, 1e-9), np.inf)
+    return np.maximum(np.minimum(effective, from_kurtosis), 3.0)
