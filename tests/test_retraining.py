@@ -236,6 +236,42 @@ def test_schedule_triggers_after_the_interval_and_cooldown_blocks(home):
     assert owner.should_retrain(*PAIR)["schedule_check"]["triggered"] is True
 
 
+def test_each_retraining_that_kept_the_champion_doubles_the_cooldown_and_a_new_one_resets(
+    home,
+):
+    owner = retraining(home, train_challenger=shuffled_label_trainer)  # never deployed
+    champion = home.champions[PAIR].version
+    owner.retrain_model(*PAIR, trigger="schedule")  # a week apart already: not counted
+    home.clock.advance(hours=25)
+    assert owner.should_retrain(*PAIR)["cooldown_check"]["runs_against_champion"] == 0
+    for expected in (24, 48, 96):
+        result = owner.retrain_model(*PAIR, trigger="drift")
+        assert result["deployment"]["deployed"] is False
+        check = owner.should_retrain(*PAIR)["cooldown_check"]
+        assert check["active"] is True and check["cooldown_hours"] == expected
+        if expected > 24:
+            assert "did not replace it" in check["reason"]
+        home.clock.advance(hours=expected - 1)
+        assert owner.should_retrain(*PAIR)["cooldown_check"]["active"] is True
+        home.clock.advance(hours=2)
+        assert owner.should_retrain(*PAIR)["cooldown_check"]["active"] is False
+    assert home.registry.champion(*PAIR).version == champion
+
+    # Four more would reach 24 × 2⁶ hours; the cooldown stops at the retraining interval.
+    capped = owner.policy.cooldown_check(
+        home.clock.now(), home.clock.now(), runs_against_champion=9
+    )
+    assert capped["cooldown_hours"] == 24 * home.settings.retrain_interval_days
+    no_backoff = home.settings.model_copy(update={"retrain_backoff": False})
+    plain = AutomatedRetraining(home.store, home.clock, no_backoff, home.registry)
+    assert plain.should_retrain(*PAIR)["cooldown_check"]["cooldown_hours"] == 24
+
+    newest = home.registry.list_versions(*PAIR)[0].version
+    home.registry.promote(newest, actor="test", reason="a new champion")
+    check = owner.should_retrain(*PAIR)["cooldown_check"]
+    assert check["runs_against_champion"] == 0 and check["cooldown_hours"] == 24
+
+
 def test_too_little_data_never_retrains_and_says_why(home):
     owner = retraining(home)
     home.clock.advance(days=45)  # 15 days of the 60-day window hold rows: too few to split

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     retrain_performance_days: int = Field(default=7, ge=1)
     retrain_interval_days: float = Field(default=7.0, gt=0)
     retrain_cooldown_hours: float = Field(default=24.0, ge=0)
+    retrain_backoff: bool = Field(
+        default=True,
+        description="Each unscheduled retraining (performance, drift, by hand) that met the "
+        "current champion and did not replace it doubles the cooldown before the next (24 h, "
+        "48 h, 96 h, ...), up to the retraining interval; a new champion resets it.",
+    )
     retrain_timeout_seconds: float = Field(default=600.0, gt=0)
     retrain_window_days: float = Field(
         default=60.0,

@@ -85,10 +85,17 @@ class DataCheck(BaseModel):
 
 class CooldownCheck(BaseModel):
     active: bool
-    cooldown_hours: float
+    cooldown_hours: float = Field(
+        description="The cooldown in force: doubled for each unscheduled retraining after the "
+        "first that met the current champion without replacing it (with RETRAIN_BACKOFF)."
+    )
     last_run_at: Instant | None
     reason: str
     hours_since_last_run: float | None = None
+    runs_against_champion: int = Field(
+        default=0,
+        description="Unscheduled training runs that met the current champion since it took over.",
+    )
 
 
 class RetrainDecision(BaseModel):

@@ -16,7 +16,9 @@
 4. **data** — at least ``retrain_min_samples`` feature rows in the training window, else no
    retraining at all (with the reason);
 
-plus a **cooldown** of ``retrain_cooldown_hours`` after any retraining of the pair.
+plus a **cooldown** of ``retrain_cooldown_hours`` after any retraining of the pair, doubled
+(``retrain_backoff``) for each further unscheduled retraining that met the same champion
+without replacing it, up to ``retrain_interval_days``.
 """
 
 from __future__ import annotations
@@ -105,7 +107,16 @@ class RetrainPolicy:
         last_run = queries.last_run_at(self.store, feature_set, model_type)
         schedule = self.schedule_check(champion, last_run, now)
         data = self.data_check(feature_set, model_type, now, performance["triggered"])
-        cooldown = self.cooldown_check(last_run, now)
+        runs = 0
+        if champion is not None:
+            runs = queries.runs_against(
+                self.store,
+                feature_set,
+                model_type,
+                champion.version,
+                self.champion_since(feature_set, model_type),
+            )
+        cooldown = self.cooldown_check(last_run, now, runs_against_champion=runs)
 
         reasons = [
             check["reason"] for check in (performance, drift, schedule) if check["triggered"]
@@ -366,19 +377,47 @@ class RetrainPolicy:
             "chronological split with two purge gaps)",
         }
 
-    def cooldown_check(self, last: datetime | None, now: datetime) -> dict[str, Any]:
-        hours = self.settings.retrain_cooldown_hours
-        if last is None:
-            return {"active": False, "cooldown_hours": hours, "last_run_at": None, "reason": ""}
-        since = (now - last) / timedelta(hours=1)
-        active = since < hours
-        return {
-            "active": active,
+    def cooldown_check(
+        self, last: datetime | None, now: datetime, *, runs_against_champion: int = 0
+    ) -> dict[str, Any]:
+        """Blocks a retraining started less than the cooldown after the pair's last one.
+
+        With ``retrain_backoff``, every unscheduled retraining (performance, drift, by hand)
+        that met the current champion and did not replace it doubles the cooldown (the first
+        keeps it), up to the retraining interval: when one more day of data keeps failing to
+        beat the champion, training again each day only repeats the attempt. The schedule
+        (and so at least one attempt per interval) is never blocked by it, and a new champion
+        starts again at the cooldown.
+        """
+        settings = self.settings
+        base = settings.retrain_cooldown_hours
+        hours = base
+        if settings.retrain_backoff and runs_against_champion > 1:
+            longest = max(base, 24.0 * settings.retrain_interval_days)
+            hours = min(base * 2.0 ** (runs_against_champion - 1), longest)
+        check: dict[str, Any] = {
+            "active": False,
             "cooldown_hours": hours,
             "last_run_at": last,
-            "hours_since_last_run": since,
-            "reason": f"cooldown: last retraining {since:.1f} h ago (cooldown {hours:g} h)",
+            "runs_against_champion": runs_against_champion,
+            "reason": "",
         }
+        if last is None:
+            return check
+        since = (now - last) / timedelta(hours=1)
+        backed_off = (
+            f": {runs_against_champion} retrainings since the champion took over did not replace it"
+            if hours > base
+            else ""
+        )
+        check.update(
+            active=since < hours,
+            hours_since_last_run=since,
+            reason=(
+                f"cooldown: last retraining {since:.1f} h ago (cooldown {hours:g} h{backed_off})"
+            ),
+        )
+        return check
 
     # ------------------------------------------------------------------ the window
     def training_window(

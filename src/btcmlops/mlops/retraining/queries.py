@@ -221,6 +221,31 @@ def last_run_at(store: Store, feature_set: str, model_type: str) -> datetime | N
         )
 
 
+SCHEDULE_TRIGGER = "schedule"
+
+
+def runs_against(
+    store: Store, feature_set: str, model_type: str, champion_version: str, since: datetime | None
+) -> int:
+    """Unscheduled training runs of the pair that met ``champion_version`` since it took over
+    (``since``): those a trigger (performance, drift, a person) asked for.
+
+    None of them replaced it, or it would not be the champion. Scheduled runs are left out:
+    they are an interval apart already, and a calm month of them must not slow the response
+    to the next real trigger.
+    """
+    query = select(func.count()).where(
+        RetrainingRun.feature_set == feature_set,
+        RetrainingRun.model_type == model_type,
+        RetrainingRun.champion_version == champion_version,
+        RetrainingRun.trigger.not_in((*DECISION_ONLY_TRIGGERS, SCHEDULE_TRIGGER)),
+    )
+    if since is not None:
+        query = query.where(RetrainingRun.started_at >= since)
+    with store.session() as session:
+        return int(session.scalar(query) or 0)
+
+
 def run_of_challenger(store: Store, version: str) -> RetrainingRun | None:
     """The retraining run that trained ``version`` (its offline comparison evidence)."""
     with store.session() as session:
