@@ -18,8 +18,10 @@ service itself resolves outcomes with).
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,8 +30,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from btcmlops.clock import HOUR
+from btcmlops.clock import HOUR, Clock, ManualClock
+from btcmlops.config import Settings
 from btcmlops.db.models import DriftReport, PredictionLog, RetrainingRun, SequentialPoint
+from btcmlops.db.store import Store
 from btcmlops.errors import InsufficientDataError
 from btcmlops.features.frames import load_closes, load_feature_frame
 from btcmlops.features.schema import FEATURE_VERSION, model_feature_names
@@ -44,6 +48,8 @@ from btcmlops.replay.backtest import BacktestPlan, BacktestRun
 from btcmlops.replay.statistics import PairedTest, Score, paired_test, score
 
 POLICIES = ("adaptive", "static", "weekly")
+log = logging.getLogger(__name__)
+
 BASELINES = (MAJORITY, LAST_HOUR)
 WEEK = timedelta(days=7)
 SEVERITIES = ("low", "medium", "high")
@@ -220,13 +226,18 @@ class WeeklyModels:
 def train_weekly(runtime: Runtime, plan: BacktestPlan, instant: datetime) -> WeeklyModels:
     """The weekly policy's model and the naive rules as of ``instant``: the same training
     window length, model type, seed and threads as the service's retraining."""
-    settings = runtime.settings
+    return _fit_week(runtime.store, runtime.clock, runtime.settings, plan, instant)
+
+
+def _fit_week(
+    store: Store, clock: Clock, settings: Settings, plan: BacktestPlan, instant: datetime
+) -> WeeklyModels:
     columns = model_feature_names(plan.feature_set)
     try:
         data = load_training_data(
-            runtime.store,
+            store,
             plan.feature_set,
-            clock=runtime.clock,
+            clock=clock,
             settings=settings,
             start=instant - timedelta(days=settings.retrain_window_days),
             end=instant,
@@ -255,30 +266,61 @@ def train_weekly(runtime: Runtime, plan: BacktestPlan, instant: datetime) -> Wee
     return WeeklyModels(instant, trained.pipeline, rules)
 
 
+def _fit_week_in_worker(
+    url: str, settings: Settings, plan: BacktestPlan, instant: datetime, now: datetime
+) -> WeeklyModels:
+    """:func:`_fit_week` in a worker process, reading the replay's store through its own
+    connection (the rows it reads, up to ``instant``, are no longer written)."""
+    store = Store.open(url, upgrade=False, pool_size=1)
+    try:
+        return _fit_week(store, ManualClock(now), settings, plan, instant)
+    finally:
+        store.close()
+
+
 class WeeklyTrainer:
-    """Fits each weekly instant's models in a background thread as soon as the replay's clock
-    has passed that instant, so the fits overlap the replay (a forest's fit releases the
-    GIL). The models are the same as fitted afterwards: same data as of the same instant,
-    same seed."""
+    """Fits each weekly instant's models in a worker process as soon as the replay's clock
+    has passed that instant, so the fits run on the second core beside the replay (in a
+    thread they would mostly wait for the replay's GIL: a fit evaluates its model in Python
+    too). The models are the same as fitted afterwards: same data as of the same instant,
+    same seed. If the worker cannot start or dies, the week is fitted here instead."""
 
     def __init__(self, runtime: Runtime, plan: BacktestPlan) -> None:
         self.runtime, self.plan = runtime, plan
         self._next = plan.start
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weekly-policy")
-        self._futures: list[Future[WeeklyModels]] = []
+        # spawn: the replay process runs threads (the prediction writer), which fork copies
+        # badly; the worker starts once and fits every week.
+        self._pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        )
+        self._futures: list[tuple[datetime, Future[WeeklyModels]]] = []
 
     def passed(self, hour: datetime) -> None:
         """The replay has run every job of ``hour``: fit every instant up to it."""
+        settings = self.runtime.settings
         while self._next <= hour and self._next < self.plan.end:
-            self._futures.append(
-                self._pool.submit(train_weekly, self.runtime, self.plan, self._next)
+            future = self._pool.submit(
+                _fit_week_in_worker,
+                settings.effective_database_url,
+                settings,
+                self.plan,
+                self._next,
+                self.runtime.clock.now(),
             )
+            self._futures.append((self._next, future))
             self._next += WEEK
 
     def models(self, until: datetime) -> list[WeeklyModels]:
         """Every instant before ``until`` (fitting here what the replay did not reach)."""
-        fitted = [future.result() for future in self._futures]
-        fitted = [models for models in fitted if models.instant < until]
+        fitted = []
+        for instant, future in self._futures:
+            if instant >= until:
+                continue
+            try:
+                fitted.append(future.result())
+            except Exception as exc:  # the worker could not start or died: fit it here
+                log.warning("weekly fit of %s failed in its worker (%s): fitted here", instant, exc)
+                fitted.append(train_weekly(self.runtime, self.plan, instant))
         instant = self._next
         while instant < until:
             fitted.append(train_weekly(self.runtime, self.plan, instant))
