@@ -467,6 +467,18 @@ def test_a_second_build_inserts_nothing(store, clock, stored_market):
     assert "no new closed hours" in second.line()
 
 
+def test_the_hourly_build_hands_back_its_new_row_exactly_as_stored(store, clock, stored_market):
+    clock.set(T0.to_pydatetime() + timedelta(hours=30))
+    first = build_features(store, "vader", clock=clock, symbol="BTCUSD")
+    assert first.newest_row is None  # a backfill of many rows: nothing handed back
+    clock.advance(hours=1)
+    summary = build_features(store, "vader", clock=clock, symbol="BTCUSD")
+    assert summary.rows_inserted == 1
+    assert summary.newest_row == latest_feature_row(store, "vader")  # values, close and hour
+    clock.advance(minutes=10)  # no new closed hour
+    assert build_features(store, "vader", clock=clock, symbol="BTCUSD").newest_row is None
+
+
 def test_an_hour_stored_by_a_concurrent_build_is_counted_skipped_not_inserted(
     store, clock, stored_market
 ):

@@ -200,6 +200,9 @@ class BuildSummary:
     last_ts: datetime | None = None
     scored_articles: int = 0
     warnings: list[str] = field(default_factory=list)
+    # The hourly build's one new row exactly as stored (None otherwise), so the caller can
+    # hand it to the predictor instead of reading it back.
+    newest_row: LatestFeatureRow | None = field(default=None, repr=False, compare=False)
 
     def line(self) -> str:
         """The summary as one line of text."""
@@ -396,6 +399,13 @@ def _write_rows(
             returned = session.connection().execute(statement.returning(FeatureRow.ts), row)
             inserted = 0 if returned.first() is None else 1
             summary.rows_inserted, summary.rows_skipped = inserted, 1 - inserted
+            if inserted:
+                stored = row["feature_values"]
+                summary.newest_row = LatestFeatureRow(
+                    row["ts"],
+                    row["close"],
+                    {name: _stored_value(stored.get(name)) for name in feature_names(feature_set)},
+                )
             if progress is not None:
                 progress(inserted, inserted)
             return

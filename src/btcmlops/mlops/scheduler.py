@@ -233,6 +233,8 @@ class PipelineJobs:
                 symbol=self.runtime.settings.symbol,
             )
             built[feature_set] = summary.rows_inserted
+            if summary.newest_row is not None:
+                self.runtime.predictor.remember_row(feature_set, summary.newest_row)
         self.runtime.predictor.refresh()
         return built
 

@@ -181,6 +181,14 @@ class Predictor:
             for version in set(self._shadow_models) - keep:
                 del self._shadow_models[version]
 
+    def remember_row(self, feature_set: str, row: LatestFeatureRow) -> None:
+        """Take ``row``, just stored by a build in this process, as the set's newest row
+        (unless a newer one is held), so :meth:`refresh` need not read it back."""
+        with self._lock:
+            current = self._rows.get(feature_set)
+            if current is None or row.ts > current.ts:
+                self._rows[feature_set] = row
+
     def newest_row_hour(self, feature_set: str) -> datetime:
         """The hour of the newest feature row, read from the store (no prediction made)."""
         return self._read_row(validate_feature_set(feature_set)).ts
