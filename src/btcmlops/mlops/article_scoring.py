@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Insert, Row, Select, exists, func, select
+from sqlalchemy import Insert, Row, bindparam, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from btcmlops.clock import Clock, ensure_utc
@@ -87,24 +87,7 @@ class ScoringSummary:
 def count_pending_articles(store: Store, scorer_name: str) -> int:
     """How many stored articles have no score from ``scorer_name`` yet."""
     with store.session() as session:
-        return int(session.scalar(_pending_count(scorer_name)) or 0)
-
-
-def _pending_count(scorer_name: str) -> Select[tuple[int]]:
-    """Articles minus the scorer's rows, in one statement (one snapshot).
-
-    Exact because a row is unique per (article, scorer) and references a stored article; and
-    two counts over indexes cost a small fraction of an anti-join that probes the scores
-    once per stored article, which grows with the store at every hourly run.
-    """
-    articles = select(func.count()).select_from(Article).scalar_subquery()
-    scored = (
-        select(func.count())
-        .select_from(ArticleSentiment)
-        .where(ArticleSentiment.scorer == scorer_name)
-        .scalar_subquery()
-    )
-    return select(articles - scored)
+        return int(session.connection().scalar(_PENDING_COUNT, {"scorer": scorer_name}) or 0)
 
 
 def _first_candidate_id(store: Store, scorer_name: str, pending: int) -> int:
@@ -116,17 +99,11 @@ def _first_candidate_id(store: Store, scorer_name: str, pending: int) -> int:
     earlier article that failed to score stays pending) it starts from the first article.
     """
     with store.session() as session:
-        newest_scored = session.scalar(
-            select(Article.id)
-            .where(~_unscored_by(scorer_name))
-            .order_by(Article.id.desc())
-            .limit(1)
-        )
+        connection = session.connection()
+        newest_scored = connection.scalar(_NEWEST_SCORED, {"scorer": scorer_name})
         if newest_scored is None:
             return 0
-        above = session.scalar(
-            select(func.count()).select_from(Article).where(Article.id > newest_scored)
-        )
+        above = connection.scalar(_COUNT_ABOVE, {"after_id": newest_scored})
     return newest_scored if above == pending else 0
 
 
@@ -189,23 +166,42 @@ def _report(progress: Progress | None, summary: ScoringSummary) -> None:
         progress(summary.done, summary.pending)
 
 
-def _unscored_by(scorer_name: str) -> ColumnElement[bool]:
-    """``NOT EXISTS`` a row of this scorer for the article: an anti-join the database runs
-    on the (article_id, scorer) unique index, so no id list is ever loaded into Python."""
-    return ~exists().where(
-        ArticleSentiment.article_id == Article.id, ArticleSentiment.scorer == scorer_name
-    )
-
-
 def _next_unscored(store: Store, scorer_name: str, *, after_id: int, count: int) -> list[Row]:
-    query = (
-        select(Article.id, Article.title, Article.body, Article.published_at)
-        .where(Article.id > after_id, _unscored_by(scorer_name))
-        .order_by(Article.id)
-        .limit(count)
-    )
     with store.session() as session:
-        return list(session.execute(query).all())
+        parameters = {"scorer": scorer_name, "after_id": after_id, "count": count}
+        return list(session.connection().execute(_NEXT_UNSCORED, parameters).all())
+
+
+# The job's statements, built once (building one costs more than running it on the few rows
+# an hourly run touches), with the scorer and positions as parameters.
+_SCORES = ArticleSentiment.__table__
+_ARTICLES = Article.__table__
+# ``NOT EXISTS`` a row of this scorer for the article: an anti-join the database runs on the
+# (article_id, scorer) unique index, so no id list is ever loaded into Python.
+_UNSCORED = ~exists().where(
+    _SCORES.c.article_id == _ARTICLES.c.id, _SCORES.c.scorer == bindparam("scorer")
+)
+# Articles minus the scorer's rows, in one statement (one snapshot). Exact because a row is
+# unique per (article, scorer) and references a stored article; and two counts over indexes
+# cost a small fraction of an anti-join that probes the scores once per stored article,
+# which grows with the store at every hourly run.
+_PENDING_COUNT = select(
+    select(func.count()).select_from(_ARTICLES).scalar_subquery()
+    - select(func.count())
+    .select_from(_SCORES)
+    .where(_SCORES.c.scorer == bindparam("scorer"))
+    .scalar_subquery()
+)
+_NEWEST_SCORED = select(_ARTICLES.c.id).where(~_UNSCORED).order_by(_ARTICLES.c.id.desc()).limit(1)
+_COUNT_ABOVE = (
+    select(func.count()).select_from(_ARTICLES).where(_ARTICLES.c.id > bindparam("after_id"))
+)
+_NEXT_UNSCORED = (
+    select(_ARTICLES.c.id, _ARTICLES.c.title, _ARTICLES.c.body, _ARTICLES.c.published_at)
+    .where(_ARTICLES.c.id > bindparam("after_id"), _UNSCORED)
+    .order_by(_ARTICLES.c.id)
+    .limit(bindparam("count"))
+)
 
 
 def _score_articles(
@@ -284,19 +280,23 @@ def _insert_ignoring_scored(store: Store) -> Insert:
     RETURNING gives back only the rows actually inserted, so the rows another run stored
     first are counted exactly, on both engines.
     """
-    dialect = postgresql if store.dialect == "postgresql" else sqlite
-    return (
-        dialect.insert(ArticleSentiment)
-        .on_conflict_do_nothing(index_elements=["article_id", "scorer"])
-        .returning(ArticleSentiment.article_id)
-    )
+    return _INSERTS[store.dialect == "postgresql"]
+
+
+_INSERTS = {
+    postgres: (postgresql if postgres else sqlite)
+    .insert(_SCORES)
+    .on_conflict_do_nothing(index_elements=["article_id", "scorer"])
+    .returning(_SCORES.c.article_id)
+    for postgres in (False, True)
+}
 
 
 def _store_rows(store: Store, insert: Insert, rows: list[dict[str, object]]) -> int:
     if not rows:
         return 0
     with store.session() as session:
-        return len(session.execute(insert, rows).all())
+        return len(session.connection().execute(insert, rows).all())
 
 
 def _row(
