@@ -24,7 +24,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Insert, delete, exists, func, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.types import NullType
@@ -462,15 +471,17 @@ def _read_bars(
     session: Session, symbol: str, *, start: datetime | None, end: datetime | None
 ) -> pd.DataFrame:
     """Bars of ``symbol`` with ``start <= ts < end``, indexed by ``ts``."""
-    query = select(
-        _as_stored(PriceBar.ts), *(getattr(PriceBar, name) for name in BAR_COLUMNS)
-    ).where(PriceBar.symbol == symbol)
-    if start is not None:
-        query = query.where(PriceBar.ts >= start)
-    if end is not None:
-        query = query.where(PriceBar.ts < end)
+    if start is not None and end is not None:  # the hourly case: a statement built once
+        query, parameters = _BARS_BETWEEN, {"symbol": symbol, "start": start, "end": end}
+    else:
+        query = _BARS.where(PriceBar.symbol == symbol)
+        if start is not None:
+            query = query.where(PriceBar.ts >= start)
+        if end is not None:
+            query = query.where(PriceBar.ts < end)
+        query, parameters = query.order_by(PriceBar.ts), {}
     # Core execution: plain rows suffice, and the ORM layer costs more than a short read.
-    rows = session.connection().execute(query.order_by(PriceBar.ts)).all()
+    rows = session.connection().execute(query, parameters).all()
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
     frame = pd.DataFrame(
         {
@@ -486,15 +497,16 @@ def _read_sentiment(
     session: Session, scorer: str, *, start: datetime | None, end: datetime | None
 ) -> pd.DataFrame:
     """``scorer``'s rows for articles published in ``[start, end)``."""
-    query = select(
-        _as_stored(ArticleSentiment.published_at),
-        *(getattr(ArticleSentiment, name) for name in SENTIMENT_COLUMNS[1:]),
-    ).where(ArticleSentiment.scorer == scorer)
-    if start is not None:
-        query = query.where(ArticleSentiment.published_at >= start)
-    if end is not None:
-        query = query.where(ArticleSentiment.published_at < end)
-    rows = session.connection().execute(query).all()
+    if start is not None and end is not None:  # the hourly case: a statement built once
+        query, parameters = _SENTIMENT_BETWEEN, {"scorer": scorer, "start": start, "end": end}
+    else:
+        query = _SENTIMENT.where(ArticleSentiment.scorer == scorer)
+        if start is not None:
+            query = query.where(ArticleSentiment.published_at >= start)
+        if end is not None:
+            query = query.where(ArticleSentiment.published_at < end)
+        parameters = {}
+    rows = session.connection().execute(query, parameters).all()
     if not rows:
         return _empty_sentiment()
     columns = list(zip(*rows, strict=True))
@@ -519,6 +531,23 @@ def _as_stored(column: InstrumentedAttribute[datetime]) -> ColumnElement[Any]:
 def _utc_instants(stored: Sequence[Any]) -> pd.DatetimeIndex:
     """Stored naive UTC instants (ISO text or datetimes) as an aware UTC index."""
     return pd.to_datetime(pd.Index(stored, dtype=object), utc=True, format="ISO8601")
+
+
+_BARS = select(_as_stored(PriceBar.ts), *(getattr(PriceBar, name) for name in BAR_COLUMNS))
+_BARS_BETWEEN = _BARS.where(
+    PriceBar.symbol == bindparam("symbol"),
+    PriceBar.ts >= bindparam("start"),
+    PriceBar.ts < bindparam("end"),
+).order_by(PriceBar.ts)
+_SENTIMENT = select(
+    _as_stored(ArticleSentiment.published_at),
+    *(getattr(ArticleSentiment, name) for name in SENTIMENT_COLUMNS[1:]),
+)
+_SENTIMENT_BETWEEN = _SENTIMENT.where(
+    ArticleSentiment.scorer == bindparam("scorer"),
+    ArticleSentiment.published_at >= bindparam("start"),
+    ArticleSentiment.published_at < bindparam("end"),
+)
 
 
 def _empty_sentiment() -> pd.DataFrame:
