@@ -69,10 +69,11 @@ demo: install
 test: install-dev
 	$(BIN)/python -m pytest
 
-# The edit-test loop: everything but the tests marked slow (real servers, the browser,
-# statistical repetitions, anything over a few seconds); `make test` runs those too.
+# The edit-test loop: everything but the tests marked e2e (real server processes), browser
+# (Chromium) or slow (statistical repetitions, long replays, anything over a few seconds);
+# `make test` runs those too.
 test-fast: install-dev
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not browser and not e2e"
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -43,8 +43,8 @@ from btcmlops.config import Settings
 from btcmlops.db.models import FeatureSnapshot, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.features.schema import feature_names
-from btcmlops.mlops.prediction_ids import PredictionIdGenerator
-from btcmlops.mlops.prediction_logger import PredictionLogger
+from btcmlops.mlops.predictions.ids import PredictionIdGenerator
+from btcmlops.mlops.predictions.writer import PredictionLogger
 from common import (
     END,
     backend_name,

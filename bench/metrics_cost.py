@@ -31,19 +31,14 @@ import numpy as np
 from sqlalchemy import insert
 
 from btcmlops.api.app import create_app
-from btcmlops.api.prometheus import RequestMetrics
+from btcmlops.api.process_metrics import RequestMetrics
 from btcmlops.api.routers.prometheus import install_metrics
-from btcmlops.clock import HOUR, ManualClock, floor_hour
+from btcmlops.clock import HOUR, floor_hour
 from btcmlops.config import Settings
 from btcmlops.context import AppContext
 from btcmlops.db.models import PredictionLog
 from btcmlops.db.store import Store
-from btcmlops.features.builder import build_features
-from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
-from btcmlops.mlops.article_scoring import score_pending_articles
-from btcmlops.modeling.registry import ModelRegistry
-from btcmlops.modeling.training import train_from_store
-from btcmlops.sentiment.vader import VaderScorer
+from btcmlops.testing import TrainedHome, build_trained_home
 from common import END, temporary_database
 
 PAIR = ("vader", "random_forest")
@@ -93,16 +88,12 @@ def middleware_overhead(calls: int = 100_000, rounds: int = 7) -> None:
 # ------------------------------------------------------------------------- a trained home
 
 
-def train_home(store: Store, settings: Settings, clock: ManualClock) -> str:
-    simulator = MarketSimulator.ending_at(END, 28, 7)
-    config = simulator.config
-    simulate_into_store(store, clock, simulator, config.start, config.end, settings.symbol)
-    score_pending_articles(store, VaderScorer(), clock=clock)
-    build_features(store, PAIR[0], clock=clock, symbol=settings.symbol)
-    trained = train_from_store(store, *PAIR, clock=clock, settings=settings, with_importances=False)
-    registry = ModelRegistry(store, settings.artifacts_dir, clock)
-    info = registry.register(trained, created_by="bench", reason="metrics benchmark")
-    return registry.promote(info.version, actor="bench", reason="metrics benchmark").version
+def train_home(store: Store, settings: Settings) -> TrainedHome:
+    """28 simulated days (two articles an hour) and a promoted champion of ``PAIR``."""
+    return build_trained_home(
+        store, settings, END, pairs=(PAIR,), news_rate_per_hour=2.0, actor="bench",
+        reason="metrics benchmark", with_importances=False,
+    )  # fmt: skip
 
 
 def log_history(store: Store, version: str, rows: int, seed: int = 11) -> None:
@@ -227,10 +218,10 @@ def main() -> None:
     ):
         store = Store.open(url)
         settings = Settings(home=Path(tmp) / "home", database_url=url, _env_file=None)
-        clock = ManualClock(END)
         started = time.perf_counter()
-        version = train_home(store, settings, clock)
-        log_history(store, version, args.rows)
+        home = train_home(store, settings)
+        clock = home.clock
+        log_history(store, home.champions[PAIR].version, args.rows)
         print(
             f"   (home: {store.dialect}, {args.rows:,} logged predictions over 7 days, "
             f"built in {time.perf_counter() - started:.0f} s)"

@@ -27,7 +27,7 @@ from btcmlops.mlops.retraining.rollback import FALLBACK
 from btcmlops.mlops.runtime import Runtime
 from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.baselines import LAST_HOUR
-from btcmlops.modeling.registry import SHADOW
+from btcmlops.modeling.registry_records import SHADOW
 from btcmlops.modeling.training import train_from_store
 from btcmlops.sentiment.vader import VaderScorer
 

@@ -32,21 +32,7 @@ import httpx
 
 from btcmlops.testing import free_port
 
-from support import IN_CI
-
-
-def wait_until(
-    condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.05
-) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
+from support import IN_CI, wait_until
 
 
 def eventually(condition: Callable[[], Any], *, timeout: float, interval: float = 0.05) -> bool:

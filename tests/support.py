@@ -12,13 +12,15 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -26,6 +28,7 @@ from btcmlops.clock import HOUR, ManualClock
 from btcmlops.db.models import FeatureRow, ModelVersion
 from btcmlops.db.store import Store
 from btcmlops.features.schema import FEATURE_VERSION, feature_names, monitored_feature_names
+from btcmlops.mlops.predictions.ids import MAX_NODE, SEQUENCE_BITS
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.testing import TrainedHome, scratch_database
 
@@ -138,6 +141,11 @@ def store_feature_rows(
     return moved
 
 
+def same_bits(left: pd.DataFrame, right: pd.DataFrame) -> bool:
+    """The two frames hold bit-for-bit the same values (NaN equal to NaN, -0.0 not 0.0)."""
+    return left.to_numpy().tobytes() == right.to_numpy().tobytes()
+
+
 # ---------------------------------------------------------------------------------- homes
 
 
@@ -151,7 +159,21 @@ def reopen_home(url: str, home_dir, template: TrainedHome, end: datetime) -> Tra
     return TrainedHome(store, clock, settings, registry, champions, template.simulator)
 
 
-# -------------------------------------------------------------------------------- servers
+# ------------------------------------------------------------------- waiting and servers
+
+
+def wait_until(
+    condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.05
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
 
 
 def wait_until_listening(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -166,6 +188,11 @@ def wait_until_listening(base: str, process: subprocess.Popen, timeout: float = 
         except httpx.TransportError:
             time.sleep(0.1)
     raise TimeoutError("server did not start")
+
+
+def node_of(prediction_id: int) -> int:
+    """The worker node a prediction id embeds (``mlops.predictions.ids``)."""
+    return (prediction_id >> SEQUENCE_BITS) & MAX_NODE
 
 
 def registry_row(

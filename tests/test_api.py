@@ -37,6 +37,7 @@ def home(backend, tmp_path_factory, request):
                 settings,
                 END,
                 pairs=(("vader", "random_forest"), ("vader", "logistic_regression")),
+                with_importances=False,  # no test here reads them
             )
         finally:
             store.close()

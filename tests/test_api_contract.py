@@ -19,7 +19,7 @@ from btcmlops.testing import build_trained_home, free_port
 from support import fresh_database, wait_until_listening
 
 # Starts a real `btcmlops serve` process over a trained home.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 END = parse_utc("2024-03-01T00:00:00Z")
 

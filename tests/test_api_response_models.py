@@ -18,7 +18,7 @@ from btcmlops.config import Settings
 from btcmlops.context import AppContext
 from btcmlops.db.store import Store
 from btcmlops.features.schema import monitored_feature_names
-from btcmlops.mlops.timeline import prediction_timeline
+from btcmlops.mlops.predictions.timeline import prediction_timeline
 from btcmlops.server import build_app
 from btcmlops.testing import build_trained_home
 
@@ -121,7 +121,7 @@ def home(backend, tmp_path_factory, request):
         store = Store.open(url)
         settings = Settings(home=folder / "home", database_url=url, _env_file=None)
         try:
-            yield build_trained_home(store, settings, END)
+            yield build_trained_home(store, settings, END, with_importances=False)
         finally:
             store.close()
 

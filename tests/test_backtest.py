@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from btcmlops.cli.app import main
 from btcmlops.cli.output import _jsonable
 from btcmlops.clock import HOUR, ManualClock, parse_utc
 from btcmlops.config import Settings
@@ -245,6 +246,19 @@ def cli(*args: str, home: Path, timeout: float = 600, **popen):
     return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=timeout)
 
 
+def cli_in_process(*args: str, home: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """``btcmlops backtest`` through the console script's entry point in this process: the
+    exit code and stderr :func:`cli` gives, without a new interpreter importing everything."""
+    for name in [name for name in os.environ if name.startswith("BTCMLOPS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("BTCMLOPS_HOME", str(home))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(["backtest", *args])
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, exited.value.code, captured.out, captured.err)
+
+
 def dates(plan: BacktestPlan) -> list[str]:
     last = plan.end - timedelta(days=1)
     return ["--start", f"{plan.start:%Y-%m-%d}", "--end", f"{last:%Y-%m-%d}"]
@@ -287,16 +301,19 @@ def test_the_command_prints_json_and_writes_a_self_contained_html_report(market,
         (["--start", "2024-02-25", "--end", "2024-02-26", "--feature-set", "finbert"], "--news"),
     ],
 )
-def test_bad_input_is_one_clear_line_and_exit_2(market, tmp_path, args, words):
+def test_bad_input_is_one_clear_line_and_exit_2(market, tmp_path, args, words, monkeypatch, capsys):
     prices, _ = market
-    result = cli("--prices", str(prices), *args, home=tmp_path / "home", timeout=120)
+    result = cli_in_process(
+        "--prices", str(prices), *args, home=tmp_path / "home", monkeypatch=monkeypatch,
+        capsys=capsys,
+    )  # fmt: skip
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and words in lines[0], result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_unreadable_files_are_refused(market, tmp_path):
+def test_unreadable_files_are_refused(market, tmp_path, monkeypatch, capsys):
     prices, news = market
     for args, words in (
         (["--prices", str(tmp_path / "missing.csv")], "no such file"),
@@ -304,7 +321,9 @@ def test_unreadable_files_are_refused(market, tmp_path):
         (["--prices", str(prices), "--news", str(prices)], "not a news CSV"),
     ):
         dates = ["--start", "2024-02-21", "--end", "2024-02-22", "--warm-days", str(WARM)]
-        result = cli(*args, *dates, home=tmp_path / "home")
+        result = cli_in_process(
+            *args, *dates, home=tmp_path / "home", monkeypatch=monkeypatch, capsys=capsys
+        )
         assert result.returncode == 2 and words in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
 

@@ -14,7 +14,7 @@ from btcmlops.testing import free_port
 from support import wait_until_listening
 
 # Runs `btcmlops demo` and then `btcmlops serve` as real processes.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_a_short_demo_runs_and_leaves_a_servable_home(tmp_path):

@@ -13,12 +13,8 @@ from scipy.signal import lfilter
 
 from btcmlops.errors import InvalidInputError
 from btcmlops.mlops.drift import statistics as st
-from btcmlops.mlops.drift.feature_drift import (
-    REFERENCE_FORMAT,
-    Dependence,
-    DriftReference,
-    compare_features,
-)
+from btcmlops.mlops.drift.feature_drift import compare_features
+from btcmlops.mlops.drift.reference import REFERENCE_FORMAT, Dependence, DriftReference
 from btcmlops.mlops.drift.statistics import effective_sizes
 
 

@@ -7,11 +7,8 @@ import pytest
 from scipy.signal import lfilter
 
 from btcmlops.errors import InvalidInputError
-from btcmlops.mlops.drift.feature_drift import (
-    DriftReference,
-    compare_features,
-    severity_at_least,
-)
+from btcmlops.mlops.drift.feature_drift import compare_features, severity_at_least
+from btcmlops.mlops.drift.reference import DriftReference
 
 NAMES = [f"mood_{i}" for i in range(20)]
 

@@ -13,14 +13,9 @@ from scipy import stats
 
 from btcmlops.errors import InvalidInputError
 from btcmlops.mlops.drift import statistics as st
-from btcmlops.mlops.drift.feature_drift import (
-    DriftReference,
-    FeatureDrift,
-    SeverityRule,
-    compare_features,
-    drift_severity,
-    severity_at_least,
-)
+from btcmlops.mlops.drift.feature_drift import FeatureDrift, compare_features, severity_at_least
+from btcmlops.mlops.drift.reference import DriftReference
+from btcmlops.mlops.drift.severity_rules import SeverityRule, drift_severity
 from btcmlops.mlops.drift.statistics import ks as ks_module
 from btcmlops.mlops.drift.statistics import ks_exact
 

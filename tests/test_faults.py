@@ -54,12 +54,11 @@ from faults_support import (
     TcpProxy,
     eventually,
     mount_small_disk,
-    wait_until,
 )
-from support import clone_database, fresh_database, reopen_home
+from support import clone_database, fresh_database, reopen_home, wait_until
 
 # Real server processes, SIGKILLed promotions and full disks over a trained home.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 END = parse_utc("2024-03-01T00:00:00Z")
 PAIR = ("vader", "random_forest")

@@ -26,6 +26,8 @@ from btcmlops.features.schema import (
     feature_specs,
 )
 
+from support import same_bits
+
 HOUR = pd.Timedelta(hours=1)
 T0 = pd.Timestamp("2024-01-01T00:00:00Z")
 SCORE_COLUMNS = ["compound", "positive", "negative", "neutral", "confidence"]
@@ -109,10 +111,6 @@ def perturb_after(bars, articles, as_of, rng):
     exactly_at["published_at"] = as_of
     new_articles = pd.concat([rescored, added, exactly_at, earlier]).reset_index(drop=True)
     return new_bars, new_articles
-
-
-def same_bits(left, right):
-    return left.to_numpy().tobytes() == right.to_numpy().tobytes()
 
 
 # ------------------------------------------------------------------------- no look-ahead

@@ -31,6 +31,8 @@ from btcmlops.features.windows import (
 )
 from btcmlops.ingest.simulator import MarketSimulator, SimulationConfig
 
+from support import same_bits
+
 HOUR = pd.Timedelta(hours=1)
 SIM_START = parse_utc("2024-03-01T00:00:00Z")
 # The real file, read in place (never copied): ../shared/data/peer relative to the repository.
@@ -106,10 +108,6 @@ def row_mismatches(bars: pd.DataFrame, sentiment: pd.DataFrame, feature_set: str
     return mismatches
 
 
-def same_bits(left: pd.DataFrame, right: pd.DataFrame) -> bool:
-    return left.to_numpy().tobytes() == right.to_numpy().tobytes()
-
-
 # ----------------------------------------------------------------------------- primitives
 
 
@@ -176,12 +174,14 @@ def test_a_window_extreme_of_signed_zeros_is_an_unsigned_zero():
 # ------------------------------------------------------------------------- the row alone
 
 
+@pytest.mark.slow  # recomputes each of 20 days' hours alone
 @pytest.mark.parametrize("feature_set", FEATURE_SETS)
 def test_each_hour_of_a_simulated_market_computed_alone_equals_the_full_build(feature_set):
     bars, sentiment = simulated_market(days=20, seed=11)
     assert row_mismatches(bars, sentiment, feature_set) == []
 
 
+@pytest.mark.slow  # recomputes each of two weeks' hours alone
 @pytest.mark.skipif(
     not GEMINI_CSV.exists(), reason=f"the real Gemini file is absent ({GEMINI_CSV})"
 )

@@ -41,7 +41,7 @@ from btcmlops.testing import build_trained_home, free_port
 from support import fresh_database
 
 # A real `btcmlops serve` process under a property-based fuzz run.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 END = parse_utc("2024-03-01T00:00:00Z")
 API_KEY = "fuzz-test-key-0123456789"

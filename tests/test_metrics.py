@@ -22,13 +22,10 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from btcmlops.api.app import create_app
-from btcmlops.api.prometheus import (
-    LATENCY_BUCKETS,
-    LoggerMirror,
-    StoreReadings,
-    prepare_multiprocess_dir,
-)
+from btcmlops.api.process_metrics import LATENCY_BUCKETS, LoggerMirror
+from btcmlops.api.prometheus import prepare_multiprocess_dir
 from btcmlops.api.routers.prometheus import install_metrics
+from btcmlops.api.scrape_metrics import StoreReadings
 from btcmlops.clock import parse_utc
 from btcmlops.config import Settings
 from btcmlops.context import AppContext
@@ -36,14 +33,13 @@ from btcmlops.db.engine import make_engine
 from btcmlops.db.models import DriftReport, RetrainingRun
 from btcmlops.db.store import Store
 from btcmlops.mlops.monitoring import MonitoringSnapshot
-from btcmlops.mlops.prediction_ids import NODE_BITS, SEQUENCE_BITS
-from btcmlops.mlops.prediction_logger import LoggerHealth
+from btcmlops.mlops.predictions.writer import LoggerHealth
 from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.training import train_from_store
 from btcmlops.severity import severity_rank
 from btcmlops.testing import build_trained_home, free_port
 
-from support import fresh_database
+from support import fresh_database, node_of
 
 END = parse_utc("2024-03-01T00:00:00Z")
 PAIRS = (("vader", "random_forest"), ("vader", "logistic_regression"))
@@ -52,8 +48,8 @@ DEAD_URL = "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"
 Samples = dict[tuple[str, frozenset], float]
 
 
-# The tests on this home are marked slow: training its two champions takes 15-45 s on two
-# shared cores, more than the rest of the fast lane's store tests together.
+# Built once for the module, without permutation importances (no test here reads them): they
+# were two thirds of the time its two champions took to train.
 @pytest.fixture(scope="module")
 def home(backend, tmp_path_factory, request):
     folder = tmp_path_factory.mktemp(f"metrics-{backend}")
@@ -62,7 +58,7 @@ def home(backend, tmp_path_factory, request):
         store = Store.open(url)
         settings = Settings(home=folder / "home", database_url=url, _env_file=None)
         try:
-            yield build_trained_home(store, settings, END, pairs=PAIRS)
+            yield build_trained_home(store, settings, END, pairs=PAIRS, with_importances=False)
         finally:
             store.close()
 
@@ -121,7 +117,6 @@ def champion_version(home, feature_set: str, model_type: str) -> str:
 # ------------------------------------------------------------------------- in one process
 
 
-@pytest.mark.slow
 def test_predictions_are_counted_by_pair_source_and_direction(home, client):
     before = scrape(client)
     answers = [
@@ -158,7 +153,6 @@ def test_predictions_are_counted_by_pair_source_and_direction(home, client):
     ) == len(answers)
 
 
-@pytest.mark.slow
 def test_latency_is_a_histogram_per_route_template_with_bounded_labels(home, client):
     before = scrape(client)
     pid = client.post("/predict", params={"feature_set": "vader"}).json()["prediction_id"]
@@ -187,7 +181,6 @@ def test_latency_is_a_histogram_per_route_template_with_bounded_labels(home, cli
     assert "BREW" not in {dict(key)["method"] for key in matching(after, requests)}
 
 
-@pytest.mark.slow
 def test_accuracy_gauges_equal_what_the_api_answers(home, client):
     made = [
         client.post("/predict", params={"feature_set": fs, "model_type": mt}).json()
@@ -233,7 +226,6 @@ def test_accuracy_gauges_equal_what_the_api_answers(home, client):
         assert value(samples, "btcmlops_champion_test_accuracy_ratio", **pair) == baseline
 
 
-@pytest.mark.slow
 def test_drift_gauges_equal_the_latest_stored_check(home, client):
     pair = {"feature_set": "vader", "model_type": "random_forest"}
     summary = client.get("/drift/summary", params={**pair, "record": "true"}).json()["summary"]
@@ -296,7 +288,6 @@ def add_runs(home, feature_set: str, model_type: str, *outcomes: tuple[str, str 
             )
 
 
-@pytest.mark.slow
 def test_retraining_outcome_counts_equal_the_rows(home, client):
     add_runs(
         home,
@@ -343,7 +334,6 @@ def test_retraining_outcome_counts_equal_the_rows(home, client):
     assert value(samples, "btcmlops_retraining_runs_total", outcome="kept", **pair) is not None
 
 
-@pytest.mark.slow
 def test_last_successful_job_runs_come_from_the_store(home, client):
     jobs = PipelineJobs(client.app.state.services)
     jobs.runner.run("outcomes", jobs.resolve_outcomes)
@@ -372,7 +362,6 @@ def champion_versions(samples: Samples) -> dict[tuple[str, str], list[str]]:
     return found
 
 
-@pytest.mark.slow
 def test_champion_info_follows_a_promotion(home, client):
     feature_set, model_type = PAIRS[1]
     current = champion_version(home, feature_set, model_type)
@@ -403,7 +392,6 @@ def test_champion_info_follows_a_promotion(home, client):
     assert champion_versions(scrape(client))[(feature_set, model_type)] == [current]
 
 
-@pytest.mark.slow
 def test_store_readings_are_cached_between_scrapes(home, client):
     readings = client.app.state.metrics.store_readings
     readings.cache_seconds = 3600
@@ -415,7 +403,6 @@ def test_store_readings_are_cached_between_scrapes(home, client):
     assert value(scrape(client), "btcmlops_retraining_runs_total", **pair) == before + 1
 
 
-@pytest.mark.slow
 def test_the_scrape_answers_with_store_up_0_while_the_store_is_down(home, client, monkeypatch):
     assert value(scrape(client), "btcmlops_store_up") == 1
     client.post("/predict", params={"feature_set": "vader"})
@@ -438,7 +425,6 @@ def test_the_scrape_answers_with_store_up_0_while_the_store_is_down(home, client
     assert value(scrape(client), "btcmlops_store_up") == 1
 
 
-@pytest.mark.slow
 def test_lost_prediction_records_are_counted(home, client, monkeypatch):
     services = client.app.state.services
     before = scrape(client)
@@ -465,7 +451,6 @@ def test_lost_prediction_records_are_counted(home, client, monkeypatch):
     assert value(during, "btcmlops_prediction_log_spooling") == 1
 
 
-@pytest.mark.slow
 def test_logger_figures_are_mirrored_once(home, client):
     services = client.app.state.services
     before = scrape(client)
@@ -546,7 +531,6 @@ def test_a_hung_store_costs_the_first_scrape_a_bounded_wait_and_reads_as_down():
     assert readings.store_up() is True and readings.snapshot is known
 
 
-@pytest.mark.slow
 def test_reads_need_the_key_when_reads_are_protected(home):
     protected = home.settings.model_copy(
         update={"api_key": SecretStr("metrics-key"), "protect_reads": True}
@@ -558,7 +542,6 @@ def test_reads_need_the_key_when_reads_are_protected(home):
         assert "btcmlops_build_info" in response.text
 
 
-@pytest.mark.slow
 def test_openmetrics_is_served_when_asked_for(client):
     response = client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert response.status_code == 200
@@ -622,11 +605,7 @@ def two_workers(home, tmp_path_factory):
         process.wait(timeout=60)
 
 
-def node_of(prediction_id: int) -> int:
-    return (prediction_id >> SEQUENCE_BITS) & ((1 << NODE_BITS) - 1)
-
-
-@pytest.mark.slow
+@pytest.mark.e2e  # two uvicorn worker processes
 def test_predictions_through_two_workers_add_up_in_one_scrape(home, two_workers):
     base, process = two_workers
     served: dict[int, int] = {}

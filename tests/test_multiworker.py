@@ -28,15 +28,15 @@ from btcmlops.clock import parse_utc
 from btcmlops.config import Settings
 from btcmlops.db.models import Lease, ModelVersion, PredictionLog, RetrainingRun, WorkerNode
 from btcmlops.db.store import Store
-from btcmlops.mlops.prediction_ids import MAX_NODE, SEQUENCE_BITS
+from btcmlops.mlops.predictions.ids import MAX_NODE
 from btcmlops.mlops.scheduler import HEARTBEAT_SECONDS, SCHEDULER_LEASE
 from btcmlops.modeling.training import load_training_data, train_on
 from btcmlops.testing import build_trained_home, free_port
 
-from support import POSTGRES_URL, fresh_database
+from support import POSTGRES_URL, fresh_database, node_of
 
 pytestmark = [
-    pytest.mark.slow,  # real uvicorn workers and a scheduler process on one PostgreSQL
+    pytest.mark.e2e,  # real uvicorn workers and a scheduler process on one PostgreSQL
     pytest.mark.skipif(
         not POSTGRES_URL, reason="several workers need PostgreSQL: set BTCMLOPS_TEST_POSTGRES_URL"
     ),
@@ -46,11 +46,6 @@ END = parse_utc("2024-03-01T00:00:00Z")
 PAIR = ("vader", "logistic_regression")  # retrains in about a second
 API_KEY = "multiworker-test-key"
 RETRAIN_REQUESTS_PER_WORKER = 3
-
-
-def node_of(prediction_id: int) -> int:
-    """The worker node a prediction id embeds (``mlops.prediction_ids``)."""
-    return (prediction_id >> SEQUENCE_BITS) & MAX_NODE
 
 
 def wait_for(

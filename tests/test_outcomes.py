@@ -7,7 +7,7 @@ from datetime import timedelta
 from btcmlops.db.models import PredictionLog
 from btcmlops.ingest.sources import Bar
 from btcmlops.ingest.storage import store_bars
-from btcmlops.mlops.outcomes import resolve_outcomes
+from btcmlops.mlops.predictions.outcomes import resolve_outcomes
 
 H = timedelta(hours=1)
 

@@ -10,14 +10,15 @@ from sqlalchemy import func, select
 
 from btcmlops.db.models import FeatureSnapshot, PredictionLog
 from btcmlops.db.store import Store
-from btcmlops.mlops.prediction_ids import (
+from btcmlops.mlops.predictions.ids import (
     EPOCH,
     MAX_SEQUENCE,
     PredictionIdGenerator,
     register_node,
 )
-from btcmlops.mlops.prediction_logger import PredictionLogger
-from btcmlops.mlops.spool import Spool
+from btcmlops.mlops.predictions.queries import PredictionQueries
+from btcmlops.mlops.predictions.spool import Spool
+from btcmlops.mlops.predictions.writer import PredictionLogger
 
 DEAD_URL = "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"
 
@@ -116,7 +117,7 @@ def test_predictions_of_the_same_row_share_one_snapshot(store, clock, settings):
         for _ in range(50)
     ]
     assert logger.flush()
-    detail = logger.get_prediction(ids[0])
+    detail = PredictionQueries(store, clock).get_prediction(ids[0])
     assert detail["features"] == {"ret_1h": 0.01, "vol": None}
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(FeatureSnapshot)) == 1
@@ -206,7 +207,8 @@ def test_accuracy_and_statistics_match_hand_counts(store, clock, settings):
     assert logger.flush()
     for pid, actual in ids:
         logger.update_prediction_outcome(pid, actual, 41_000.0)
-    stats = logger.get_model_accuracy("vader", "random_forest", days=7)
+    queries = PredictionQueries(store, clock)
+    stats = queries.get_model_accuracy("vader", "random_forest", days=7)
     assert stats["total_predictions"] == 10
     assert stats["correct_predictions"] == 5
     assert stats["accuracy"] == pytest.approx(0.5)
@@ -220,14 +222,14 @@ def test_accuracy_and_statistics_match_hand_counts(store, clock, settings):
     low, high = stats["accuracy_interval_95"]
     assert low < 0.5 < high
 
-    totals = logger.get_prediction_statistics()
+    totals = queries.get_prediction_statistics()
     assert totals["total_predictions"] == 13
     assert totals["predictions_with_outcomes"] == 10
     assert totals["overall_accuracy"] == pytest.approx(0.5)
     assert (totals["vader_predictions"], totals["finbert_predictions"]) == (12, 1)
     assert totals["pending_outcomes"] == 3
     assert totals["avg_response_time_ms"] == pytest.approx(1.5)
-    recent = logger.get_recent_predictions("vader", only_with_outcomes=True, limit=3)
+    recent = queries.get_recent_predictions("vader", only_with_outcomes=True, limit=3)
     assert len(recent) == 3 and all(r["actual_direction"] is not None for r in recent)
     assert pending[0] not in {r["id"] for r in recent}
     logger.close()
@@ -237,7 +239,7 @@ def test_accuracy_without_outcomes_is_null_with_a_message(store, clock, settings
     logger = make_logger(store, clock, settings)
     log_one(logger, clock)
     assert logger.flush()
-    stats = logger.get_model_accuracy("vader", "random_forest")
+    stats = PredictionQueries(store, clock).get_model_accuracy("vader", "random_forest")
     assert stats["accuracy"] is None and "outcome" in stats["message"]
     logger.close()
 
@@ -255,8 +257,8 @@ def test_statistics_run_in_sql_not_python(store, clock, settings):
 
     event.listen(store.engine, "before_cursor_execute", capture)
     try:
-        logger.get_model_accuracy("vader", "random_forest")
-        logger.get_prediction_statistics()
+        PredictionQueries(store, clock).get_model_accuracy("vader", "random_forest")
+        PredictionQueries(store, clock).get_prediction_statistics()
     finally:
         event.remove(store.engine, "before_cursor_execute", capture)
     aggregates = [s for s in statements if "prediction_logs" in s]

@@ -29,14 +29,8 @@ from btcmlops.errors import (
 )
 from btcmlops.modeling.artifacts import serialize_pipeline, sha256_hex
 from btcmlops.modeling.model_types import MODEL_TYPES
-from btcmlops.modeling.registry import (
-    ARCHIVED,
-    CANDIDATE,
-    CHAMPION,
-    SHADOW,
-    ModelRegistry,
-    json_safe,
-)
+from btcmlops.modeling.registry import ModelRegistry
+from btcmlops.modeling.registry_records import ARCHIVED, CANDIDATE, CHAMPION, SHADOW, json_safe
 from btcmlops.modeling.training import train_model
 
 PAIR = ("vader", "random_forest")
@@ -67,6 +61,7 @@ def trained_models():
             last_hour_direction=last_hour,
             purge_gap=timedelta(hours=6),
             n_jobs=2,
+            with_importances=False,  # no test here reads them
         )
         for model_type in MODEL_TYPES
     } | {"features": features}
@@ -202,6 +197,7 @@ def test_reads_follow_changes_made_elsewhere_and_repeat_without_rereading(
 
     registry.set_status(v2, SHADOW)
     assert [m.version for m in elsewhere.shadows(*PAIR)] == [v2]
+    assert elsewhere.get(v2).status == SHADOW and elsewhere.get(v3).status == CANDIDATE
     registry.promote(v3, actor="bob", reason="better")
     assert elsewhere.champion(*PAIR).version == v3
     assert elsewhere.champion_pairs() == [PAIR]
@@ -212,6 +208,7 @@ def test_reads_follow_changes_made_elsewhere_and_repeat_without_rereading(
             update(ModelVersion).where(ModelVersion.version == v2).values(status=ARCHIVED)
         )
     assert elsewhere.shadows(*PAIR) == []
+    assert elsewhere.get(v2).status == ARCHIVED
 
 
 @pytest.mark.slow

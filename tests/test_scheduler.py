@@ -31,7 +31,9 @@ def template(backend, tmp_path_factory, request):
     with fresh_database(backend, folder, admin) as url:
         store = Store.open(url)
         settings = Settings(home=folder / "home", database_url=url, _env_file=None)
-        built = build_trained_home(store, settings, END, days=24, pairs=(PAIR,))
+        built = build_trained_home(
+            store, settings, END, days=24, pairs=(PAIR,), with_importances=False
+        )
         SimulatedWorld(built.simulator.config).save(settings.home)
         store.close()
         yield built

@@ -36,8 +36,9 @@ def template(backend, tmp_path_factory, request):
         store = Store.open(url)
         settings = Settings(home=folder / "home", database_url=url, _env_file=None)
         built = build_trained_home(
-            store, settings, END, days=40, signal_strength=0.6, pairs=(PAIR,)
-        )
+            store, settings, END, days=40, signal_strength=0.6, pairs=(PAIR,),
+            with_importances=False,  # no test here reads them
+        )  # fmt: skip
         SimulatedWorld(built.simulator.config).save(settings.home)
         store.close()
         yield built
@@ -93,11 +94,11 @@ def test_shadows_predict_every_hour_are_scored_and_never_reach_clients(runtime):
     # scored by the outcome job like any prediction
     assert logged(runtime, shadow_rows, PredictionLog.outcome_status == "resolved") >= 2
     # left out of everything a client reads
-    recent = runtime.logger.get_recent_predictions(limit=100)
+    recent = runtime.predictions.get_recent_predictions(limit=100)
     assert recent and all(row["model_version"] != shadow.version for row in recent)
-    accuracy = runtime.logger.get_model_accuracy(*PAIR, days=1)
+    accuracy = runtime.predictions.get_model_accuracy(*PAIR, days=1)
     assert accuracy["total_predictions"] + accuracy["pending_predictions"] == 4
-    assert runtime.logger.get_prediction_statistics()["total_predictions"] == 4
+    assert runtime.predictions.get_prediction_statistics()["total_predictions"] == 4
     # the report has its live hours paired with the champion's
     report = runtime.retraining.shadow_report(*PAIR)
     (evidence,) = report["shadows"]

@@ -28,7 +28,8 @@ from btcmlops.db.store import Store
 from btcmlops.features.builder import build_features
 from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
 from btcmlops.mlops.article_scoring import score_pending_articles
-from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
+from btcmlops.modeling.registry import ModelRegistry
+from btcmlops.modeling.registry_records import ModelVersionInfo
 from btcmlops.modeling.training import train_from_store
 from btcmlops.sentiment.vader import VaderScorer
 
@@ -91,12 +92,14 @@ def build_trained_home(
     news_rate_per_hour: float = 1.0,
     actor: str = "test",
     reason: str = "fixture",
+    with_importances: bool = True,
     **market: object,
 ) -> TrainedHome:
     """Simulate ``days`` ending at ``end``, score with VADER, build features, train champions.
 
     ``market`` holds further :class:`~btcmlops.ingest.simulator.SimulationConfig` fields;
-    ``actor`` and ``reason`` are recorded with each registration and promotion.
+    ``actor`` and ``reason`` are recorded with each registration and promotion;
+    ``with_importances=False`` skips the permutation importances (the same models, sooner).
     """
     clock = ManualClock(end)
     simulator = MarketSimulator.ending_at(
@@ -111,7 +114,13 @@ def build_trained_home(
     champions = {}
     for feature_set, model_type in pairs:
         trained = train_from_store(
-            store, feature_set, model_type, clock=clock, settings=settings, symbol=settings.symbol
+            store,
+            feature_set,
+            model_type,
+            clock=clock,
+            settings=settings,
+            symbol=settings.symbol,
+            with_importances=with_importances,
         )
         info = registry.register(trained, created_by=actor, reason=reason)
         champions[(feature_set, model_type)] = registry.promote(

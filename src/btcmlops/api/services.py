@@ -13,7 +13,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from btcmlops.context import AppContext
-from btcmlops.mlops.prediction_logger import PredictionLogger
+from btcmlops.mlops.predictions.queries import PredictionQueries
 from btcmlops.mlops.retraining import RetrainJob
 from btcmlops.mlops.runtime import Runtime
 from btcmlops.mlops.scheduler import Scheduler
@@ -30,8 +30,8 @@ class AccuracyCache:
     prediction itself, and a burst of requests must not all recompute an expired value).
     """
 
-    def __init__(self, logger: PredictionLogger, days: int = 7) -> None:
-        self.logger = logger
+    def __init__(self, predictions: PredictionQueries, days: int = 7) -> None:
+        self.predictions = predictions
         self.days = days
         self._values: dict[tuple[str, str], float | None] = {}
 
@@ -41,7 +41,7 @@ class AccuracyCache:
     def refresh(self, pairs: list[tuple[str, str]]) -> None:
         for feature_set, model_type in pairs:
             try:
-                stats = self.logger.get_model_accuracy(feature_set, model_type, self.days)
+                stats = self.predictions.get_model_accuracy(feature_set, model_type, self.days)
             except Exception:  # the store is down: keep the last known value
                 continue
             self._values[(feature_set, model_type)] = stats["accuracy"]
@@ -59,7 +59,7 @@ class Services(Runtime):
         with_scheduler: bool = False,
     ) -> None:
         super().__init__(context)
-        self.accuracy = AccuracyCache(self.logger)
+        self.accuracy = AccuracyCache(self.predictions)
         # Retraining jobs run here, off the request threads; two at most on two cores.
         self._jobs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="retrain")
         self.refresh_seconds = refresh_seconds

@@ -18,7 +18,8 @@ from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE, MODEL_TYPES, valid
 # scikit-learn and skops load only when a command needs them: `btcmlops --help` stays fast.
 if TYPE_CHECKING:
     from btcmlops.modeling.evaluation import ClassificationMetrics
-    from btcmlops.modeling.registry import ChampionChangeInfo, ModelRegistry, ModelVersionInfo
+    from btcmlops.modeling.registry import ModelRegistry
+    from btcmlops.modeling.registry_records import ChampionChangeInfo, ModelVersionInfo
     from btcmlops.modeling.training import TrainedModel
 
 app = typer.Typer(
@@ -59,7 +60,7 @@ def train(
     as_json: bool = _JSON,
 ) -> None:
     """Train a model on the stored feature rows, register it and show its test scores."""
-    from btcmlops.modeling.registry import json_safe
+    from btcmlops.modeling.registry_records import json_safe
     from btcmlops.modeling.training import train_from_store
 
     feature_set = validate_feature_set(feature_set)

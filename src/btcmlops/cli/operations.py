@@ -33,7 +33,7 @@ def predict(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Predict the next hour with the champion and log it (source: scheduled)."""
-    from btcmlops.mlops.predictions import predict_and_log
+    from btcmlops.mlops.predictions.serving import predict_and_log
 
     runtime = _runtime(ctx).start()
     try:
@@ -65,7 +65,7 @@ outcomes_app = typer.Typer(help="Outcomes of logged predictions.", no_args_is_he
 @outcomes_app.command("resolve")
 def resolve(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """Fill in what happened for every prediction whose hour has closed (idempotent)."""
-    from btcmlops.mlops.outcomes import resolve_outcomes
+    from btcmlops.mlops.predictions.outcomes import resolve_outcomes
 
     context = state(ctx).context()
     summary = resolve_outcomes(

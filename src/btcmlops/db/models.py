@@ -184,7 +184,7 @@ SHADOW_SOURCE = "shadow"
 class PredictionLog(Base):
     """One prediction with its full context; the outcome columns are filled when the hour closes.
 
-    ``id`` is assigned by the serving process (see ``mlops.prediction_ids``) so a response can
+    ``id`` is assigned by the serving process (see ``mlops.predictions.ids``) so a response can
     carry it before the record reaches the store. The features it saw are in
     :class:`FeatureSnapshot`, referenced by hash: every prediction of an hour shares them, and
     a narrow log row keeps accuracy and statistics queries fast.

@@ -9,7 +9,7 @@ process-wide metric objects by design; with several worker processes its multipr
 accuracy, the latest stored drift checks, retraining runs, champions and the scheduler's last
 successful runs. Every process shares the store, so these are right whichever process reads
 them, and they are never summed over processes. Each figure comes from the function the API
-answers with (``PredictionLogger.get_model_accuracy``, ``DriftDetector.detect_model_drift``)
+answers with (``PredictionQueries.get_model_accuracy``, ``DriftDetector.detect_model_drift``)
 or from one indexed query, so a reading costs a handful of small queries.
 """
 
@@ -136,7 +136,7 @@ def _champion_rows(session: Session) -> list[Any]:
 
 
 def _champion_reading(runtime: Runtime, row: Any, drift_severity: str | None) -> ChampionReading:
-    accuracy = runtime.logger.get_model_accuracy(
+    accuracy = runtime.predictions.get_model_accuracy(
         row.feature_set, row.model_type, REALISED_ACCURACY_DAYS
     )
     # The daily check's windows (settings); record=False: a scrape never writes drift_reports.

@@ -2,8 +2,9 @@
 
 An API worker, the standalone scheduler and the demo each build one :class:`Runtime` over
 their :class:`~btcmlops.context.AppContext`, so every path (HTTP, CLI, scheduled job) uses
-the same registry, predictor, prediction logger, drift detectors (the daily checks and the
-hourly sequential detector, kept fitted in memory between hours) and retraining policy.
+the same registry, predictor, prediction logger and prediction queries, drift detectors (the
+daily checks and the hourly sequential detector, kept fitted in memory between hours) and
+retraining policy.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from btcmlops.context import AppContext
 from btcmlops.mlops.drift.monitor import DriftDetector
 from btcmlops.mlops.drift.sequential_monitor import SequentialMonitor
 from btcmlops.mlops.leases import Leases
-from btcmlops.mlops.prediction_ids import PredictionIdGenerator, register_node
-from btcmlops.mlops.prediction_logger import PredictionLogger
+from btcmlops.mlops.predictions.ids import PredictionIdGenerator, register_node
+from btcmlops.mlops.predictions.queries import PredictionQueries
+from btcmlops.mlops.predictions.writer import PredictionLogger
 from btcmlops.mlops.retraining import AutomatedRetraining
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.serving.predictor import Predictor
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    """Registry, predictor, logger, drift detectors and retraining over one store and clock."""
+    """Registry, predictor, prediction logger and queries, drift detectors and retraining over
+    one store and clock."""
 
     def __init__(self, context: AppContext) -> None:
         self.context = context
@@ -38,6 +41,7 @@ class Runtime:
         self.logger = PredictionLogger(
             self.store, self.clock, self.settings, PredictionIdGenerator(node)
         )
+        self.predictions = PredictionQueries(self.store, self.clock)
         self.drift = DriftDetector(self.store, self.clock, self.settings)
         self.sequential = SequentialMonitor(self.store, self.clock, self.settings)
         self.retraining = AutomatedRetraining(

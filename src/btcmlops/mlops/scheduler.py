@@ -38,8 +38,8 @@ from btcmlops.features.schema import FEATURE_SETS, SCORER_FOR_SET
 from btcmlops.ingest.storage import ImportSummary, store_articles, store_bars
 from btcmlops.ingest.world import SimulatedWorld
 from btcmlops.mlops.article_scoring import score_pending_articles
-from btcmlops.mlops.outcomes import resolve_outcomes
-from btcmlops.mlops.predictions import log_shadow_predictions, predict_and_log
+from btcmlops.mlops.predictions.outcomes import resolve_outcomes
+from btcmlops.mlops.predictions.serving import log_shadow_predictions, predict_and_log
 from btcmlops.mlops.runtime import Runtime
 from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE
 from btcmlops.sentiment.base import SentimentScorer
@@ -98,7 +98,7 @@ class JobRunner:
         return detail
 
     def _record(self, name, started_at, duration, status, detail, error) -> None:  # type: ignore[no-untyped-def]
-        from btcmlops.modeling.registry import json_safe
+        from btcmlops.modeling.registry_records import json_safe
 
         try:
             with self.runtime.store.session() as session:

@@ -6,5 +6,8 @@
 * ``evaluation`` — metrics with intervals, calibration, baselines, permutation importance;
 * ``training`` — ``train_model`` (frames in) and ``train_from_store`` (stored rows in);
 * ``artifacts`` — skops files, sha256 and the trusted-type list;
-* ``registry`` — ``ModelRegistry``: versions, champion pointer, promotion and rollback.
+* ``registry`` — ``ModelRegistry``: versions, champion pointer, promotion and rollback;
+* ``registry_records`` — what the registry returns (``ModelVersionInfo``,
+  ``ChampionChangeInfo``), the statuses, ``fallback_words`` and ``json_safe``;
+* ``live_models`` — the registry's cached hot reads (champions, shadows, champion history).
 """

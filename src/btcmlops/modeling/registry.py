@@ -13,21 +13,19 @@ never replaces a working champion. Serving loads the champion through this point
 Rollback re-points to the champion that the current one replaced when it was *promoted*;
 a rollback is not itself something to return to, so rolling back twice walks two steps
 back (v1 → v2 → v3, rollback → v2, rollback → v1) instead of toggling between two models.
+
+The records the registry returns are ``registry_records``'; its hot reads are cached by
+``live_models``.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sklearn.pipeline import Pipeline
-from sqlalchemy import String, func, literal, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
 
 from btcmlops.clock import Clock
 from btcmlops.db.models import ChampionChange, ModelVersion
@@ -41,137 +39,21 @@ from btcmlops.modeling.artifacts import (
     sha256_hex,
     write_artifact,
 )
-from btcmlops.modeling.baselines import RULE_WORDS
+from btcmlops.modeling.live_models import LiveModelsCache
+from btcmlops.modeling.registry_records import (
+    ARCHIVED,
+    CANDIDATE,
+    CHAMPION,
+    SHADOW,
+    ChampionChangeInfo,
+    ModelVersionInfo,
+    json_safe,
+)
 from btcmlops.modeling.training import TrainedModel
 
-CANDIDATE = "candidate"
-CHAMPION = "champion"
-ARCHIVED = "archived"
-SHADOW = "shadow"  # predicts every hour beside the champion, logged, never served
 PROMOTE = "promote"
 ROLLBACK = "rollback"
 _NAME_LIMIT = 64  # created_by / actor column width
-
-
-@dataclass(frozen=True)
-class ModelVersionInfo:
-    """One registered model, as stored."""
-
-    id: int
-    version: str
-    feature_set: str
-    model_type: str
-    status: str
-    artifact_path: str
-    artifact_sha256: str
-    feature_version: str
-    feature_names: list[str]
-    metrics: dict[str, Any]
-    windows: dict[str, Any]
-    hyperparameters: dict[str, Any]
-    library_versions: dict[str, Any]
-    drift_reference: dict[str, Any] | None
-    created_at: datetime
-    created_by: str
-    reason: str
-
-    @property
-    def test_accuracy(self) -> float | None:
-        """The accuracy recorded on the test window (the champion's baseline for retraining)."""
-        return self.metrics.get("test_accuracy")
-
-    @property
-    def baseline_rule(self) -> str | None:
-        """The naive rule this version is, for a declared fallback; ``None`` if learned."""
-        return self.hyperparameters.get("baseline_rule")
-
-    @property
-    def kind(self) -> str:
-        return "learned" if self.baseline_rule is None else "baseline"
-
-    @classmethod
-    def from_row(cls, row: ModelVersion) -> ModelVersionInfo:
-        return cls(
-            id=row.id,
-            version=row.version,
-            feature_set=row.feature_set,
-            model_type=row.model_type,
-            status=row.status,
-            artifact_path=row.artifact_path,
-            artifact_sha256=row.artifact_sha256,
-            feature_version=row.feature_version,
-            feature_names=list(row.feature_names),
-            metrics=dict(row.metrics),
-            windows=dict(row.windows),
-            hyperparameters=dict(row.hyperparameters),
-            library_versions=dict(row.library_versions),
-            drift_reference=None if row.drift_reference is None else dict(row.drift_reference),
-            created_at=row.created_at,
-            created_by=row.created_by,
-            reason=row.reason,
-        )
-
-    def summary(self) -> dict[str, Any]:
-        """The fields a listing shows (JSON-safe)."""
-        test = self.metrics.get("test", {})
-        return {
-            "version": self.version,
-            "feature_set": self.feature_set,
-            "model_type": self.model_type,
-            "status": self.status,
-            "kind": self.kind,
-            "baseline_rule": self.baseline_rule,
-            "test_accuracy": self.test_accuracy,
-            "test_accuracy_ci": [test.get("accuracy_ci_low"), test.get("accuracy_ci_high")],
-            "validation_accuracy": self.metrics.get("validation_accuracy"),
-            "feature_version": self.feature_version,
-            "features": len(self.feature_names),
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            "reason": self.reason,
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        """Every field (JSON-safe)."""
-        return {
-            **self.summary(),
-            "id": self.id,
-            "artifact_path": self.artifact_path,
-            "artifact_sha256": self.artifact_sha256,
-            "feature_names": self.feature_names,
-            "metrics": self.metrics,
-            "windows": self.windows,
-            "hyperparameters": self.hyperparameters,
-            "library_versions": self.library_versions,
-        }
-
-
-@dataclass(frozen=True)
-class ChampionChangeInfo:
-    """One move of a champion pointer."""
-
-    id: int
-    feature_set: str
-    model_type: str
-    version: str
-    previous_version: str | None
-    action: str
-    actor: str
-    reason: str
-    changed_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "feature_set": self.feature_set,
-            "model_type": self.model_type,
-            "version": self.version,
-            "previous_version": self.previous_version,
-            "action": self.action,
-            "actor": self.actor,
-            "reason": self.reason,
-            "changed_at": self.changed_at.isoformat(),
-        }
 
 
 class ModelRegistry:
@@ -194,7 +76,7 @@ class ModelRegistry:
         self._clock = clock
         self._pipelines = VerifiedPipelines()
         self._type_audit = TypeAudit()
-        self._live = _LiveModelsCache(store)
+        self._live = LiveModelsCache(store)
 
     # ------------------------------------------------------------------------- register
 
@@ -261,6 +143,9 @@ class ModelRegistry:
 
     def get(self, version: str) -> ModelVersionInfo:
         """The registered model ``version``, or :class:`NotFoundError`."""
+        for model in self._live.current().models:  # a champion or shadow: already decoded
+            if model.version == version:
+                return model
         info = self._find(version)
         if info is None:
             raise NotFoundError(f"no model version {version!r} in the registry")
@@ -486,105 +371,6 @@ class ModelRegistry:
             return None if row is None else ModelVersionInfo.from_row(row)
 
 
-def fallback_words(model: ModelVersionInfo) -> str | None:
-    """A declared fallback in words (``None`` for a learned model)."""
-    rule = model.baseline_rule
-    if rule is None:
-        return None
-    return (
-        f"{model.feature_set}/{model.model_type} serves a naive baseline, not a learned "
-        f"model: {RULE_WORDS.get(rule, rule)} ({model.version}). {model.reason}"
-    )
-
-
-@dataclass(frozen=True)
-class _LiveModels:
-    """The champions and shadows (oldest first) and every champion change, read together."""
-
-    fingerprint: tuple[tuple[int, str], ...]
-    models: tuple[ModelVersionInfo, ...]
-    history: tuple[ChampionChangeInfo, ...]
-
-
-# What the cached reads depend on: which versions are champions or shadows, and the newest
-# champion change. Version rows never change except their status, and the history is only
-# appended to, so an equal fingerprint means equal answers.
-_FINGERPRINT = (
-    select(ModelVersion.id, ModelVersion.status)
-    .where(ModelVersion.status.in_((CHAMPION, SHADOW)))
-    .union_all(
-        select(func.coalesce(func.max(ChampionChange.id), 0), literal("history", type_=String))
-    )
-)
-
-
-class _LiveModelsCache:
-    """The registry's hot reads, decoded once per change instead of on every call.
-
-    The hourly jobs ask for the champion, its shadows, the champion pairs and the champion
-    history several times an hour; each full read decodes every JSON column (the drift
-    reference is the large one). Each call here costs one small query, the fingerprint; the
-    rows are read again only when it changed, whichever process changed them. The returned
-    infos are shared between callers: treat them as read-only.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._lock = threading.Lock()
-        self._live: _LiveModels | None = None
-
-    def current(self) -> _LiveModels:
-        with self._store.session() as session:
-            fingerprint = _fingerprint(session)
-            cached = self._live
-            if cached is not None and cached.fingerprint == fingerprint:
-                return cached
-            models = tuple(
-                ModelVersionInfo.from_row(row)
-                for row in session.scalars(
-                    select(ModelVersion)
-                    .where(ModelVersion.status.in_((CHAMPION, SHADOW)))
-                    .order_by(ModelVersion.created_at, ModelVersion.id)
-                )
-            )
-            history = tuple(_history(session))
-            # The fingerprint was read before the rows: if anything moved in between, it is
-            # older than the rows and the next call reloads.
-            live = _LiveModels(fingerprint=fingerprint, models=models, history=history)
-        with self._lock:
-            self._live = live
-        return live
-
-
-def _fingerprint(session: Session) -> tuple[tuple[int, str], ...]:
-    return tuple(sorted((int(key), str(kind)) for key, kind in session.execute(_FINGERPRINT)))
-
-
-def _history(session: Session) -> list[ChampionChangeInfo]:
-    new = aliased(ModelVersion)
-    previous = aliased(ModelVersion)
-    query = (
-        select(ChampionChange, new.version, previous.version)
-        .join(new, ChampionChange.model_version_id == new.id)
-        .outerjoin(previous, ChampionChange.previous_model_version_id == previous.id)
-        .order_by(ChampionChange.changed_at, ChampionChange.id)
-    )
-    return [
-        ChampionChangeInfo(
-            id=change.id,
-            feature_set=change.feature_set,
-            model_type=change.model_type,
-            version=version,
-            previous_version=previous_version,
-            action=change.action,
-            actor=change.actor,
-            reason=change.reason,
-            changed_at=change.changed_at,
-        )
-        for change, version, previous_version in session.execute(query)
-    ]
-
-
 def _champion_query(feature_set: str, model_type: str):  # type: ignore[no-untyped-def]
     return select(ModelVersion).where(
         ModelVersion.feature_set == feature_set,
@@ -596,25 +382,3 @@ def _champion_query(feature_set: str, model_type: str):  # type: ignore[no-untyp
 def _check_name(field: str, value: str) -> None:
     if not value or len(value) > _NAME_LIMIT:
         raise InvalidInputError(f"{field} must be 1 to {_NAME_LIMIT} characters, got {value!r}")
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN/infinity as ``None``, numpy scalars as Python, instants as ISO text.
-
-    PostgreSQL's JSONB rejects NaN, so nothing non-finite may reach a JSON column.
-    """
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    raise TypeError(f"cannot store {type(value).__name__} in a JSON column: {value!r}")

@@ -45,7 +45,8 @@ from btcmlops.modeling.model_types import (
     prediction_threads,
     validate_model_type,
 )
-from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo, fallback_words
+from btcmlops.modeling.registry import ModelRegistry
+from btcmlops.modeling.registry_records import ModelVersionInfo, fallback_words
 
 log = logging.getLogger(__name__)
 _ANSWER_CACHE_SIZE = 256

@@ -17,7 +17,7 @@ from btcmlops.api.schemas.registry import (
 from btcmlops.api.services import Services
 from btcmlops.features.schema import FEATURE_SETS
 from btcmlops.modeling.model_types import MODEL_TYPES
-from btcmlops.modeling.registry import fallback_words
+from btcmlops.modeling.registry_records import fallback_words
 
 router = APIRouter(prefix="/models", tags=["models"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 503)}

@@ -16,7 +16,7 @@ from btcmlops.api.schemas.predictions import (
 )
 from btcmlops.api.services import Services
 from btcmlops.errors import BtcmlopsError
-from btcmlops.mlops.predictions import predict_and_log
+from btcmlops.mlops.predictions.serving import predict_and_log
 
 router = APIRouter(tags=["predictions"], dependencies=[Depends(require_read_access)])
 ERRORS = {code: {"model": ErrorResponse} for code in (404, 422, 503)}

@@ -15,7 +15,7 @@ from btcmlops.api.schemas.predictions import (
     StatisticsResponse,
     TimelineResponse,
 )
-from btcmlops.mlops.timeline import prediction_timeline
+from btcmlops.mlops.predictions.timeline import prediction_timeline
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
@@ -35,7 +35,7 @@ def recent_predictions(
     limit: int = Query(100, ge=1, le=1000),
     only_with_outcomes: bool = Query(False),
 ) -> dict:
-    predictions = services.logger.get_recent_predictions(
+    predictions = services.predictions.get_recent_predictions(
         feature_set, model_type, limit, only_with_outcomes
     )
     return {
@@ -63,7 +63,7 @@ def prediction_accuracy(
     model_type: ModelTypeName = Query("random_forest"),
     days: int = Query(7, ge=1, le=365),
 ) -> dict:
-    stats = services.logger.get_model_accuracy(feature_set, model_type, days)
+    stats = services.predictions.get_model_accuracy(feature_set, model_type, days)
     return {"success": True, "accuracy_stats": stats}
 
 
@@ -74,7 +74,7 @@ def prediction_accuracy(
     summary="Totals over every logged prediction",
 )
 def prediction_statistics(services: ServicesDep) -> dict:
-    return {"success": True, "statistics": services.logger.get_prediction_statistics()}
+    return {"success": True, "statistics": services.predictions.get_prediction_statistics()}
 
 
 @router.get(
@@ -116,7 +116,7 @@ def predictions_timeline(
     summary="One prediction with its feature snapshot and outcome",
 )
 def get_prediction(services: ServicesDep, prediction_id: int = PREDICTION_ID) -> dict:
-    return {"success": True, "prediction": services.logger.get_prediction(prediction_id)}
+    return {"success": True, "prediction": services.predictions.get_prediction(prediction_id)}
 
 
 @router.post(

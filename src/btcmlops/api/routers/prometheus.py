@@ -1,7 +1,8 @@
 """``GET /metrics``: Prometheus metrics of this process (or of every worker) and the store.
 
-The metrics themselves are in :mod:`btcmlops.api.prometheus`; this module only declares the
-route and installs it, with its request middleware, on an app.
+The metrics themselves are in :mod:`btcmlops.api.prometheus` (and the ``process_metrics`` and
+``scrape_metrics`` modules it assembles); this module only declares the route and installs it,
+with its request middleware, on an app.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from btcmlops.api.deps import require_read_access
-from btcmlops.api.prometheus import AppMetrics, RequestMetrics, metrics_lifespan
+from btcmlops.api.process_metrics import RequestMetrics
+from btcmlops.api.prometheus import AppMetrics, metrics_lifespan
 
 router = APIRouter(tags=["service"], lifespan=metrics_lifespan)
 

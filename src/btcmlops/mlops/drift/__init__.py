@@ -3,7 +3,9 @@
 - ``statistics``: two-sample KS (matching scipy), PSI, Benjamini–Hochberg, the PSI noise
   level and effective sample sizes, on feature-major arrays.
 - ``feature_drift``: ``compare_features`` (reference vs current window: per-feature results,
-  the drift rule, the severity) and ``DriftReference`` (reusable, JSON-serialisable).
+  the drift rule, the ranking); ``reference``: ``DriftReference`` (reusable,
+  JSON-serialisable) and ``Dependence``; ``severity_rules``: the severity of a check;
+  ``columns``: the input validation both windows go through.
 - ``compare`` / ``files`` / ``tables`` / ``html_report``: ``btcmlops drift compare`` on CSV
   or Parquet files, and ``POST /drift/compare`` on tables sent in the request.
 - ``monitor``: ``DriftDetector``, the checks of the store's data (windows off the clock, the

@@ -10,7 +10,7 @@ Dependence (each feature's dependence time) is estimated from the reference's ow
 unless a history (earlier rows of the same features, at least as many as the reference) is
 given. On a short reference of a persistent feature the estimate comes out far too small
 and the check would alarm on noise (86 % of AR(0.95) checks at 24 × 24), so when the rows
-cannot support the estimate (:class:`~btcmlops.mlops.drift.feature_drift.Dependence`) the
+cannot support the estimate (:class:`~btcmlops.mlops.drift.reference.Dependence`) the
 check is refused with one line that says what would fix it: a longer reference or history.
 
 Bad values are counted and said, never silently dropped or let into the statistics: stray
@@ -30,13 +30,12 @@ import numpy as np
 
 from btcmlops.errors import InvalidInputError
 from btcmlops.mlops.drift.feature_drift import (
-    Dependence,
-    DriftReference,
     FeatureDriftResult,
     compare_prepared,
     history_is_used,
 )
 from btcmlops.mlops.drift.files import NumericTable, StrayCells, read_numeric_table
+from btcmlops.mlops.drift.reference import Dependence, DriftReference
 from btcmlops.mlops.drift.statistics import (
     DEPENDENCE_ROWS,
     SortedSample,

@@ -39,7 +39,7 @@ from btcmlops.mlops.drift.feature_drift import (
 from btcmlops.mlops.drift.model_drift import check_model_drift
 from btcmlops.modeling.feature_cache import FeatureFrameCache
 from btcmlops.modeling.model_types import validate_model_type
-from btcmlops.modeling.registry import json_safe
+from btcmlops.modeling.registry_records import json_safe
 from btcmlops.severity import severity_rank
 
 

@@ -3,14 +3,11 @@
 ``policy`` says when to retrain, ``promotion`` is the rule a challenger must pass (pure),
 ``shadows`` keeps the models that predict beside the champion and their evidence,
 ``rollback`` holds the paired rollback and the declared baseline fallback, ``runner`` runs
-the jobs, and ``queries`` reads the store for all of them.
+the jobs (``jobs``: the job and its lease; ``challenger``: train, meet the champion, decide;
+``run_records``: the run's row and answer), and ``queries`` reads the store for all of them.
 """
 
-from btcmlops.mlops.retraining.runner import (
-    AutomatedRetraining,
-    RetrainingInProgressError,
-    RetrainJob,
-    lease_name,
-)
+from btcmlops.mlops.retraining.jobs import RetrainingInProgressError, RetrainJob, lease_name
+from btcmlops.mlops.retraining.runner import AutomatedRetraining
 
 __all__ = ["AutomatedRetraining", "RetrainJob", "RetrainingInProgressError", "lease_name"]

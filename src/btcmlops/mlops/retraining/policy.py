@@ -40,7 +40,8 @@ from btcmlops.features.schema import FEATURE_VERSION
 from btcmlops.mlops.drift.sequential_status import FITTED, THRESHOLD, SequentialStatus
 from btcmlops.mlops.retraining import queries
 from btcmlops.mlops.significance import two_proportion_test
-from btcmlops.modeling.registry import ModelRegistry, ModelVersionInfo
+from btcmlops.modeling.registry import ModelRegistry
+from btcmlops.modeling.registry_records import ModelVersionInfo
 from btcmlops.modeling.splits import PURGE_GAP, SPLIT_FRACTIONS
 from btcmlops.severity import severities_at_least, severity_at_least
 

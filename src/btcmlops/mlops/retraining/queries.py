@@ -29,7 +29,7 @@ from btcmlops.db.store import Store
 from btcmlops.features.frames import load_closes
 from btcmlops.mlops.retraining.promotion import PairedCounts
 from btcmlops.modeling.evaluation import last_hour_directions
-from btcmlops.modeling.registry import json_safe
+from btcmlops.modeling.registry_records import json_safe
 
 RESOLVED = "resolved"
 

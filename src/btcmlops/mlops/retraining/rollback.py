@@ -44,7 +44,8 @@ from btcmlops.mlops.retraining.promotion import (
 )
 from btcmlops.mlops.retraining.shadows import JUDGED_BY_ROLLBACK, Shadows
 from btcmlops.modeling.baselines import LAST_HOUR, MAJORITY, RULE_WORDS
-from btcmlops.modeling.registry import SHADOW, ModelRegistry, ModelVersionInfo
+from btcmlops.modeling.registry import ModelRegistry
+from btcmlops.modeling.registry_records import SHADOW, ModelVersionInfo
 from btcmlops.modeling.training import TrainingData, load_training_data, train_on
 
 log = logging.getLogger(__name__)

@@ -33,12 +33,12 @@ from btcmlops.mlops.retraining.promotion import (
     log_mixture_e_value,
     log_mixture_e_values,
 )
-from btcmlops.modeling.registry import (
+from btcmlops.modeling.registry import ModelRegistry
+from btcmlops.modeling.registry_records import (
     ARCHIVED,
     CANDIDATE,
     SHADOW,
     ChampionChangeInfo,
-    ModelRegistry,
     ModelVersionInfo,
 )
 

@@ -30,7 +30,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 
 
 def _digest(values: dict) -> tuple[dict, str]:
-    # A frozen copy of mlops.prediction_logger.snapshot_of: migrations never import app code.
+    # A frozen copy of mlops.predictions.records.snapshot_of: migrations never import app code.
     cleaned = {
         str(k): (None if isinstance(v, float) and not math.isfinite(v) else v)
         for k, v in values.items()

@@ -6,6 +6,10 @@ loses nothing already written; a power cut may lose what the OS had not written 
 Replay renames a file before reading it, so two processes never replay the same file, and
 inserts with ``ON CONFLICT DO NOTHING`` on the prediction id, so replay is exactly-once even
 when an earlier attempt half-succeeded.
+
+A record on disk is a log row with its datetimes as ISO strings (:func:`as_spool_record`);
+replay turns it back into a row (:func:`from_spool_record`) and hands batches of rows to the
+writer's insert.
 """
 
 from __future__ import annotations
@@ -13,12 +17,20 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from btcmlops.clock import ensure_utc
+from btcmlops.db.models import PredictionLog
+
 SPOOL_GLOB = "predictions-*.jsonl"
 REPLAY_SUFFIX = ".replaying"
+_COLUMNS = {column.name for column in PredictionLog.__table__.columns}
+_DATETIME_FIELDS = ("predicted_at", "feature_ts", "target_ts", "outcome_recorded_at")
+
+InsertRows = Callable[[list[dict[str, Any]]], None]
 
 
 class Spool:
@@ -99,6 +111,46 @@ class Spool:
         if not self.directory.exists():
             return 0
         return sum(p.stat().st_size for p in self.directory.glob("predictions-*") if p.is_file())
+
+    def replay_pending(self, insert: InsertRows, batch_size: int) -> None:
+        """Claim every pending file and hand its rows to ``insert`` in batches of
+        ``batch_size``; a file is deleted once all of it is inserted. An exception from
+        ``insert`` (the store is down again) leaves the claimed file for the next replay."""
+        for path in self.pending_files():
+            claimed = self.claim(path)
+            if claimed is None:
+                continue
+            _replay_file(claimed, insert, batch_size)
+
+
+def as_spool_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A log row as one JSON-ready spool record (datetimes as ISO strings, in UTC)."""
+    out = dict(row)
+    for key in _DATETIME_FIELDS:
+        if isinstance(out.get(key), datetime):
+            out[key] = ensure_utc(out[key]).isoformat()
+    return out
+
+
+def from_spool_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The log row a spool record was made from (unknown keys dropped)."""
+    row = {key: value for key, value in record.items() if key in _COLUMNS or key == "features"}
+    for key in _DATETIME_FIELDS:
+        if isinstance(row.get(key), str):
+            row[key] = datetime.fromisoformat(row[key])
+    return row
+
+
+def _replay_file(path: Path, insert: InsertRows, batch_size: int) -> None:
+    batch: list[dict[str, Any]] = []
+    for record in Spool.read(path):
+        batch.append(from_spool_record(record))
+        if len(batch) >= batch_size:
+            insert(batch)
+            batch = []
+    if batch:
+        insert(batch)
+    path.unlink(missing_ok=True)
 
 
 def _owner_pid(path: Path) -> int | None:

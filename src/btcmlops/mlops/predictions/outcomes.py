@@ -5,19 +5,26 @@ A prediction made on the feature row of bar ``t`` (its ``feature_ts``) is about 
 same function that labels training rows. It can be resolved once bar ``t+1h`` has closed, at
 ``t+2h``. If either bar is still missing ``outcome_grace_hours`` after that, the prediction is
 marked ``expired`` and never retried. Resolution is idempotent: only ``pending`` rows change.
+
+An outcome can also be entered by hand (:func:`record_outcome`, behind
+``POST /predictions/{id}/outcome``); it overwrites whatever the row held.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Float, Integer, bindparam, func, select, update
 
 from btcmlops.clock import HOUR, Clock
 from btcmlops.db.models import PredictionLog, PriceBar
 from btcmlops.db.store import Store
+from btcmlops.errors import InvalidInputError, NotFoundError
 from btcmlops.features.target import direction
+from btcmlops.mlops.predictions.records import prediction_as_dict
 
 
 @dataclass
@@ -141,3 +148,50 @@ def _apply(
         elif hour + 2 * HOUR + grace <= now:
             result = connection.execute(_EXPIRE, {"hour": hour, "now": now})
             summary.expired += result.rowcount or 0
+
+
+def check_outcome(actual_direction: int, bitcoin_price_1h_later: float | None) -> None:
+    """Refuse an outcome no bar could have produced, with what was expected and what came."""
+    if actual_direction not in (0, 1):
+        raise InvalidInputError(
+            f"actual_direction must be 0 (down) or 1 (up), got {actual_direction!r}"
+        )
+    if bitcoin_price_1h_later is not None and not (
+        math.isfinite(bitcoin_price_1h_later) and bitcoin_price_1h_later > 0
+    ):
+        raise InvalidInputError(
+            f"bitcoin_price_1h_later must be a positive number, got {bitcoin_price_1h_later!r}"
+        )
+
+
+def record_outcome(
+    store: Store,
+    clock: Clock,
+    prediction_id: int,
+    actual_direction: int,
+    bitcoin_price_1h_later: float | None = None,
+    *,
+    source: str = "manual",
+) -> dict[str, Any]:
+    """Store what happened for one stored prediction; the prediction in the API's shape.
+
+    A prediction logged a moment ago may still be on the writer's queue: go through
+    ``PredictionLogger.update_prediction_outcome``, which flushes first.
+    """
+    check_outcome(actual_direction, bitcoin_price_1h_later)
+    with store.session() as session:
+        row = session.get(PredictionLog, prediction_id)
+        if row is None:
+            raise NotFoundError(f"no prediction with id {prediction_id}")
+        row.actual_direction = actual_direction
+        row.prediction_correct = row.prediction == actual_direction
+        row.outcome_status = "resolved"
+        row.outcome_source = source
+        row.outcome_recorded_at = clock.now()
+        if bitcoin_price_1h_later is not None:
+            row.bitcoin_price_1h_later = bitcoin_price_1h_later
+            if row.bitcoin_price_at_prediction:
+                row.price_change_pct = 100.0 * (
+                    bitcoin_price_1h_later / row.bitcoin_price_at_prediction - 1.0
+                )
+        return prediction_as_dict(row)

@@ -12,8 +12,8 @@ from btcmlops.db.models import SHADOW_SOURCE
 from btcmlops.errors import BtcmlopsError
 from btcmlops.features.schema import FEATURE_VERSION
 from btcmlops.mlops.monitoring import count_prediction
-from btcmlops.mlops.prediction_logger import PredictionLogger
-from btcmlops.modeling.registry import ModelVersionInfo
+from btcmlops.mlops.predictions.writer import PredictionLogger
+from btcmlops.modeling.registry_records import ModelVersionInfo
 from btcmlops.serving.predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
