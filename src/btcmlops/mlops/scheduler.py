@@ -101,11 +101,11 @@ class JobRunner:
         from btcmlops.modeling.registry_records import json_safe
 
         try:
-            with self.runtime.store.session() as session:
+            with self.runtime.store.connection() as connection:
                 # One prepared INSERT with parameters: a replay records several runs an hour,
                 # and building a statement per row (or the ORM's unit of work) costs more
                 # than the row.
-                session.connection().execute(
+                connection.execute(
                     _INSERT_RUN,
                     {
                         "job": name,

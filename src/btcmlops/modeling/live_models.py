@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import String, func, literal, select
+from sqlalchemy import Connection, String, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from btcmlops.db.models import ChampionChange, ModelVersion
@@ -59,11 +59,12 @@ class LiveModelsCache:
         self._live: LiveModels | None = None
 
     def current(self) -> LiveModels:
+        with self._store.connection() as connection:
+            fingerprint = _fingerprint(connection)
+        cached = self._live
+        if cached is not None and cached.fingerprint == fingerprint:
+            return cached
         with self._store.session() as session:
-            fingerprint = _fingerprint(session)
-            cached = self._live
-            if cached is not None and cached.fingerprint == fingerprint:
-                return cached
             models = tuple(
                 ModelVersionInfo.from_row(row)
                 for row in session.scalars(
@@ -81,8 +82,8 @@ class LiveModelsCache:
         return live
 
 
-def _fingerprint(session: Session) -> tuple[tuple[int, str], ...]:
-    return tuple(sorted((int(key), str(kind)) for key, kind in session.execute(_FINGERPRINT)))
+def _fingerprint(connection: Connection) -> tuple[tuple[int, str], ...]:
+    return tuple(sorted((int(key), str(kind)) for key, kind in connection.execute(_FINGERPRINT)))
 
 
 def _history(session: Session) -> list[ChampionChangeInfo]:
