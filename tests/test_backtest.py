@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from btcmlops.cli.app import main
-from btcmlops.cli.output import _jsonable
+from btcmlops.cli.output import json_leaf
 from btcmlops.clock import HOUR, ManualClock, parse_utc
 from btcmlops.config import Settings
 from btcmlops.context import AppContext
@@ -182,7 +182,7 @@ def test_a_backtest_runs_the_service_jobs_and_scores_every_policy_on_the_same_ho
     static = evaluation.policies["static"].p_up
     if report["policies"]["adaptive"]["deployments"] == 0 and not report["champion_changes"]:
         np.testing.assert_allclose(adaptive.to_numpy(), static.to_numpy(), rtol=1e-12)
-    json.dumps(report, default=_jsonable, allow_nan=False)  # the --json document
+    json.dumps(report, default=json_leaf, allow_nan=False)  # the --json document
 
 
 @pytest.mark.slow  # replays hours through the real jobs

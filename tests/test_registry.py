@@ -27,10 +27,11 @@ from btcmlops.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from btcmlops.jsonable import jsonable
 from btcmlops.modeling.artifacts import serialize_pipeline, sha256_hex
 from btcmlops.modeling.model_types import MODEL_TYPES
 from btcmlops.modeling.registry import ModelRegistry
-from btcmlops.modeling.registry_records import ARCHIVED, CANDIDATE, CHAMPION, SHADOW, json_safe
+from btcmlops.modeling.registry_records import ARCHIVED, CANDIDATE, CHAMPION, SHADOW
 from btcmlops.modeling.training import train_model
 
 PAIR = ("vader", "random_forest")
@@ -135,7 +136,7 @@ def test_registering_writes_the_artifact_and_records_how_the_model_was_made(
 
 
 def test_json_documents_never_carry_nan():
-    document = json_safe({"a": float("nan"), "b": [np.float64("inf"), np.int64(3)], "c": (1.5,)})
+    document = jsonable({"a": float("nan"), "b": [np.float64("inf"), np.int64(3)], "c": (1.5,)})
     assert document == {"a": None, "b": [None, 3], "c": [1.5]}
 
 

@@ -60,7 +60,7 @@ def train(
     as_json: bool = _JSON,
 ) -> None:
     """Train a model on the stored feature rows, register it and show its test scores."""
-    from btcmlops.modeling.registry_records import json_safe
+    from btcmlops.jsonable import jsonable
     from btcmlops.modeling.training import train_from_store
 
     feature_set = validate_feature_set(feature_set)
@@ -92,7 +92,7 @@ def train(
                 "status": info.status,
                 "feature_set": feature_set,
                 "model_type": model_type,
-                "metrics": json_safe(trained.metrics_document()),
+                "metrics": jsonable(trained.metrics_document()),
                 "windows": trained.windows(),
                 "beats_baselines": _beats_baselines(trained),
             }

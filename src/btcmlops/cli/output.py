@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -18,23 +17,21 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from btcmlops.jsonable import jsonable
+
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    return str(value)
+def json_leaf(value: Any) -> Any:
+    """What the terminal's JSON prints for a value json cannot write itself (instants, numpy
+    scalars, paths; anything else as its text)."""
+    return jsonable(value, fallback=str)
 
 
 def emit_json(payload: Any) -> None:
     """Print ``payload`` as JSON on stdout (no rich markup, so it pipes cleanly)."""
-    print(json.dumps(payload, default=_jsonable, indent=2, allow_nan=False))
+    print(json.dumps(payload, default=json_leaf, indent=2, allow_nan=False))
 
 
 @contextmanager

@@ -37,6 +37,7 @@ from btcmlops.features.builder import build_features
 from btcmlops.features.schema import FEATURE_SETS, SCORER_FOR_SET
 from btcmlops.ingest.storage import ImportSummary, store_articles, store_bars
 from btcmlops.ingest.world import SimulatedWorld
+from btcmlops.jsonable import jsonable
 from btcmlops.mlops.article_scoring import score_pending_articles
 from btcmlops.mlops.predictions.outcomes import resolve_outcomes
 from btcmlops.mlops.predictions.serving import log_shadow_predictions, predict_and_log
@@ -98,8 +99,6 @@ class JobRunner:
         return detail
 
     def _record(self, name, started_at, duration, status, detail, error) -> None:  # type: ignore[no-untyped-def]
-        from btcmlops.modeling.registry_records import json_safe
-
         try:
             with self.runtime.store.connection() as connection:
                 # One prepared INSERT with parameters: a replay records several runs an hour,
@@ -113,7 +112,7 @@ class JobRunner:
                         "finished_at": self.runtime.clock.now(),
                         "duration_seconds": duration,
                         "status": status,
-                        "detail": json_safe(_plain(detail)) if detail is not None else None,
+                        "detail": jsonable(detail) if detail is not None else None,
                         "error": error,
                     },
                 )
@@ -582,13 +581,3 @@ def recent_job_runs(runtime: Runtime, limit_per_job: int = 1) -> dict[str, list[
                 for row in rows
             ]
     return runs
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value

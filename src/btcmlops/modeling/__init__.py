@@ -8,6 +8,6 @@
 * ``artifacts`` — skops files, sha256 and the trusted-type list;
 * ``registry`` — ``ModelRegistry``: versions, champion pointer, promotion and rollback;
 * ``registry_records`` — what the registry returns (``ModelVersionInfo``,
-  ``ChampionChangeInfo``), the statuses, ``fallback_words`` and ``json_safe``;
+  ``ChampionChangeInfo``), the statuses and ``fallback_words``;
 * ``live_models`` — the registry's cached hot reads (champions, shadows, champion history).
 """

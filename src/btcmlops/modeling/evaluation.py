@@ -27,7 +27,6 @@ seen rarely in training never yields a probability of exactly 0 or 1.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -43,6 +42,7 @@ from sklearn.metrics import (
 )
 
 from btcmlops.features.target import direction_targets
+from btcmlops.jsonable import finite_or_none
 
 CALIBRATION_BINS = 10
 PERMUTATION_REPEATS = 3  # shuffles per feature: ~100 features x 3 take a few seconds
@@ -130,7 +130,7 @@ class ClassificationMetrics:
     predicted_up_rate: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {key: _finite_or_none(value) for key, value in asdict(self).items()}
+        return {key: finite_or_none(value) for key, value in asdict(self).items()}
 
 
 def evaluate_forecast(
@@ -258,8 +258,8 @@ class FeatureImportance:
     def as_dict(self) -> dict[str, Any]:
         return {
             "feature": self.feature,
-            "importance_mean": _finite_or_none(self.importance_mean),
-            "importance_std": _finite_or_none(self.importance_std),
+            "importance_mean": finite_or_none(self.importance_mean),
+            "importance_std": finite_or_none(self.importance_std),
         }
 
 
@@ -303,12 +303,3 @@ def permutation_importances(
         )
     ]
     return sorted(ranked, key=lambda item: (-np.nan_to_num(item.importance_mean), item.feature))
-
-
-def _finite_or_none(value: Any) -> Any:
-    """NaN and infinities become ``None`` (PostgreSQL's JSONB rejects NaN)."""
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

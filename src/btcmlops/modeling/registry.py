@@ -31,6 +31,7 @@ from btcmlops.clock import Clock
 from btcmlops.db.models import ChampionChange, ModelVersion
 from btcmlops.db.store import Store
 from btcmlops.errors import ConflictError, InvalidInputError, NotFoundError
+from btcmlops.jsonable import jsonable
 from btcmlops.modeling.artifacts import (
     ARTIFACT_SUFFIX,
     TypeAudit,
@@ -47,7 +48,6 @@ from btcmlops.modeling.registry_records import (
     SHADOW,
     ChampionChangeInfo,
     ModelVersionInfo,
-    json_safe,
 )
 from btcmlops.modeling.training import TrainedModel
 
@@ -111,11 +111,11 @@ class ModelRegistry:
             artifact_sha256=digest,
             feature_version=trained.feature_version,
             feature_names=list(trained.feature_names),
-            metrics=json_safe(trained.metrics_document()),
-            windows=json_safe(trained.windows()),
-            hyperparameters=json_safe(trained.hyperparameters),
-            library_versions=json_safe(trained.library_versions),
-            drift_reference=None if drift_reference is None else json_safe(drift_reference),
+            metrics=jsonable(trained.metrics_document()),
+            windows=jsonable(trained.windows()),
+            hyperparameters=jsonable(trained.hyperparameters),
+            library_versions=jsonable(trained.library_versions),
+            drift_reference=None if drift_reference is None else jsonable(drift_reference),
             created_at=created_at,
             created_by=created_by,
             reason=reason,

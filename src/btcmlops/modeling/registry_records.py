@@ -1,6 +1,6 @@
 """The registry's records: a registered model (``ModelVersionInfo``) and a move of a champion
 pointer (``ChampionChangeInfo``) as stored, the statuses a model version can have, a declared
-fallback in words, and ``json_safe`` for what goes into the JSON columns.
+fallback in words, and ``jsonable`` for what goes into the JSON columns.
 
 Separate from ``registry`` because far more code reads these records than changes the
 registry: serving, the retraining loop, drift checks, the API and the CLI import them
@@ -9,10 +9,8 @@ without needing the artifact and champion-pointer machinery.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from btcmlops.db.models import ModelVersion
@@ -154,25 +152,3 @@ def fallback_words(model: ModelVersionInfo) -> str | None:
         f"{model.feature_set}/{model.model_type} serves a naive baseline, not a learned "
         f"model: {RULE_WORDS.get(rule, rule)} ({model.version}). {model.reason}"
     )
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN/infinity as ``None``, numpy scalars as Python, instants as ISO text.
-
-    PostgreSQL's JSONB rejects NaN, so nothing non-finite may reach a JSON column.
-    """
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    raise TypeError(f"cannot store {type(value).__name__} in a JSON column: {value!r}")

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from btcmlops.errors import InvalidInputError
+from btcmlops.jsonable import finite_or_none
 from btcmlops.mlops.drift import statistics as st
 from btcmlops.mlops.drift.columns import feature_columns
 from btcmlops.mlops.drift.reference import Dependence, DriftReference
@@ -69,7 +70,7 @@ class FeatureDrift:
     bins_used: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: _plain(value) for key, value in asdict(self).items()}
+        return {key: finite_or_none(value) for key, value in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -364,9 +365,3 @@ def _rank_key(item: FeatureDrift) -> tuple[int, float, float, str]:
     group = 1 if item.ks_significant else 2 if item.tested else 3
     p = item.ks_pvalue_adjusted if item.tested else math.inf
     return (group, p, item.ks_pvalue_effective if item.tested else math.inf, item.feature)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

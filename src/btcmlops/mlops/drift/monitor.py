@@ -31,6 +31,7 @@ from btcmlops.features.schema import (
     monitored_feature_names,
     validate_feature_set,
 )
+from btcmlops.jsonable import jsonable
 from btcmlops.mlops.drift.feature_drift import (
     FeatureDriftResult,
     compare_features,
@@ -39,7 +40,6 @@ from btcmlops.mlops.drift.feature_drift import (
 from btcmlops.mlops.drift.model_drift import check_model_drift
 from btcmlops.modeling.feature_cache import FeatureFrameCache
 from btcmlops.modeling.model_types import validate_model_type
-from btcmlops.modeling.registry_records import json_safe
 from btcmlops.severity import severity_rank
 
 
@@ -380,7 +380,7 @@ class DriftDetector:
                     status=report.get("status", "success"),
                     severity=report.get("overall_severity", report.get("drift_severity")),
                     checked_at=self.clock.now(),
-                    report=json_safe(report),
+                    report=jsonable(report),
                 )
             )
 

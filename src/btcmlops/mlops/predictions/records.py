@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from btcmlops.db.models import PredictionLog
-
-
-def finite_or_none(value: Any) -> Any:
-    """``value``, or ``None`` when it is a NaN or an infinity (JSON and SQL cannot hold them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+from btcmlops.jsonable import finite_or_none
 
 
 def prediction_as_dict(row: PredictionLog) -> dict[str, Any]:

@@ -31,9 +31,10 @@ from btcmlops.clock import HOUR, Clock
 from btcmlops.config import Settings
 from btcmlops.db.models import FeatureSnapshot, PredictionLog
 from btcmlops.db.store import Store
+from btcmlops.jsonable import finite_or_none
 from btcmlops.mlops.predictions.ids import PredictionIdGenerator
 from btcmlops.mlops.predictions.outcomes import check_outcome, record_outcome
-from btcmlops.mlops.predictions.records import finite_or_none, snapshot_of
+from btcmlops.mlops.predictions.records import snapshot_of
 from btcmlops.mlops.predictions.spool import Spool, as_spool_record
 
 log = logging.getLogger(__name__)

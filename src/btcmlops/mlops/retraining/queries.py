@@ -27,9 +27,9 @@ from btcmlops.db.models import (
 )
 from btcmlops.db.store import Store
 from btcmlops.features.frames import load_closes
+from btcmlops.jsonable import jsonable
 from btcmlops.mlops.retraining.promotion import PairedCounts
 from btcmlops.modeling.evaluation import last_hour_directions
-from btcmlops.modeling.registry_records import json_safe
 
 RESOLVED = "resolved"
 
@@ -353,9 +353,9 @@ def add_decision_run(
                 decision_reason=reason,
                 challenger_version=challenger_version,
                 champion_version=champion_version,
-                challenger_metrics=json_safe(challenger_metrics),
-                champion_metrics=json_safe(champion_metrics),
-                evidence=json_safe(evidence),
+                challenger_metrics=jsonable(challenger_metrics),
+                champion_metrics=jsonable(champion_metrics),
+                evidence=jsonable(evidence),
                 started_at=at,
                 finished_at=at,
                 duration_seconds=0.0,

@@ -16,8 +16,9 @@ from sqlalchemy import update
 from btcmlops.clock import Clock
 from btcmlops.db.models import RetrainingRun
 from btcmlops.db.store import Store
+from btcmlops.jsonable import jsonable
 from btcmlops.mlops.retraining.jobs import RetrainJob
-from btcmlops.modeling.registry_records import ModelVersionInfo, json_safe
+from btcmlops.modeling.registry_records import ModelVersionInfo
 from btcmlops.modeling.training import TrainedModel
 
 if TYPE_CHECKING:
@@ -60,12 +61,12 @@ def finish_run(
         "decision_reason": record.decision_reason,
         "challenger_version": record.challenger_version,
         "champion_version": record.champion_version,
-        "challenger_metrics": json_safe(record.challenger_metrics),
-        "champion_metrics": json_safe(record.champion_metrics),
-        "significance": json_safe(record.significance),
-        "evidence": json_safe(record.evidence),
-        "windows": json_safe(record.windows),
-        "samples": json_safe(record.samples),
+        "challenger_metrics": jsonable(record.challenger_metrics),
+        "champion_metrics": jsonable(record.champion_metrics),
+        "significance": jsonable(record.significance),
+        "evidence": jsonable(record.evidence),
+        "windows": jsonable(record.windows),
+        "samples": jsonable(record.samples),
     }
     with store.session() as session:
         session.execute(

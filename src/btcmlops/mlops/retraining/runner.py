@@ -35,6 +35,7 @@ from btcmlops.db.models import RetrainCheck, RetrainingRun
 from btcmlops.db.store import Store
 from btcmlops.errors import BtcmlopsError, ConflictError
 from btcmlops.features.schema import FEATURE_SETS, validate_feature_set
+from btcmlops.jsonable import jsonable
 from btcmlops.mlops.leases import Leases
 from btcmlops.mlops.retraining import queries
 from btcmlops.mlops.retraining.challenger import DEPLOY, ChallengerTrial
@@ -50,7 +51,7 @@ from btcmlops.mlops.retraining.run_records import RunRecord, failed_outcome, fin
 from btcmlops.mlops.retraining.shadows import Shadows
 from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE, validate_model_type
 from btcmlops.modeling.registry import ModelRegistry
-from btcmlops.modeling.registry_records import SHADOW, ModelVersionInfo, json_safe
+from btcmlops.modeling.registry_records import SHADOW, ModelVersionInfo
 from btcmlops.modeling.training import TrainedModel, train_on
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class AutomatedRetraining:
                         feature_set=feature_set,
                         model_type=model_type,
                         should_retrain=decision["should_retrain"],
-                        decision=json_safe(decision),
+                        decision=jsonable(decision),
                         checked_at=decision["timestamp"],
                     )
                 )
