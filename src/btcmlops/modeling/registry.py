@@ -187,13 +187,13 @@ class ModelRegistry:
 
     # -------------------------------------------------------------------------- loading
 
+    def champions(self) -> list[ModelVersionInfo]:
+        """The champion of every pair that has one."""
+        return [model for model in self._live.current().models if model.status == CHAMPION]
+
     def champion_pairs(self) -> list[tuple[str, str]]:
         """Every (feature set, model type) that has a champion, sorted."""
-        return sorted(
-            (model.feature_set, model.model_type)
-            for model in self._live.current().models
-            if model.status == CHAMPION
-        )
+        return sorted((model.feature_set, model.model_type) for model in self.champions())
 
     def shadows(self, feature_set: str, model_type: str) -> list[ModelVersionInfo]:
         """The pair's shadow models, oldest first."""

@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from sqlalchemy import func, select
 
 from btcmlops.clock import Clock
-from btcmlops.db.models import FeatureRow, ModelVersion
+from btcmlops.db.models import FeatureRow
 from btcmlops.db.store import Store
 from btcmlops.errors import ArtifactIntegrityError, DependencyUnavailableError, NotFoundError
 from btcmlops.features.builder import LatestFeatureRow, latest_feature_row
@@ -275,16 +275,19 @@ class Predictor:
             return loaded
 
     def refresh(self) -> None:
-        """Pick up newer feature rows and moved champion pointers (two small queries)."""
-        with self.store.session() as session:
-            connection = session.connection()
+        """Pick up newer feature rows and moved champion pointers (one small query, and the
+        registry's cached view of its champions)."""
+        with self.store.connection() as connection:
             newest_hours = connection.execute(_NEWEST_HOURS).one()
-            newest = {
-                feature_set: ts
-                for feature_set, ts in zip(FEATURE_SETS, newest_hours, strict=True)
-                if ts is not None
-            }
-            champions = {(fs, mt): version for fs, mt, version in connection.execute(_CHAMPIONS)}
+        newest = {
+            feature_set: ts
+            for feature_set, ts in zip(FEATURE_SETS, newest_hours, strict=True)
+            if ts is not None
+        }
+        champions = {
+            (model.feature_set, model.model_type): model.version
+            for model in self.registry.champions()
+        }
         for feature_set, ts in newest.items():
             cached = self._rows.get(feature_set)
             if cached is None or ts > cached.ts:
@@ -352,9 +355,6 @@ _NEWEST_HOURS = select(
         .scalar_subquery()
         for feature_set in FEATURE_SETS
     )
-)
-_CHAMPIONS = select(ModelVersion.feature_set, ModelVersion.model_type, ModelVersion.version).where(
-    ModelVersion.status == "champion"
 )
 
 
