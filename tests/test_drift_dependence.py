@@ -38,7 +38,7 @@ def test_independent_features_keep_a_dependence_time_of_exactly_one():
     rng = np.random.default_rng(31)
     tau = st.dependence_time(rng.normal(size=(500, 168)))
     old = st.autocorrelation_time(rng.normal(size=(500, 168)))
-    assert np.mean(tau == 1.0) >= 0.98  # measured 0.6% gated at this size
+    assert np.mean(tau == 1.0) >= 0.998  # 0.016% gated at this size (0.6% by the first gate)
     assert np.mean(old > 1.0) >= 0.5  # the ungated estimate switched the correction on
 
 

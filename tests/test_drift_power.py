@@ -199,9 +199,9 @@ def test_one_sd_shift_in_a_tenth_of_features_over_one_day_is_detected():
 def test_a_half_sd_shift_in_an_eighth_of_independent_features_keeps_raw_ks_power():
     """With dependence counted only where the evidence is strong, independent features keep
     the raw exact KS test's power. Measured: an alarm in 78.7% of checks (65.3% with the
-    ungated τ̂ of before), 501 of 1,500 shifted features found against 502 by raw exact KS
-    with BH (343 before). Equality cannot be promised: the gate fires on ~0.6% of
-    independent features, and their p-values can only rise; hence the 97% bound."""
+    ungated τ̂ of before), 502 of 1,500 shifted features found, as many as raw exact KS
+    with BH (343 ungated; 501 with the first gate, which fired on 0.6% of independent
+    features through z_L's skew; now 0.016%)."""
     rng = np.random.default_rng(203)
     checks, shifted = 300, 5
     names = [f"g{j:02d}" for j in range(40)]
@@ -218,7 +218,7 @@ def test_a_half_sd_shift_in_an_eighth_of_independent_features_keeps_raw_ks_power
         )
         found_raw += int(np.count_nonzero(st.benjamini_hochberg(raw.pvalue)[:shifted] < 0.05))
     assert alarms / checks >= 0.67
-    assert found >= 0.97 * found_raw
+    assert found >= found_raw
 
 
 def test_small_shift_over_large_windows_is_detected():

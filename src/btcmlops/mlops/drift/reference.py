@@ -59,7 +59,9 @@ class Dependence:
         a caller may pass just those and say in ``rows`` how many the series has.
         """
         columns = np.asarray(columns, dtype=float)
-        times, strict = st.dependence_times(columns, (st.GATE_Z, st.REFUSAL_GATE_Z))
+        times, strict = st.dependence_times(
+            columns, (st.GATE_Z, st.REFUSAL_GATE_Z), skew_adjusted=(True, False)
+        )
         largest = max(1.0, float(np.max(strict, initial=1.0)))
         return cls(
             times=times,
