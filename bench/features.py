@@ -31,18 +31,14 @@ from btcmlops.clock import ManualClock, parse_utc
 from btcmlops.db.models import Article, ArticleSentiment, PriceBar
 from btcmlops.db.store import Store
 from btcmlops.features import builder
-from btcmlops.features.builder import (
-    build_features,
-    compute_feature_frame,
-    load_bars_frame,
-    load_sentiment_frame,
-)
+from btcmlops.features.builder import build_features, compute_feature_frame
 from btcmlops.features.schema import (
     FEATURE_SETS,
     MAX_LOOKBACK_HOURS,
     SCORER_FOR_SET,
     feature_names,
 )
+from btcmlops.features.stored_inputs import load_bars_frame, load_sentiment_frame
 
 START = parse_utc("2024-01-01T00:00:00Z")
 SYMBOL = "BTCUSD"

@@ -72,12 +72,12 @@ from sqlalchemy import select
 from btcmlops.config import Settings
 from btcmlops.db.models import WorkerNode
 from btcmlops.db.store import Store
-from btcmlops.features.builder import latest_feature_row
+from btcmlops.features.stored_inputs import latest_feature_row
 from btcmlops.ingest.simulator import SimulationConfig
 from btcmlops.modeling.model_types import prediction_threads
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.modeling.registry_records import ModelVersionInfo
-from btcmlops.serving.predictor import compute_answer
+from btcmlops.serving.row_model import compute_answer
 from btcmlops.testing import build_trained_home, free_port
 from common import (
     END,

@@ -14,17 +14,14 @@ from sqlalchemy import func, insert, select
 
 from btcmlops.db.models import Article, ArticleSentiment, FeatureRow, PriceBar
 from btcmlops.errors import InvalidInputError
-from btcmlops.features.builder import (
-    build_features,
-    compute_feature_frame,
-    latest_feature_row,
-)
+from btcmlops.features.builder import build_features, compute_feature_frame
 from btcmlops.features.schema import (
     FEATURE_SETS,
     FEATURE_VERSION,
     feature_names,
     feature_specs,
 )
+from btcmlops.features.stored_inputs import latest_feature_row
 
 from support import same_bits
 

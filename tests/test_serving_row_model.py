@@ -13,7 +13,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 from btcmlops.modeling.baselines import BASELINE_RULES, LAST_HOUR_FEATURE, baseline_pipeline
 from btcmlops.modeling.model_types import MODEL_TYPES, build_pipeline
-from btcmlops.serving.predictor import RowModel, compute_answer
+from btcmlops.serving.row_model import RowModel, compute_answer
 
 COLUMNS = [LAST_HOUR_FEATURE, "b", "c", "d", "e", "empty"]
 
@@ -87,7 +87,7 @@ def test_the_flat_forest_sends_every_row_to_each_trees_own_leaf_even_on_a_thresh
     """All trees walked at once reach the leaves ``tree_.apply`` reaches, ties included."""
     from sklearn.ensemble import RandomForestClassifier
 
-    from btcmlops.serving.predictor import FlatForest
+    from btcmlops.serving.row_model import FlatForest
 
     rng = np.random.default_rng(7)
     features = rng.normal(size=(600, 5))

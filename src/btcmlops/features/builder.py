@@ -17,29 +17,25 @@ rows already built; ``rebuild=True`` recomputes every row from what is stored no
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
-    ColumnElement,
     Insert,
-    bindparam,
     delete,
     exists,
     func,
     select,
-    type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.types import NullType
+from sqlalchemy.orm import Session
 
 from btcmlops.clock import HOUR, Clock, floor_hour
-from btcmlops.db.models import ArticleSentiment, FeatureRow, PriceBar
+from btcmlops.db.models import ArticleSentiment, FeatureRow
 from btcmlops.db.store import Store
 from btcmlops.errors import InvalidInputError
 from btcmlops.features.calendar_features import compute_calendar_features
@@ -52,10 +48,17 @@ from btcmlops.features.schema import (
     validate_feature_set,
 )
 from btcmlops.features.sentiment_features import compute_sentiment_features
+from btcmlops.features.stored_inputs import (
+    BAR_COLUMNS,
+    LatestFeatureRow,
+    empty_sentiment,
+    read_bars,
+    read_sentiment,
+    stored_value,
+    version_rows,
+)
 from btcmlops.features.windows import HOUR_NS, HourlyGrid
 
-BAR_COLUMNS = ("open", "high", "low", "close", "volume")
-SENTIMENT_COLUMNS = ("published_at", "compound", "positive", "negative", "neutral", "confidence")
 _INSERT_CHUNK = 1_000  # feature rows per INSERT (each carries ~100 values of JSON)
 # Up to this many new hours are computed row by row (``first_output``); more at once over the
 # whole window. Measured: row by row is faster below ~300 rows (bench/features.py).
@@ -254,14 +257,6 @@ def _hour(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%MZ") if moment else "-"
 
 
-class LatestFeatureRow(NamedTuple):
-    """The newest stored row of a feature set: its hour, its close and its feature values."""
-
-    ts: datetime
-    close: float
-    values: dict[str, float | None]
-
-
 def build_features(
     store: Store,
     feature_set: str,
@@ -304,7 +299,7 @@ def build_features(
         last_stored = None if rebuild else _last_stored_hour(session, feature_set)
         first_new = None if last_stored is None else last_stored + HOUR
         load_from = None if first_new is None else first_new - timedelta(hours=MAX_LOOKBACK_HOURS)
-        bars = _read_bars(session, symbol, start=load_from, end=floor_hour(now))
+        bars = read_bars(session, symbol, start=load_from, end=floor_hour(now))
         new_hours = bars.index if first_new is None else bars.index[bars.index >= first_new]
         # A few new hours: compute only their rows (windows evaluated at those rows alone);
         # a rebuild or a long backfill: every hour at once, which is faster for many rows.
@@ -316,9 +311,9 @@ def build_features(
             oldest_row = new_hours[0] if row_by_row else bars.index[0]
             oldest_read = oldest_row.to_pydatetime() - timedelta(hours=MAX_LOOKBACK_HOURS)
             newest_as_of = new_hours[-1].to_pydatetime() + HOUR
-            sentiment = _read_sentiment(session, scorer, start=oldest_read, end=newest_as_of)
+            sentiment = read_sentiment(session, scorer, start=oldest_read, end=newest_as_of)
         else:
-            sentiment = _empty_sentiment()
+            sentiment = empty_sentiment()
         has_scores = len(sentiment) > 0 or _scorer_has_scores(session, scorer)
 
     if len(bars) == 0 and last_stored is None:
@@ -413,7 +408,7 @@ def _write_rows(
                 summary.newest_row = LatestFeatureRow(
                     row["ts"],
                     row["close"],
-                    {name: _stored_value(stored.get(name)) for name in feature_names(feature_set)},
+                    {name: stored_value(stored.get(name)) for name in feature_names(feature_set)},
                 )
             if progress is not None:
                 progress(inserted, inserted)
@@ -437,13 +432,9 @@ def _insert_ignoring_duplicates(store: Store) -> Insert:
     )
 
 
-def _version_rows(feature_set: str) -> ColumnElement[bool]:
-    return (FeatureRow.feature_set == feature_set) & (FeatureRow.feature_version == FEATURE_VERSION)
-
-
 def _last_stored_hour(session: Session, feature_set: str) -> datetime | None:
     # Core execution, like the reads below: the ORM layer costs more than these small reads.
-    query = select(func.max(FeatureRow.ts)).where(_version_rows(feature_set))
+    query = select(func.max(FeatureRow.ts)).where(version_rows(feature_set))
     return session.connection().scalar(query)
 
 
@@ -452,146 +443,16 @@ def _stored_hours(
 ) -> set[datetime]:
     rows = session.connection().scalars(
         select(FeatureRow.ts).where(
-            _version_rows(feature_set), FeatureRow.ts >= first, FeatureRow.ts <= last
+            version_rows(feature_set), FeatureRow.ts >= first, FeatureRow.ts <= last
         )
     )
     return set(rows)
 
 
 def _delete_rows(session: Session, feature_set: str) -> int:
-    result = session.execute(delete(FeatureRow).where(_version_rows(feature_set)))
+    result = session.execute(delete(FeatureRow).where(version_rows(feature_set)))
     return int(result.rowcount or 0)
 
 
 def _scorer_has_scores(session: Session, scorer: str) -> bool:
     return bool(session.scalar(select(exists().where(ArticleSentiment.scorer == scorer))))
-
-
-def _read_bars(
-    session: Session, symbol: str, *, start: datetime | None, end: datetime | None
-) -> pd.DataFrame:
-    """Bars of ``symbol`` with ``start <= ts < end``, indexed by ``ts``."""
-    if start is not None and end is not None:  # the hourly case: a statement built once
-        query, parameters = _BARS_BETWEEN, {"symbol": symbol, "start": start, "end": end}
-    else:
-        query = _BARS.where(PriceBar.symbol == symbol)
-        if start is not None:
-            query = query.where(PriceBar.ts >= start)
-        if end is not None:
-            query = query.where(PriceBar.ts < end)
-        query, parameters = query.order_by(PriceBar.ts), {}
-    # Core execution: plain rows suffice, and the ORM layer costs more than a short read.
-    rows = session.connection().execute(query, parameters).all()
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
-    frame = pd.DataFrame(
-        {
-            name: np.asarray(values, dtype=float)
-            for name, values in zip(BAR_COLUMNS, columns[1:], strict=True)
-        }
-    )
-    frame.index = pd.DatetimeIndex(_utc_instants(columns[0]), name="ts")
-    return frame
-
-
-def _read_sentiment(
-    session: Session, scorer: str, *, start: datetime | None, end: datetime | None
-) -> pd.DataFrame:
-    """``scorer``'s rows for articles published in ``[start, end)``."""
-    if start is not None and end is not None:  # the hourly case: a statement built once
-        query, parameters = _SENTIMENT_BETWEEN, {"scorer": scorer, "start": start, "end": end}
-    else:
-        query = _SENTIMENT.where(ArticleSentiment.scorer == scorer)
-        if start is not None:
-            query = query.where(ArticleSentiment.published_at >= start)
-        if end is not None:
-            query = query.where(ArticleSentiment.published_at < end)
-        parameters = {}
-    rows = session.connection().execute(query, parameters).all()
-    if not rows:
-        return _empty_sentiment()
-    columns = list(zip(*rows, strict=True))
-    return pd.DataFrame(
-        {"published_at": _utc_instants(columns[0])}
-        | {
-            name: np.asarray(values, dtype=float)
-            for name, values in zip(SENTIMENT_COLUMNS[1:], columns[1:], strict=True)
-        }
-    )
-
-
-def _as_stored(column: InstrumentedAttribute[datetime]) -> ColumnElement[Any]:
-    """A time column read as stored (naive UTC: text on SQLite), not as a datetime per row.
-
-    :func:`_utc_instants` converts the whole column at once, which is several times faster
-    than the per-row conversion on a read of a week of articles.
-    """
-    return type_coerce(column, NullType())
-
-
-def _utc_instants(stored: Sequence[Any]) -> pd.DatetimeIndex:
-    """Stored naive UTC instants (ISO text or datetimes) as an aware UTC index."""
-    return pd.to_datetime(pd.Index(stored, dtype=object), utc=True, format="ISO8601")
-
-
-_BARS = select(_as_stored(PriceBar.ts), *(getattr(PriceBar, name) for name in BAR_COLUMNS))
-_BARS_BETWEEN = _BARS.where(
-    PriceBar.symbol == bindparam("symbol"),
-    PriceBar.ts >= bindparam("start"),
-    PriceBar.ts < bindparam("end"),
-).order_by(PriceBar.ts)
-_SENTIMENT = select(
-    _as_stored(ArticleSentiment.published_at),
-    *(getattr(ArticleSentiment, name) for name in SENTIMENT_COLUMNS[1:]),
-)
-_SENTIMENT_BETWEEN = _SENTIMENT.where(
-    ArticleSentiment.scorer == bindparam("scorer"),
-    ArticleSentiment.published_at >= bindparam("start"),
-    ArticleSentiment.published_at < bindparam("end"),
-)
-
-
-def _empty_sentiment() -> pd.DataFrame:
-    return pd.DataFrame(
-        {"published_at": pd.DatetimeIndex([], tz="UTC")}
-        | {name: np.zeros(0) for name in SENTIMENT_COLUMNS[1:]}
-    )
-
-
-def load_bars_frame(
-    store: Store, symbol: str, *, start: datetime | None = None, end: datetime | None = None
-) -> pd.DataFrame:
-    """Stored bars of ``symbol``, ``start <= ts < end``, as :func:`compute_feature_frame` takes."""
-    with store.session() as session:
-        return _read_bars(session, symbol, start=start, end=end)
-
-
-def load_sentiment_frame(
-    store: Store, scorer: str, *, start: datetime | None = None, end: datetime | None = None
-) -> pd.DataFrame:
-    """Stored scores of ``scorer`` for articles published in ``[start, end)``."""
-    with store.session() as session:
-        return _read_sentiment(session, scorer, start=start, end=end)
-
-
-def latest_feature_row(store: Store, feature_set: str) -> LatestFeatureRow | None:
-    """The newest stored row of ``feature_set`` under the current feature version, or ``None``.
-
-    ``values`` has every feature of the set (``None`` where missing), in schema order.
-    """
-    feature_set = validate_feature_set(feature_set)
-    with store.session() as session:
-        row = session.execute(
-            select(FeatureRow.ts, FeatureRow.close, FeatureRow.feature_values)
-            .where(_version_rows(feature_set))
-            .order_by(FeatureRow.ts.desc())
-            .limit(1)
-        ).first()
-    if row is None:
-        return None
-    ts, close, stored = row
-    values = {name: _stored_value(stored.get(name)) for name in feature_names(feature_set)}
-    return LatestFeatureRow(ts, float(close), values)
-
-
-def _stored_value(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
