@@ -65,13 +65,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest
 
+from btcmlops.mlops.retraining.paired_tests import (
+    group_sequential_boundaries,
+    sequential_paired_test,
+    trial_level,
+)
 from btcmlops.mlops.retraining.promotion import (
     MAX_ONE_CLASS_SHARE,
     PairedCounts,
     decide_promotion,
-    group_sequential_boundaries,
-    sequential_paired_test,
-    trial_level,
 )
 from btcmlops.mlops.significance import two_proportion_test
 

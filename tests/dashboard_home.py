@@ -23,9 +23,9 @@ from btcmlops.features.builder import build_features
 from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
 from btcmlops.ingest.world import SimulatedWorld
 from btcmlops.mlops.article_scoring import score_pending_articles
+from btcmlops.mlops.pipeline_jobs import PipelineJobs
 from btcmlops.mlops.retraining.rollback import FALLBACK
 from btcmlops.mlops.runtime import Runtime
-from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.baselines import LAST_HOUR
 from btcmlops.modeling.registry_records import SHADOW
 from btcmlops.modeling.training import train_from_store

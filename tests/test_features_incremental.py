@@ -29,7 +29,8 @@ from btcmlops.features.windows import (
     trailing_weighted_mean,
     trailing_weighted_total,
 )
-from btcmlops.ingest.simulator import MarketSimulator, SimulationConfig
+from btcmlops.ingest.simulator import MarketSimulator
+from btcmlops.ingest.simulator_config import SimulationConfig
 
 from support import same_bits
 

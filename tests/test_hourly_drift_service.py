@@ -22,9 +22,9 @@ from btcmlops.features.schema import FEATURE_VERSION, monitored_feature_names
 from btcmlops.mlops.drift import sequential
 from btcmlops.mlops.drift.sequential import SequentialDetector
 from btcmlops.mlops.drift.sequential_monitor import SequentialMonitor
+from btcmlops.mlops.pipeline_jobs import PipelineJobs
 from btcmlops.mlops.retraining import AutomatedRetraining
 from btcmlops.mlops.runtime import Runtime
-from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.registry import ModelRegistry
 
 from support import registry_row, store_feature_rows

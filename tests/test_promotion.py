@@ -8,11 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from btcmlops.mlops.retraining.promotion import (
-    CONDITIONS,
+from btcmlops.mlops.retraining.paired_tests import (
     MIXTURE_UPPER,
-    PairedCounts,
-    decide_promotion,
     group_sequential_boundaries,
     log_mixture_e_value,
     log_mixture_e_values,
@@ -21,6 +18,7 @@ from btcmlops.mlops.retraining.promotion import (
     spent_alpha,
     trial_look,
 )
+from btcmlops.mlops.retraining.promotion import CONDITIONS, PairedCounts, decide_promotion
 
 # A challenger that passes everything on 400 hours: 60% right against a 50% champion.
 GOOD = PairedCounts(

@@ -11,7 +11,7 @@ import pytest
 
 from btcmlops.db.models import PredictionLog
 from btcmlops.mlops.retraining import queries
-from btcmlops.mlops.retraining.rollback import DeploymentPairing, paired_counts
+from btcmlops.mlops.retraining.deployment_pairing import DeploymentPairing, paired_counts
 
 OLD, NEW = "vader-random_forest-old", "vader-random_forest-new"
 

@@ -13,9 +13,11 @@ from btcmlops.context import AppContext
 from btcmlops.db.models import JobRun, PredictionLog, PriceBar
 from btcmlops.db.store import Store
 from btcmlops.ingest.world import SimulatedWorld
+from btcmlops.mlops.job_runs import JobRunner
 from btcmlops.mlops.leases import Leases
+from btcmlops.mlops.pipeline_jobs import PipelineJobs
 from btcmlops.mlops.runtime import Runtime
-from btcmlops.mlops.scheduler import SCHEDULER_LEASE, JobRunner, PipelineJobs, Scheduler
+from btcmlops.mlops.scheduler import SCHEDULER_LEASE, Scheduler
 from btcmlops.testing import build_trained_home
 
 from support import clone_database, fresh_database, reopen_home

@@ -17,8 +17,8 @@ from btcmlops.context import AppContext
 from btcmlops.db.models import PredictionLog, RetrainingRun
 from btcmlops.db.store import Store
 from btcmlops.ingest.world import SimulatedWorld
+from btcmlops.mlops.pipeline_jobs import PipelineJobs
 from btcmlops.mlops.runtime import Runtime
-from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.training import load_training_data, train_on
 from btcmlops.testing import build_trained_home
 

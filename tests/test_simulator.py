@@ -14,11 +14,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from btcmlops.clock import floor_hour, parse_utc
 from btcmlops.db.models import Article, PriceBar
 from btcmlops.errors import InvalidInputError
-from btcmlops.ingest.simulator import (
-    MarketSimulator,
-    SimulationConfig,
-    simulate_into_store,
-)
+from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
+from btcmlops.ingest.simulator_config import SimulationConfig
 from btcmlops.ingest.sources import NewsSource, PriceSource
 
 START = parse_utc("2024-01-01T00:00:00Z")

@@ -42,7 +42,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from btcmlops.api.process_metrics import LoggerMirror
 from btcmlops.api.scrape_metrics import STORE_CACHE_SECONDS, ScrapeTimeCollector, StoreReadings
 from btcmlops.mlops.monitoring import read_monitoring_snapshot
-from btcmlops.mlops.scheduler import Scheduler
+from btcmlops.mlops.timetable import TIMETABLE
 
 if TYPE_CHECKING:
     from btcmlops.api.services import Services
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own switch
 WORKER_SYNC_SECONDS = 2.0  # how often a worker publishes its logger figures (multiprocess)
-JOB_NAMES = tuple(name for name, _, _ in Scheduler.TIMETABLE)
+JOB_NAMES = tuple(name for name, _, _ in TIMETABLE)
 
 
 class _Forward:

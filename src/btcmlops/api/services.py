@@ -15,6 +15,7 @@ from typing import Any
 from btcmlops.context import AppContext
 from btcmlops.mlops.predictions.queries import PredictionQueries
 from btcmlops.mlops.retraining import RetrainJob
+from btcmlops.mlops.retraining.results import RetrainResult
 from btcmlops.mlops.runtime import Runtime
 from btcmlops.mlops.scheduler import Scheduler
 
@@ -68,10 +69,10 @@ class Services(Runtime):
         self.last_refresh_error: str | None = None
         self.scheduler: Scheduler | None = Scheduler(self) if with_scheduler else None
 
-    def submit_job(self, job: RetrainJob) -> Future:
+    def submit_job(self, job: RetrainJob) -> Future[RetrainResult]:
         return self._jobs.submit(job.run)
 
-    def wait_for(self, future: Future) -> dict[str, Any] | None:
+    def wait_for(self, future: Future[RetrainResult]) -> RetrainResult | None:
         """The job's result, or None if it is still running after the synchronous timeout."""
         try:
             return future.result(timeout=self.settings.retrain_timeout_seconds)

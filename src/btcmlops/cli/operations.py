@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 import signal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.table import Table
 
 from btcmlops.cli.output import console, emit_json, err_console
 from btcmlops.cli.state import state
+
+if TYPE_CHECKING:  # the retraining package loads only when a command needs it
+    from btcmlops.mlops.retraining.results import ShadowEvidenceDict
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
 FEATURE_SET = typer.Option("vader", "--feature-set", help="vader or finbert.")
@@ -234,7 +238,7 @@ def shadows(
         console.print(table)
 
 
-def _evidence_words(shadow: dict, field: str) -> str:  # type: ignore[type-arg]
+def _evidence_words(shadow: ShadowEvidenceDict, field: Literal["statistic", "bar"]) -> str:
     """Wins for a challenger's trial, the e-value for the rollback test."""
     value = shadow[field]
     if shadow["role"] == "challenger":

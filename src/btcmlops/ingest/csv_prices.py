@@ -55,48 +55,31 @@ from btcmlops.ingest.csv_common import (
     find_header,
     iso,
     micros_to_datetimes,
-    normalise_column,
     number_problem,
-    parse_instants,
     parse_numbers,
     plural,
     read_records,
-    separator_hint,
     split_by_width,
     start_summary,
     store_numbered,
 )
+from btcmlops.ingest.csv_price_columns import (
+    PriceFormat,
+    PriceLayout,
+    base_volume_column,
+    file_symbols,
+    normalise_symbol,
+    recognise_layout,
+    used_columns,
+)
+from btcmlops.ingest.csv_price_times import resolve_times
 from btcmlops.ingest.sources import Bar, RejectedRow
 from btcmlops.ingest.storage import store_bars
 
-PriceFormat = Literal["cryptodatadownload", "plain"]
 BarOrder = Literal["oldest first", "newest first", "unordered", "too few bars to tell"]
 
-_UNIX_NAMES = ("unix timestamp", "unix")
-_TIMESTAMP_NAMES = ("timestamp",)
-_DATE_NAMES = ("date", "datetime")
-_PRICE_NAMES = ("open", "high", "low", "close")
-_EXPECTED = (
-    "expected a CryptoDataDownload export (Unix Timestamp,Date,Symbol,Open,High,Low,Close,"
-    "Volume) or timestamp,open,high,low,close,volume"
-)
-_SECONDS_BELOW = 1e11  # 1e11 s is the year 5138; 1e11 ms is March 1973
-_MILLISECONDS_BELOW = 1e14
 _MICROS_PER_HOUR = 3_600_000_000
-_EXACT_INTEGER = r"[+-]?\d+(?:\.0*)?"
-_DIGITS = r"^[+-]?\d*(?:\.(\d*))?(?:[eE]([+-]?\d+))?$"
 _WRITE_CHUNK = 5_000  # bars per store_bars call (one transaction and one progress step each)
-
-
-@dataclass(frozen=True)
-class _Layout:
-    format: PriceFormat
-    header: list[str]
-    instant: int | None  # Unix Timestamp, or the plain format's timestamp
-    date: int | None
-    symbol: int | None
-    prices: tuple[int, int, int, int]  # open, high, low, close
-    volumes: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -148,11 +131,6 @@ class ParsedPrices:
         )
 
 
-def normalise_symbol(symbol: str) -> str:
-    """``btc/usd`` -> ``BTCUSD``: how symbols in files and arguments are compared."""
-    return "".join(ch for ch in symbol.upper() if ch.isalnum())
-
-
 def parse_price_csv(path: Path | str, *, symbol: str | None = None) -> ParsedPrices:
     """Read a price CSV into sound hourly bars with their lines, and the rejected rows.
 
@@ -170,14 +148,14 @@ def parse_price_csv(path: Path | str, *, symbol: str | None = None) -> ParsedPri
         When the file is not one of the recognised formats.
     """
     table = read_records(path)
-    header_index, layout = find_header(table, _recognise)
+    header_index, layout = find_header(table, recognise_layout)
     records, lines, width_rejections = split_by_width(table, header_index + 1, len(layout.header))
-    symbols = _symbols(layout, records)
+    symbols = file_symbols(layout, records)
     hint = symbols[0] if symbols else normalise_symbol(symbol or "")
-    volume = _base_volume(layout, hint)
+    volume = base_volume_column(layout, hint)
 
     verdicts = RowVerdicts(len(records))
-    micros = _resolve_times(layout, records, verdicts)
+    micros = resolve_times(layout, records, verdicts)
     timed = ~verdicts.rejected
     verdicts.reject(
         timed & (micros % _MICROS_PER_HOUR != 0),
@@ -197,7 +175,7 @@ def parse_price_csv(path: Path | str, *, symbol: str | None = None) -> ParsedPri
         format=layout.format,
         header_line=table.lines[header_index],
         has_banner=header_index > 0,
-        columns=_used_columns(layout, volume),
+        columns=used_columns(layout, volume),
         rows=len(table.records) - header_index - 1,
         bars=bars,
         lines=line_numbers[kept].tolist(),
@@ -281,197 +259,11 @@ def store_parsed_prices(
     return summary
 
 
-# ------------------------------------------------------------------------------ the header
-
-
-def _recognise(header: list[str]) -> _Layout:
-    names = [normalise_column(name) for name in header]
-
-    def first_of(options: tuple[str, ...]) -> int | None:
-        return next((names.index(option) for option in options if option in names), None)
-
-    unix, timestamp, date = first_of(_UNIX_NAMES), first_of(_TIMESTAMP_NAMES), first_of(_DATE_NAMES)
-    instant = unix if unix is not None else timestamp
-    prices = [first_of((name,)) for name in _PRICE_NAMES]
-    volumes = tuple(i for i, n in enumerate(names) if n == "volume" or n.startswith("volume "))
-
-    missing = [name for name, index in zip(_PRICE_NAMES, prices, strict=True) if index is None]
-    if not volumes:
-        missing.append("volume")
-    if instant is None and date is None:
-        missing.insert(0, "a time column (unix timestamp, date or timestamp)")
-    if missing:
-        raise InvalidInputError(
-            f"not a price CSV: missing {', '.join(missing)} (found columns: {_shown(header)})"
-            f"{separator_hint(header)}; {_EXPECTED}"
-        )
-    used = {names[i] for i in (instant, date, *prices, *volumes) if i is not None}
-    twice = sorted(name for name in used if names.count(name) > 1)
-    if twice:
-        raise InvalidInputError(f"column {twice[0]!r} appears more than once in the header")
-    return _Layout(
-        format="plain" if unix is None and date is None else "cryptodatadownload",
-        header=list(header),
-        instant=instant,
-        date=date,
-        symbol=first_of(("symbol",)),
-        prices=tuple(prices),  # type: ignore[arg-type]  # all present, checked above
-        volumes=volumes,
-    )
-
-
-def _shown(header: list[str]) -> str:
-    names = [repr(name[:40]) for name in header[:12]]
-    return ", ".join(names) + (", ..." if len(header) > 12 else "")
-
-
-def _base_volume(layout: _Layout, symbol: str) -> int:
-    names = [normalise_column(layout.header[i]) for i in layout.volumes]
-    if "volume" in names:
-        return layout.volumes[names.index("volume")]
-    for index, name in zip(layout.volumes, names, strict=True):
-        currency = normalise_symbol(name.removeprefix("volume "))
-        if symbol and currency and symbol.startswith(currency):
-            return index
-    return layout.volumes[0]
-
-
-def _used_columns(layout: _Layout, volume: int) -> dict[str, str]:
-    roles = {"unix": layout.instant, "date": layout.date, "symbol": layout.symbol}
-    if layout.format == "plain":
-        roles = {"timestamp": layout.instant}
-    roles.update(zip(_PRICE_NAMES, layout.prices, strict=True))
-    roles["volume"] = volume
-    return {role: layout.header[index] for role, index in roles.items() if index is not None}
-
-
-def _symbols(layout: _Layout, records: list[list[str]]) -> tuple[str, ...]:
-    if layout.symbol is None:
-        return ()
-    texts = (
-        column_texts(records, layout.symbol).str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
-    )
-    return tuple(str(found) for found in pd.unique(texts) if found)
-
-
-# ----------------------------------------------------------------------------------- times
-
-
-def _resolve_times(layout: _Layout, records: list[list[str]], verdicts: RowVerdicts) -> np.ndarray:
-    """Each row's UTC start in microseconds; rows without a trustworthy time are rejected."""
-    count = len(records)
-    date_name = layout.header[layout.date] if layout.date is not None else "Date"
-    if layout.date is not None:
-        date_text = column_texts(records, layout.date)
-        date_us, date_ok = parse_instants(date_text)
-    else:
-        date_text = pd.Series([""] * count, dtype="str")
-        date_us, date_ok = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=bool)
-    date_given = date_text.to_numpy(dtype=object) != ""
-
-    def unreadable_date(row: int) -> str:
-        return (
-            f"{date_name} {date_text.iat[row]!r} is not a date (expected forms such as "
-            "2021-07-30 00:00:00, 30-07-21 0:00 or ISO 8601)"
-        )
-
-    if layout.instant is None:
-        verdicts.reject(~date_given, lambda row: f"{date_name} is empty")
-        verdicts.reject(~date_ok, unreadable_date)
-        return date_us
-
-    name = layout.header[layout.instant]
-    text = column_texts(records, layout.instant)
-    given = text.to_numpy(dtype=object) != ""
-    number = parse_numbers(text)
-    is_number = ~np.isnan(number)
-    in_range = is_number & (number > 0) & (number < _MILLISECONDS_BELOW)
-    exact = text.str.fullmatch(_EXACT_INTEGER).to_numpy(dtype=bool) & in_range
-    approximate = is_number & in_range & ~exact
-    unit_us = np.where(number < _SECONDS_BELOW, 1_000_000, 1_000).astype(np.int64)
-    whole = np.rint(np.where(exact, number, 0.0)).astype(np.int64)
-    as_text = given & ~is_number
-    text_us, text_ok = parse_instants(text.where(as_text, ""))
-    own_ok = exact | (as_text & text_ok)
-    own_us = np.where(exact, whole * unit_us, text_us)
-
-    def shown(row: int) -> str:
-        return f"{name} {text.iat[row]!r}"
-
-    verdicts.reject(
-        is_number & ~in_range,
-        lambda row: f"{shown(row)} is not a Unix time in seconds or milliseconds",
-    )
-    verdicts.reject(
-        as_text & ~text_ok, lambda row: f"{shown(row)} is neither a Unix time nor a date"
-    )
-    verdicts.reject(own_ok & date_given & ~date_ok, unreadable_date)
-    verdicts.reject(
-        own_ok & date_ok & (own_us != date_us),
-        lambda row: (
-            f"{shown(row)} ({iso(own_us[row])}) disagrees with {date_name} "
-            f"{date_text.iat[row]!r} ({iso(date_us[row])})"
-        ),
-    )
-    inexact = "is not an exact integer (a spreadsheet may have rounded it)"
-    if layout.date is None:
-        verdicts.reject(
-            approximate,
-            lambda row: f"{shown(row)} {inexact} and the file has no Date column to use instead",
-        )
-    verdicts.reject(
-        approximate & ~date_given, lambda row: f"{shown(row)} {inexact} and {date_name} is empty"
-    )
-    verdicts.reject(approximate & ~date_ok, unreadable_date)
-    verdicts.reject(
-        approximate & date_ok & _outside_precision(text, number, unit_us, date_us, approximate),
-        lambda row: (
-            f"{shown(row)} (about {iso(int(number[row] * unit_us[row]))}) does not match "
-            f"{date_name} {date_text.iat[row]!r} ({iso(date_us[row])})"
-        ),
-    )
-    verdicts.reject(
-        ~given & ~date_given,
-        lambda row: (
-            f"no time: {name} and {date_name} are empty"
-            if layout.date is not None
-            else f"{name} is empty"
-        ),
-    )
-    verdicts.reject(~given & ~date_ok, unreadable_date)
-    return np.where(own_ok, own_us, date_us)
-
-
-def _outside_precision(
-    text: pd.Series,
-    number: np.ndarray,
-    unit_us: np.ndarray,
-    date_us: np.ndarray,
-    approximate: np.ndarray,
-) -> np.ndarray:
-    """Rows whose approximate Unix time is further from the Date than its last digit allows.
-
-    ``1.6276E+12`` claims five significant digits: the true value lies within half a unit of
-    the last one (0.5e8 ms), so a Date more than that away contradicts it.
-    """
-    outside = np.zeros(len(number), dtype=bool)
-    rows = np.flatnonzero(approximate)
-    if rows.size == 0:
-        return outside
-    digits = text.iloc[rows].str.extract(_DIGITS)
-    decimals = digits[0].fillna("").str.len().to_numpy(dtype=float)
-    exponent = pd.to_numeric(digits[1], errors="coerce").fillna(0).to_numpy(dtype=float)
-    half_unit_us = 0.5 * 10.0 ** (exponent - decimals) * unit_us[rows]
-    distance_us = np.abs(date_us[rows] - number[rows] * unit_us[rows])
-    outside[rows] = distance_us > half_unit_us
-    return outside
-
-
 # ---------------------------------------------------------------------------------- values
 
 
 def _check_values(
-    layout: _Layout, volume: int, records: list[list[str]], verdicts: RowVerdicts
+    layout: PriceLayout, volume: int, records: list[list[str]], verdicts: RowVerdicts
 ) -> list[np.ndarray]:
     """Open, High, Low, Close and Volume as floats; rows with unusable values are rejected."""
     indexes = (*layout.prices, volume)

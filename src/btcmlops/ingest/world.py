@@ -17,7 +17,8 @@ from typing import Any
 
 from btcmlops.clock import ensure_utc, floor_hour
 from btcmlops.errors import InvalidInputError
-from btcmlops.ingest.simulator import MarketSimulator, SimulationConfig
+from btcmlops.ingest.simulator import MarketSimulator
+from btcmlops.ingest.simulator_config import SimulationConfig
 
 WORLD_FILE = "simulation.json"
 EXTENSION_DAYS = 30  # how far ahead a continued world is generated at a time

@@ -44,8 +44,8 @@ from btcmlops.errors import BtcmlopsError, InvalidInputError
 from btcmlops.features.schema import FEATURE_SETS, MAX_LOOKBACK_HOURS, SCORER_FOR_SET
 from btcmlops.ingest.csv_news import import_news_csv
 from btcmlops.ingest.csv_prices import read_importable_prices, store_parsed_prices
+from btcmlops.mlops.pipeline_jobs import PipelineJobs
 from btcmlops.mlops.runtime import Runtime
-from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE
 from btcmlops.replay.clockwork import run_due_jobs
 from btcmlops.sentiment.scorers import make_scorer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from btcmlops.mlops.scheduler import PipelineJobs
+from btcmlops.mlops.pipeline_jobs import PipelineJobs
 
 
 def run_due_jobs(

@@ -31,8 +31,8 @@ from btcmlops.features.frames import load_feature_frame
 from btcmlops.features.schema import FEATURE_VERSION
 from btcmlops.ingest.simulator import MarketSimulator, simulate_into_store
 from btcmlops.ingest.world import SimulatedWorld
+from btcmlops.mlops.pipeline_jobs import PipelineJobs
 from btcmlops.mlops.runtime import Runtime
-from btcmlops.mlops.scheduler import PipelineJobs
 from btcmlops.modeling.evaluation import wilson_interval
 from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE
 from btcmlops.replay.clockwork import run_due_jobs

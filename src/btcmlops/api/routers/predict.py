@@ -16,6 +16,7 @@ from btcmlops.api.schemas.predictions import (
 )
 from btcmlops.api.services import Services
 from btcmlops.errors import BtcmlopsError
+from btcmlops.mlops.predictions.results import PredictAnswer
 from btcmlops.mlops.predictions.serving import predict_and_log
 
 router = APIRouter(tags=["predictions"], dependencies=[Depends(require_read_access)])
@@ -24,7 +25,7 @@ ERRORS = {code: {"model": ErrorResponse} for code in (404, 422, 503)}
 
 def _predict_now(
     services: Services, feature_set: str, model_type: str, use_cached_features: bool
-) -> dict:
+) -> PredictAnswer:
     return predict_and_log(
         services.predictor,
         services.logger,
@@ -39,7 +40,7 @@ def _predict_now(
 
 async def _predict(
     services: Services, feature_set: str, model_type: str, use_cached_features: bool
-) -> dict:
+) -> PredictAnswer:
     # Answers from memory stay on the event loop; anything that may touch the store or the
     # disk (first load, uncached features) goes to the thread pool.
     if use_cached_features and services.predictor.is_warm(feature_set, model_type):
@@ -78,7 +79,7 @@ async def predict_both(
     use_cached_features: bool = Query(True),
 ) -> dict:
     started = time.perf_counter()
-    answers: dict[str, dict] = {}
+    answers: dict[str, PredictAnswer | dict[str, object]] = {}
     for feature_set in ("vader", "finbert"):
         try:
             answers[feature_set] = await _predict(

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends
 
 from btcmlops.api.deps import ServicesDep, require_read_access
 from btcmlops.api.schemas.service import SchedulerJobsResponse
-from btcmlops.mlops.scheduler import Scheduler, recent_job_runs
+from btcmlops.mlops.job_runs import recent_job_runs
+from btcmlops.mlops.timetable import TIMETABLE
 
 router = APIRouter(
     prefix="/scheduler", tags=["scheduler"], dependencies=[Depends(require_read_access)]
@@ -23,7 +24,7 @@ def scheduler_jobs(services: ServicesDep) -> dict:
     recorded = recent_job_runs(services)
     by_name = {job["name"]: job for job in local.get("jobs", [])}
     listed = []
-    for name, _, _ in Scheduler.TIMETABLE:
+    for name, _, _ in TIMETABLE:
         last = (recorded.get(name) or [None])[0]
         here = by_name.get(name, {})
         listed.append(

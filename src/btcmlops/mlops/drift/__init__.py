@@ -12,6 +12,9 @@
   feature check, the summary), recorded in ``drift_reports``, with their history and the
   latest stored check.
 - ``model_drift``: the champion's accuracy and calibration, reference vs current window.
+- ``recommendations``: the summary's advice in words.
+- ``results``: the typed documents the checks answer with and store (``FeatureDriftReport``,
+  ``ModelDriftReport``, ``DriftSummaryReport``, ...).
 - ``sequential`` / ``upcrossings``: ``SequentialDetector``, an hourly detector updated row by
   row with a threshold set for a stated mean time between false alarms (benchmarked in
   ``bench/detectors.py``).

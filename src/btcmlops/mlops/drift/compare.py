@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -36,6 +35,7 @@ from btcmlops.mlops.drift.feature_drift import (
 )
 from btcmlops.mlops.drift.files import NumericTable, StrayCells, read_numeric_table
 from btcmlops.mlops.drift.reference import Dependence, DriftReference
+from btcmlops.mlops.drift.results import BadValues, CompareReportDict
 from btcmlops.mlops.drift.statistics import (
     DEPENDENCE_ROWS,
     SortedSample,
@@ -64,14 +64,14 @@ class CompareReport:
     current_path: str
     result: FeatureDriftResult
     notes: tuple[str, ...]
-    bad_values: dict[str, Any] = field(default_factory=dict)
+    bad_values: BadValues = field(default_factory=BadValues)
 
     @property
     def drift(self) -> bool:
         """True when the check found drift of any severity (the CLI then exits with 1)."""
         return self.result.drift_severity not in (None, "none")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CompareReportDict:
         return {
             "reference": self.reference_path,
             "current": self.current_path,

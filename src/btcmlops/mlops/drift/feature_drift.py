@@ -34,6 +34,7 @@ from btcmlops.jsonable import finite_or_none
 from btcmlops.mlops.drift import statistics as st
 from btcmlops.mlops.drift.columns import feature_columns
 from btcmlops.mlops.drift.reference import Dependence, DriftReference
+from btcmlops.mlops.drift.results import FeatureDriftDict, FeatureDriftResultDict
 from btcmlops.mlops.drift.severity_rules import SeverityRule, drift_severity, feature_levels
 from btcmlops.severity import Severity
 from btcmlops.severity import severity_at_least as severity_at_least  # re-exported
@@ -69,8 +70,10 @@ class FeatureDrift:
     effective_current_size: float
     bins_used: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {key: finite_or_none(value) for key, value in asdict(self).items()}
+    def to_dict(self) -> FeatureDriftDict:
+        return FeatureDriftDict(
+            **{key: finite_or_none(value) for key, value in asdict(self).items()}
+        )
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class FeatureDriftResult:
     def drifted_features(self) -> list[str]:
         return [item.feature for item in self.drift_results if item.drift_detected]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FeatureDriftResultDict:
         return {
             "status": self.status,
             "reference_samples": self.reference_samples,

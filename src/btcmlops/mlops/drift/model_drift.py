@@ -15,13 +15,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import and_, case, func, select, true
 
 from btcmlops.config import Settings
 from btcmlops.db.models import SHADOW_SOURCE, ModelVersion, PredictionLog
 from btcmlops.db.store import Store
+from btcmlops.mlops.drift.results import (
+    AccuracyDrift,
+    CalibrationDrift,
+    ConfidenceDrift,
+    EstimatedAccuracy,
+    WindowStats,
+)
 from btcmlops.mlops.retraining.queries import champion_since
 from btcmlops.mlops.significance import two_proportion_test
 from btcmlops.modeling.evaluation import CALIBRATION_BINS, wilson_interval
@@ -40,10 +47,10 @@ class ModelDrift:
     reference_predictions: int
     current_predictions: int
     min_predictions: int
-    accuracy: dict[str, Any]
-    confidence: dict[str, Any]
-    calibration: dict[str, Any]
-    estimated_accuracy: dict[str, Any]
+    accuracy: AccuracyDrift
+    confidence: ConfidenceDrift
+    calibration: CalibrationDrift
+    estimated_accuracy: EstimatedAccuracy
     drift_severity: Severity | None
     window_note: str | None = None
     message: str | None = None
@@ -74,7 +81,7 @@ def check_model_drift(
             f"windows cut to start at {took_over.isoformat()}, when {version} became the "
             "champion: both hold that one version's predictions"
         )
-    accuracy: dict[str, Any] = {
+    accuracy: AccuracyDrift = {
         "reference": reference["accuracy"],
         "current": current["accuracy"],
         "drop": None,
@@ -153,7 +160,7 @@ def window_stats(
     since: datetime,
     until: datetime,
     version: str | None,
-) -> dict[str, Any]:
+) -> WindowStats:
     """Counts, accuracy, confidence, ECE and Brier of one window's resolved predictions."""
     where = and_(
         PredictionLog.feature_set == feature_set,
@@ -178,7 +185,7 @@ def window_stats(
     with store.session() as session:
         rows = session.execute(per_bin).all()
     n = sum(int(row.n) for row in rows)
-    stats: dict[str, Any] = {
+    stats: WindowStats = {
         "n": n,
         "correct": sum(int(row.correct or 0) for row in rows),
         "accuracy": None,
@@ -202,9 +209,9 @@ def estimated_accuracy(
     model_type: str,
     since: datetime,
     until: datetime,
-    reference: dict[str, Any],
+    reference: WindowStats,
     version: str | None = None,
-) -> dict[str, Any]:
+) -> EstimatedAccuracy:
     """Expected accuracy of pending predictions from the model's own probabilities.
 
     Each pending prediction is expected to be right with its confidence, or, where the
@@ -283,11 +290,11 @@ def _binned(where):  # type: ignore[no-untyped-def]
     )
 
 
-def _interval(stats: dict[str, Any]) -> list[float] | None:
+def _interval(stats: WindowStats) -> list[float] | None:
     return list(wilson_interval(stats["correct"], stats["n"])) if stats["n"] else None
 
 
-def _gap(stats: dict[str, Any]) -> float | None:
+def _gap(stats: WindowStats) -> float | None:
     if stats["avg_confidence"] is None or stats["accuracy"] is None:
         return None
     return stats["avg_confidence"] - stats["accuracy"]

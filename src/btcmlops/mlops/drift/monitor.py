@@ -33,11 +33,23 @@ from btcmlops.features.schema import (
 )
 from btcmlops.jsonable import jsonable
 from btcmlops.mlops.drift.feature_drift import (
+    FeatureDrift,
     FeatureDriftResult,
     compare_features,
     history_is_used,
 )
 from btcmlops.mlops.drift.model_drift import check_model_drift
+from btcmlops.mlops.drift.recommendations import recommendations
+from btcmlops.mlops.drift.results import (
+    DriftSummaryReport,
+    DriftWindows,
+    FeatureDistribution,
+    FeatureDriftReport,
+    FeatureDriftRow,
+    ModelDriftReport,
+    StoredDriftCheck,
+)
+from btcmlops.mlops.results import JsonObject
 from btcmlops.modeling.feature_cache import FeatureFrameCache
 from btcmlops.modeling.model_types import validate_model_type
 from btcmlops.severity import severity_rank
@@ -55,9 +67,9 @@ class StoredCheck:
     checked_at: datetime
     feature_set: str
     model_type: str
-    summary: dict[str, Any]
-    features: dict[str, Any] | None
-    model: dict[str, Any] | None
+    summary: JsonObject
+    features: JsonObject | None
+    model: JsonObject | None
 
 
 class DriftDetector:
@@ -97,7 +109,7 @@ class DriftDetector:
         current_days: float | None = None,
         *,
         record: bool = True,
-    ) -> dict[str, Any]:
+    ) -> FeatureDriftReport:
         """KS and PSI per monitored feature, reference window vs current window."""
         feature_set = validate_feature_set(feature_set)
         reference_days, current_days, start, split, end = self._windows(
@@ -139,7 +151,7 @@ class DriftDetector:
             self._comparisons[feature_set] = (key, result)
         results = [_feature_row(item) for item in result.drift_results if item.tested]
         tested = max(result.features_tested, 1)
-        analysis = {
+        analysis: FeatureDriftReport = {
             "status": result.status,
             "feature_set": feature_set,
             "reference_period_days": reference_days,
@@ -181,7 +193,7 @@ class DriftDetector:
         reference_days: float | None = None,
         current_days: float | None = None,
         bins: int = 20,
-    ) -> dict[str, Any]:
+    ) -> FeatureDistribution:
         """Shares of the reference and current windows over common bins, for one feature."""
         feature_set = validate_feature_set(feature_set)
         if feature not in feature_names(feature_set):
@@ -228,7 +240,7 @@ class DriftDetector:
         current_days: float | None = None,
         *,
         record: bool = True,
-    ) -> dict[str, Any]:
+    ) -> ModelDriftReport:
         """Accuracy and calibration of the champion's predictions, reference vs current window.
 
         Both windows hold the current champion's served predictions (``model_drift``).
@@ -240,7 +252,7 @@ class DriftDetector:
         check = check_model_drift(
             self.store, self.settings, feature_set, model_type, start=start, split=split, now=now
         )
-        analysis: dict[str, Any] = {
+        analysis: ModelDriftReport = {
             "status": check.status,
             "feature_set": feature_set,
             "model_type": model_type,
@@ -275,7 +287,7 @@ class DriftDetector:
         current_days: float | None = None,
         *,
         record: bool = True,
-    ) -> dict[str, Any]:
+    ) -> DriftSummaryReport:
         """Both analyses, the overall severity and what to do next."""
         features = self.detect_feature_drift(
             feature_set, reference_days, current_days, record=record
@@ -290,7 +302,7 @@ class DriftDetector:
         ]
         # Insufficient data never outranks a real severity: it is left out, not counted.
         overall = max(severities, key=severity_rank) if severities else None
-        summary = {
+        summary: DriftSummaryReport = {
             "feature_set": features["feature_set"],
             "model_type": model["model_type"],
             "status": "success" if severities else "insufficient_data",
@@ -316,7 +328,7 @@ class DriftDetector:
                 "p_value": model["accuracy"]["p_value"],
                 "estimated_accuracy": model["estimated_accuracy"]["value"],
             },
-            "recommendations": _recommendations(features, model, overall),
+            "recommendations": recommendations(features, model, overall),
             "timestamp": self.clock.now(),
         }
         if record:
@@ -324,7 +336,7 @@ class DriftDetector:
         return summary
 
     # ------------------------------------------------------------------ history
-    def history(self, feature_set: str | None = None, days: float = 30) -> list[dict[str, Any]]:
+    def history(self, feature_set: str | None = None, days: float = 30) -> list[StoredDriftCheck]:
         """Stored checks of the last ``days`` (oldest first), with their headline numbers."""
         since = self.clock.now() - timedelta(days=days)
         query = select(DriftReport).where(DriftReport.checked_at >= since)
@@ -369,7 +381,11 @@ class DriftDetector:
             )
 
     def _record(
-        self, kind: str, feature_set: str, model_type: str | None, report: dict[str, Any]
+        self,
+        kind: str,
+        feature_set: str,
+        model_type: str | None,
+        report: FeatureDriftReport | ModelDriftReport | DriftSummaryReport,
     ) -> None:
         with self.store.session() as session:
             session.add(
@@ -385,7 +401,7 @@ class DriftDetector:
             )
 
 
-def _feature_row(item: Any) -> dict[str, Any]:
+def _feature_row(item: FeatureDrift) -> FeatureDriftRow:
     return {
         "feature": item.feature,
         "ks_statistic": item.ks_statistic,
@@ -407,7 +423,7 @@ def _feature_row(item: Any) -> dict[str, Any]:
     }
 
 
-def _windows_dict(start: datetime, split: datetime, end: datetime) -> dict[str, str]:
+def _windows_dict(start: datetime, split: datetime, end: datetime) -> DriftWindows:
     return {
         "reference_start": start.isoformat(),
         "reference_end": split.isoformat(),
@@ -416,49 +432,7 @@ def _windows_dict(start: datetime, split: datetime, end: datetime) -> dict[str, 
     }
 
 
-def _recommendations(
-    features: dict[str, Any], model: dict[str, Any], overall: str | None
-) -> list[str]:
-    notes: list[str] = []
-    if overall in ("high", "medium"):
-        notes.append(
-            f"{overall.upper()}: {'significant' if overall == 'high' else 'moderate'} drift "
-            f"detected for {features['feature_set']}/{model['model_type']}"
-        )
-    drifted = [row for row in features["drift_results"] if row["drift_detected"]]
-    drifted.sort(key=lambda row: -(row["psi_noise_corrected"] or 0.0))
-    if drifted:
-        listed = ", ".join(
-            f"{row['feature']} (PSI {row['psi']:.3f}, {row['psi_noise_corrected']:.3f} above "
-            "its no-drift level)"
-            for row in drifted[:3]
-        )
-        notes.append(
-            f"{len(drifted)} of {features['features_tested']} monitored features drifted; "
-            f"largest: {listed}"
-        )
-    if model["status"] == "success" and model["accuracy"]["drift_detected"]:
-        notes.append(
-            f"accuracy fell from {model['accuracy']['reference']:.3f} to "
-            f"{model['accuracy']['current']:.3f} (one-sided p={model['accuracy']['p_value']:.3g})"
-        )
-    if overall in ("high", "medium"):
-        notes.append(
-            "ACTION: the daily retraining check will retrain this pair (drift severity at or "
-            "above its threshold); run it now with POST /retrain/execute or "
-            "`btcmlops retrain execute`"
-        )
-    elif overall == "low":
-        notes.append("LOW: minor drift; monitor, no retraining needed yet")
-    elif overall == "none":
-        notes.append("STABLE: no significant drift; continue normal operations")
-    for analysis, what in ((features, "feature"), (model, "model")):
-        if analysis["status"] == "insufficient_data":
-            notes.append(f"not enough data for the {what} check: {analysis.get('message', '')}")
-    return notes
-
-
-def _newest_report(kind: str, *where: Any) -> Select[tuple[dict[str, Any]]]:
+def _newest_report(kind: str, *where: Any) -> Select[tuple[JsonObject]]:
     return (
         select(DriftReport.report)
         .where(DriftReport.kind == kind, *where)
@@ -467,7 +441,7 @@ def _newest_report(kind: str, *where: Any) -> Select[tuple[dict[str, Any]]]:
     )
 
 
-def _history_row(report: DriftReport) -> dict[str, Any]:
+def _history_row(report: DriftReport) -> StoredDriftCheck:
     body = report.report or {}
     feature = body.get("feature_drift", body) if report.kind != "model" else {}
     model = body.get("model_drift", body) if report.kind != "feature" else {}

@@ -20,6 +20,7 @@ import pandas as pd
 from btcmlops.errors import InvalidInputError
 from btcmlops.mlops.drift import statistics as st
 from btcmlops.mlops.drift.columns import feature_columns
+from btcmlops.mlops.drift.results import DriftReferenceDict
 
 REFERENCE_FORMAT = "btcmlops.drift-reference/3"
 # A dependence time τ̂ is taken as supported by the rows it was estimated from when they
@@ -242,7 +243,7 @@ class DriftReference:
             dependence_source=dependence.source,
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DriftReferenceDict:
         values = [
             [_encode_float(v) for v in row[:count].tolist()]
             for row, count in zip(self.sample.values, self.sample.counts.tolist(), strict=True)

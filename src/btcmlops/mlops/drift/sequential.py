@@ -61,25 +61,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from btcmlops.errors import InvalidInputError
-from btcmlops.mlops.drift.upcrossings import (
-    distinct_series,
-    lag_one,
-    level_for_rate,
-    student_dof,
-)
-from btcmlops.mlops.drift.volatility import VolatilityChannel, fit_channel
+from btcmlops.mlops.drift.sequential_calibration import Calibration, calibrate
+from btcmlops.mlops.drift.sequential_evidence import rank_scores, relative_evidence, studentize
 
 MIN_HISTORY_ROWS = 168  # one week of hourly rows
 MIN_REFERENCE_ROWS = 168
-MIN_FEATURE_VALUES = 24  # finite reference values a feature needs to be watched
-_CALM_QUANTILE = 0.5  # evidence below this quantile of the calibration run is "no change"
-_SQRT12 = math.sqrt(12.0)
 
 
 @dataclass(frozen=True)
@@ -136,31 +127,6 @@ def _optional_float(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class _Calibration:
-    """Everything ``fit`` learns; shared, never changed, by detectors made by ``with_state``."""
-
-    features: tuple[str, ...]
-    second_moments: np.ndarray  # calibration mean of each channel's squared score
-    located: np.ndarray  # True for location channels (studentized)
-    effective: np.ndarray  # independent calibration values behind each channel's scale
-    watched: np.ndarray  # indices of the watched features in the input row
-    reference: np.ndarray  # (features, n) sorted values, NaN-padded
-    deviations: np.ndarray  # (features, n) sorted |value - median|, NaN-padded
-    medians: np.ndarray
-    counts: np.ndarray  # finite reference values per watched feature
-    channels: np.ndarray  # indices into the 2 * features scores that are watched
-    scales: np.ndarray  # null standard deviation of each channel's EWMA
-    breadth_mean: float
-    breadth_dof: float  # h
-    breadth_denominator_dof: float  # m, the median effective count of the channels
-    channel_threshold: float
-    breadth_threshold: float
-    calm_level: float = 0.5  # the evidence's median on the calibration run
-    distinct_series: int = field(default=0)
-    volatility: VolatilityChannel | None = None  # needs the hourly return and range features
-
-
 class SequentialDetector:
     """Hourly drift detector on rank scores; its threshold targets ``mtbf_hours``.
 
@@ -184,7 +150,7 @@ class SequentialDetector:
             raise InvalidInputError(f"smoothing must be between 0 and 1, got {smoothing!r}")
         self.mtbf_hours = float(mtbf_hours)
         self.smoothing = float(smoothing)
-        self._calibration: _Calibration | None = None
+        self._calibration: Calibration | None = None
         self._state = SequentialState(hours=0, ewma=(), calm_hour=0)
         self._ewma = np.zeros(0)
         self._second = np.zeros(0)
@@ -223,7 +189,7 @@ class SequentialDetector:
                 f"history has {history_rows.shape[1]} columns, the reference "
                 f"{reference_rows.shape[1]}"
             )
-        self._calibration = _calibrate(
+        self._calibration = calibrate(
             tuple(names), reference_rows, history_rows, self.smoothing, self.mtbf_hours
         )
         channel = self._calibration.volatility
@@ -240,7 +206,9 @@ class SequentialDetector:
             raise InvalidInputError(
                 f"expected a row of {len(calibration.features)} values, got shape {values.shape}"
             )
-        scores = _scores(calibration, values[None, calibration.watched])[0, calibration.channels]
+        scores = rank_scores(calibration, values[None, calibration.watched])[
+            0, calibration.channels
+        ]
         self._ewma += self.smoothing * (scores - self._ewma)
         self._second += self.smoothing * (scores**2 - self._second)
         channel = calibration.volatility
@@ -261,8 +229,8 @@ class SequentialDetector:
     def _evidence(self) -> float:
         """The largest statistic as a share of its threshold."""
         calibration = self._fitted()
-        studentized = _studentize(calibration, self._ewma, self._second)
-        evidence = float(_evidence(calibration, studentized[None, :])[0])
+        studentized = studentize(calibration, self._ewma, self._second)
+        evidence = float(relative_evidence(calibration, studentized[None, :])[0])
         if calibration.volatility is not None:
             evidence = max(evidence, float(calibration.volatility.evidence(self._volatility_ewma)))
         return evidence
@@ -344,13 +312,12 @@ class SequentialDetector:
         twin.statistic = twin._evidence()
         return twin
 
-    def _fitted(self) -> _Calibration:
+    def _fitted(self) -> Calibration:
         if self._calibration is None:
             raise InvalidInputError("the detector is not fitted: call fit(reference, history=)")
         return self._calibration
 
 
-# ---------------------------------------------------------------------------- the kernel
 def _as_rows(
     frame: np.ndarray | object, names: Sequence[str] | None, what: str
 ) -> tuple[list[str], np.ndarray]:
@@ -374,198 +341,3 @@ def _as_rows(
             )
     values = np.where(np.isfinite(values), values, np.nan)
     return selected, values
-
-
-def _sorted_padded(columns: list[np.ndarray]) -> np.ndarray:
-    width = max(len(c) for c in columns)
-    padded = np.full((len(columns), width), np.nan)
-    for j, column in enumerate(columns):
-        padded[j, : len(column)] = np.sort(column)
-    return padded
-
-
-def _uniform_scores(sorted_values: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """sqrt(12) * (mid-rank / (n + 1) - 1/2) of each value; 0 (no evidence) where missing."""
-    below = (sorted_values[None, :, :] < rows[:, :, None]).sum(axis=2)
-    at_or_below = (sorted_values[None, :, :] <= rows[:, :, None]).sum(axis=2)
-    rank = (below + at_or_below) / 2.0 + 0.5
-    scores = _SQRT12 * (rank / (counts + 1.0) - 0.5)
-    return np.where(np.isnan(rows), 0.0, scores)
-
-
-def _scores(calibration: _Calibration, rows: np.ndarray) -> np.ndarray:
-    """(rows, 2 * features): location scores, then spread scores."""
-    location = _uniform_scores(calibration.reference, calibration.counts, rows)
-    deviation = np.abs(rows - calibration.medians)
-    spread = _uniform_scores(calibration.deviations, calibration.counts, deviation)
-    return np.hstack([location, spread])
-
-
-def _studentize(calibration: _Calibration, ewma: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Location EWMAs over the root of their running variance (relative to the calibration's
-    mean square, floored at a quarter): the rank of a return swings with volatility."""
-    ratio = np.maximum((second - ewma**2) / calibration.second_moments, 0.25)
-    return np.where(calibration.located, ewma / np.sqrt(ratio), ewma)
-
-
-def _ewma_path(scores: np.ndarray, smoothing: float, start: np.ndarray | None = None) -> np.ndarray:
-    path = np.empty_like(scores)
-    level = np.zeros(scores.shape[1]) if start is None else start.copy()
-    for t in range(scores.shape[0]):
-        level += smoothing * (scores[t] - level)
-        path[t] = level
-    return path
-
-
-def _breadth(calibration: _Calibration, z: np.ndarray) -> np.ndarray:
-    """Normal scores of mean(Z^2) under its fitted F law."""
-    statistic = np.mean(z**2, axis=1)
-    # F(h, m) rather than chi2_h: the channels' scales rest on about m independent values.
-    tail = stats.f.sf(
-        statistic / calibration.breadth_mean,
-        calibration.breadth_dof,
-        calibration.breadth_denominator_dof,
-    )
-    return stats.norm.isf(np.clip(tail, 1e-300, 1.0))
-
-
-def _evidence(calibration: _Calibration, ewma: np.ndarray) -> np.ndarray:
-    """The larger of the two statistics as a share of its threshold, per row of EWMAs."""
-    z = ewma / calibration.scales
-    per_channel = _largest_normal_equivalent(np.abs(z), calibration.effective)
-    breadth = _breadth(calibration, z) / calibration.breadth_threshold
-    return np.maximum(per_channel / calibration.channel_threshold, breadth)
-
-
-def _normal_equivalent(size: np.ndarray, dof: np.ndarray) -> np.ndarray:
-    """The normal quantile with the same upper tail as ``size`` has under Student-t(dof)."""
-    return stats.norm.isf(np.clip(stats.t.sf(size, dof), 1e-300, 0.5))
-
-
-def _largest_normal_equivalent(size: np.ndarray, dof: np.ndarray) -> np.ndarray:
-    """Row-wise max of :func:`_normal_equivalent`. For one row (the hourly update) only the
-    channels that can beat the largest ``size``'s equivalent are evaluated: an equivalent is
-    never above its ``size``, so the others cannot win."""
-    if size.shape[0] != 1:
-        return np.max(_normal_equivalent(size, dof[None, :]), axis=1)
-    row = size[0]
-    first = int(np.argmax(row))
-    best = float(_normal_equivalent(row[first : first + 1], dof[first : first + 1])[0])
-    contenders = np.flatnonzero(row > best)
-    if contenders.size:
-        best = max(best, float(np.max(_normal_equivalent(row[contenders], dof[contenders]))))
-    return np.array([best])
-
-
-def _calibrate(
-    features: tuple[str, ...],
-    reference: np.ndarray,
-    history: np.ndarray,
-    smoothing: float,
-    mtbf_hours: float,
-) -> _Calibration:
-    tables = _reference_tables(features, reference)
-    scores = _scores(tables, np.vstack([history, reference])[:, tables.watched])
-    # A channel whose score hardly varies (a nearly constant feature) carries no evidence.
-    channels = np.flatnonzero(scores.std(axis=0) > 0.1)
-    if channels.size == 0:
-        raise InvalidInputError("every feature is (nearly) constant in the reference")
-    # The false-alarm budget is shared equally by the statistics: per channel, breadth and,
-    # with the hourly return and range among the features, the volatility channel.
-    volatility = fit_channel(
-        features,
-        np.vstack([history, reference]),
-        smoothing_floor=smoothing,
-        rate=1.0 / (3.0 * mtbf_hours),
-    )
-    budget = 1.0 / ((2.0 if volatility is None else 3.0) * mtbf_hours)
-    scaled, path = _fit_scales(tables, scores[:, channels], channels, smoothing)
-    thresholded = _fit_thresholds(scaled, path / scaled.scales, budget)
-    evidence = _evidence(thresholded, path)
-    if volatility is not None:  # both runs end at the last calibration hour
-        common = min(evidence.size, volatility.calibration_evidence.size)
-        evidence = np.maximum(evidence[-common:], volatility.calibration_evidence[-common:])
-    calm_level = float(np.quantile(evidence, _CALM_QUANTILE))
-    return replace(thresholded, calm_level=calm_level, volatility=volatility)
-
-
-def _reference_tables(features: tuple[str, ...], reference: np.ndarray) -> _Calibration:
-    """The reference's sorted values and deviations; every channel watched, unit scales."""
-    finite = np.isfinite(reference).sum(axis=0)
-    watched = np.flatnonzero(finite >= MIN_FEATURE_VALUES)
-    if watched.size == 0:
-        raise InvalidInputError(
-            f"no feature has {MIN_FEATURE_VALUES} finite values in the reference"
-        )
-    columns = [reference[np.isfinite(reference[:, j]), j] for j in watched]
-    medians = np.array([np.median(c) for c in columns])
-    channels = 2 * watched.size
-    return _Calibration(
-        features=features,
-        watched=watched,
-        reference=_sorted_padded(columns),
-        deviations=_sorted_padded([np.abs(c - m) for c, m in zip(columns, medians, strict=True)]),
-        medians=medians,
-        counts=np.array([len(c) for c in columns], dtype=float),
-        channels=np.arange(channels),
-        scales=np.ones(channels),
-        second_moments=np.ones(channels),
-        located=np.zeros(channels, dtype=bool),
-        effective=np.full(channels, np.inf),
-        breadth_mean=1.0,
-        breadth_dof=1.0,
-        breadth_denominator_dof=np.inf,
-        channel_threshold=1.0,
-        breadth_threshold=1.0,
-    )
-
-
-def _fit_scales(
-    tables: _Calibration, scores: np.ndarray, channels: np.ndarray, smoothing: float
-) -> tuple[_Calibration, np.ndarray]:
-    """Each channel's null scale and degrees of freedom from the in-sample EWMA run; returns
-    the calibration so far and the run's (studentized) EWMA path after its burn-in."""
-    burn_in = min(math.ceil(3.0 / smoothing), scores.shape[0] // 4)
-    second_moments = np.mean(scores**2, axis=0)
-    studentizing = replace(
-        tables,
-        channels=channels,
-        second_moments=second_moments,
-        located=channels < tables.watched.size,
-    )
-    seconds = _ewma_path(scores**2, smoothing, start=second_moments)
-    path = _studentize(studentizing, _ewma_path(scores, smoothing), seconds)[burn_in:]
-    iid_scale = math.sqrt(smoothing / (2.0 - smoothing)) * scores.std(axis=0)
-    scales = np.maximum(np.sqrt(np.mean(path**2, axis=0)), iid_scale)
-    # The RMS of a persistent EWMA over a few weeks rests on few independent values, and
-    # scores whose spread clusters in time make it heavy-tailed: a new value over that scale
-    # is read as a Student-t, not normal.
-    effective = student_dof(path, path / scales)
-    return replace(studentizing, scales=scales, effective=effective), path
-
-
-def _fit_thresholds(scaled: _Calibration, z: np.ndarray, budget: float) -> _Calibration:
-    """The breadth's law and both thresholds, ``budget`` false alarms per hour each."""
-    correlation = np.corrcoef(z, rowvar=False) if z.shape[1] > 1 else np.ones((1, 1))
-    representatives = distinct_series(np.nan_to_num(correlation, nan=0.0))
-    channel_threshold = level_for_rate(lag_one(z)[representatives], budget, two_sided=True)
-    # The effective number of independent channels from the eigenvalues of their second-moment
-    # correlation, (sum l)^2 / sum l^2 = C^2 / sum rho^2; more stable than the variance of
-    # the mean Z^2 over a few weeks, and the correlation's sampling noise only lowers it
-    # (a heavier tail).
-    second = (z.T @ z) / z.shape[0]
-    diagonal = np.sqrt(np.diag(second))
-    rho = second / np.outer(diagonal, diagonal)
-    with_breadth = replace(
-        scaled,
-        breadth_mean=float(np.mean(z**2)),
-        breadth_dof=float(z.shape[1] ** 2 / np.sum(rho**2)),
-        breadth_denominator_dof=float(np.median(scaled.effective)),
-    )
-    breadth_lag_one = lag_one(_breadth(with_breadth, z)[:, None])
-    return replace(
-        with_breadth,
-        channel_threshold=channel_threshold,
-        breadth_threshold=level_for_rate(breadth_lag_one, budget, two_sided=False),
-        distinct_series=len(representatives),
-    )

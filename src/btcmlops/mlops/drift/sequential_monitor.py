@@ -25,22 +25,15 @@ import logging
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, func, select
 
 from btcmlops.clock import HOUR, Clock, floor_hour
 from btcmlops.config import Settings
-from btcmlops.db.models import (
-    DECISION_ONLY_TRIGGERS,
-    ChampionChange,
-    FeatureRow,
-    RetrainingRun,
-    SequentialDetectorFit,
-    SequentialPoint,
-)
+from btcmlops.db.models import FeatureRow, SequentialDetectorFit, SequentialPoint
 from btcmlops.db.store import Store
 from btcmlops.errors import ConflictError, InvalidInputError
 from btcmlops.features.frames import feature_matrix, feature_rows_query, load_feature_frame
@@ -50,6 +43,15 @@ from btcmlops.features.schema import (
     validate_feature_set,
 )
 from btcmlops.mlops.drift.sequential import SequentialDetector, SequentialState
+from btcmlops.mlops.drift.sequential_fits import (
+    ADD_POINTS,
+    ADVANCE_FIT,
+    CURRENT_FIT,
+    FitHead,
+    RunningFit,
+    acted_on,
+    windows_of,
+)
 from btcmlops.mlops.drift.sequential_status import (
     FITTED,
     NOT_FITTED,
@@ -59,59 +61,12 @@ from btcmlops.mlops.drift.sequential_status import (
     SequentialStatus,
     utc_minute,
 )
-from btcmlops.modeling.registry import ROLLBACK
 
 log = logging.getLogger(__name__)
 
 FIRST_FIT = "first fit"
 MIN_WINDOW_DAYS = 7  # the detector needs a week of hourly rows in its history and reference
 DAY = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class _Head:
-    """The current fit's position, and whether a retraining or a rollback came after it."""
-
-    feature_set: str
-    fit_id: int
-    last_hour: datetime
-    fitted_at: datetime
-    retrained_since: bool
-    rolled_back_since: bool
-
-
-@dataclass(frozen=True)
-class _Running:
-    """A fitted detector kept in memory between hours, and the stored fit it continues."""
-
-    feature_set: str
-    fit_id: int
-    detector: SequentialDetector
-    fitted_at: datetime
-    fit_reason: str
-    windows: FitWindows
-    last_hour: datetime
-    alarm_at: datetime | None = None
-    change_at: datetime | None = None
-
-    def continues(self, head: _Head) -> bool:
-        return (self.fit_id, self.last_hour) == (head.fit_id, head.last_hour)
-
-    def status(self) -> SequentialStatus:
-        detector = self.detector
-        return SequentialStatus(
-            feature_set=self.feature_set,
-            status=FITTED,
-            mtbf_hours=detector.mtbf_hours,
-            smoothing=detector.smoothing,
-            fitted_at=self.fitted_at,
-            fit_reason=self.fit_reason,
-            windows=self.windows,
-            last_hour=self.last_hour,
-            statistic=float(detector.statistic),
-            alarm_at=self.alarm_at,
-            change_at=self.change_at,
-        )
 
 
 class SequentialMonitor:
@@ -121,7 +76,7 @@ class SequentialMonitor:
         self.store = store
         self.clock = clock
         self.settings = settings
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, RunningFit] = {}
         self._lock = threading.Lock()  # one hourly run at a time per process
 
     @property
@@ -163,19 +118,19 @@ class SequentialMonitor:
             return self._feed(restored, refitted=refitted)
 
     def _read_hour(
-        self, feature_set: str, running: _Running | None
-    ) -> tuple[_Head | None, Sequence[Any] | None]:
+        self, feature_set: str, running: RunningFit | None
+    ) -> tuple[FitHead | None, Sequence[Any] | None]:
         """One read: the current fit's position, whether it is due for a refit, and the
         feature rows after the last hour of the detector in memory (if one is)."""
         with self.store.session() as session:
             connection = session.connection()  # Core: the ORM layer costs more than the read
-            row = connection.execute(_HEAD, {"feature_set": feature_set}).first()
+            row = connection.execute(CURRENT_FIT, {"feature_set": feature_set}).first()
             new_rows = None
             if running is not None:
                 new_rows = connection.execute(self._rows_after(running)).all()
-        return (None if row is None else _Head(feature_set, *row)), new_rows
+        return (None if row is None else FitHead(feature_set, *row)), new_rows
 
-    def _rows_after(self, running: _Running) -> Select[tuple[datetime, dict[str, Any]]]:
+    def _rows_after(self, running: RunningFit) -> Select[tuple[datetime, dict[str, Any]]]:
         """The feature rows the detector has not seen whose bar has closed."""
         return feature_rows_query(
             running.feature_set,
@@ -191,7 +146,7 @@ class SequentialMonitor:
         return fit
 
     def _refit_reason(
-        self, head: _Head, feature_version: str, features: Sequence[str], mtbf_hours: float
+        self, head: FitHead, feature_version: str, features: Sequence[str], mtbf_hours: float
     ) -> str | None:
         """Why the current fit must be replaced, or None while it stands."""
         monitored = monitored_feature_names(head.feature_set)
@@ -205,52 +160,14 @@ class SequentialMonitor:
         if self.clock.now() <= head.fitted_at:
             return None  # a fit is never replaced at its own instant (a pinned clock)
         if head.retrained_since or head.rolled_back_since:
-            return self._acted_on(head)
+            return acted_on(self.store, head)
         return None
 
-    def _acted_on(self, head: _Head) -> str:
-        """The retraining after the alarm, or else the rollback, since the fit, in words (read
-        only when there is one)."""
-        feature_set = head.feature_set
-        with self.store.session() as session:
-            if head.retrained_since:
-                retrained = session.execute(
-                    select(
-                        RetrainingRun.model_type, RetrainingRun.decision, RetrainingRun.finished_at
-                    )
-                    .where(
-                        RetrainingRun.feature_set == feature_set,
-                        RetrainingRun.status == "succeeded",
-                        RetrainingRun.trigger.not_in(DECISION_ONLY_TRIGGERS),
-                        RetrainingRun.finished_at >= head.fitted_at,
-                    )
-                    .order_by(RetrainingRun.finished_at.desc())
-                    .limit(1)
-                ).one()
-                return (
-                    f"retraining of {feature_set}/{retrained.model_type} finished at "
-                    f"{utc_minute(retrained.finished_at)} ({retrained.decision})"
-                )
-            rolled_back = session.execute(
-                select(ChampionChange.model_type, ChampionChange.changed_at)
-                .where(
-                    ChampionChange.feature_set == feature_set,
-                    ChampionChange.action.like("%" + ROLLBACK),
-                    ChampionChange.changed_at >= head.fitted_at,
-                )
-                .order_by(ChampionChange.changed_at.desc())
-                .limit(1)
-            ).one()
-        return (
-            f"rollback of {feature_set}/{rolled_back.model_type} at "
-            f"{utc_minute(rolled_back.changed_at)}"
-        )
-
-    def _restore(self, fit: SequentialDetectorFit) -> tuple[_Running, str | None]:
+    def _restore(self, fit: SequentialDetectorFit) -> tuple[RunningFit, str | None]:
         """The stored fit refitted on its own rows and continued from its state; when that
         fails (its rows changed), a new fit, with why."""
         detector = SequentialDetector(fit.mtbf_hours, fit.smoothing)
-        windows = _windows_of(fit)
+        windows = windows_of(fit)
         try:
             self._calibrate(detector, fit.feature_set, list(fit.features), windows)
             detector = detector.with_state(SequentialState.from_dict(fit.state))
@@ -262,7 +179,7 @@ class SequentialMonitor:
                     f"the {fit.feature_set} detector can be neither restored nor refitted: {fitted}"
                 ) from exc
             return fitted, why
-        running = _Running(
+        running = RunningFit(
             feature_set=fit.feature_set,
             fit_id=fit.id,
             detector=detector,
@@ -277,7 +194,7 @@ class SequentialMonitor:
         return running, None
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, feature_set: str, why: str) -> _Running | str:
+    def _fit(self, feature_set: str, why: str) -> RunningFit | str:
         """A new fit on the latest rows, stored; or why there is none."""
         windows = self.fit_windows(feature_set)
         if isinstance(windows, str):
@@ -313,7 +230,7 @@ class SequentialMonitor:
             session.add(fit)
             session.flush()
             fit_id = fit.id
-        running = _Running(feature_set, fit_id, detector, now, why, windows, last_hour)
+        running = RunningFit(feature_set, fit_id, detector, now, why, windows, last_hour)
         self._running[feature_set] = running
         return running
 
@@ -359,7 +276,7 @@ class SequentialMonitor:
 
     # ------------------------------------------------------------------ feeding
     def _feed(
-        self, running: _Running, *, refitted: str | None, rows: Sequence[Any] | None = None
+        self, running: RunningFit, *, refitted: str | None, rows: Sequence[Any] | None = None
     ) -> HourlyUpdate:
         """Update the detector with the new feature rows (read now unless given), in time
         order, and store where it got to."""
@@ -388,8 +305,8 @@ class SequentialMonitor:
         )
 
     def _with_alarm(
-        self, running: _Running, points: list[EvidencePoint], hours_before: int
-    ) -> _Running:
+        self, running: RunningFit, points: list[EvidencePoint], hours_before: int
+    ) -> RunningFit:
         """The alarm and estimated change hours as the feature rows' own hours."""
         detector = running.detector
         assert detector.alarm_hour is not None and detector.change_hour is not None
@@ -408,7 +325,7 @@ class SequentialMonitor:
                 )
         return replace(running, alarm_at=alarm_at, change_at=change_at)
 
-    def _store_hour(self, running: _Running, points: list[EvidencePoint]) -> _Running:
+    def _store_hour(self, running: RunningFit, points: list[EvidencePoint]) -> RunningFit:
         """One write: the fit's state moves to the newest point, the points are added. The
         update is conditional on the stored last hour, so two processes cannot both feed it."""
         detector, feature_set = running.detector, running.feature_set
@@ -416,7 +333,7 @@ class SequentialMonitor:
         with self.store.session() as session:
             connection = session.connection()
             moved = connection.execute(
-                _ADVANCE,
+                ADVANCE_FIT,
                 {
                     "fit_id": running.fit_id,
                     "seen_until": running.last_hour,
@@ -435,7 +352,7 @@ class SequentialMonitor:
                     "at the next run"
                 )
             connection.execute(
-                _ADD_POINTS,
+                ADD_POINTS,
                 [
                     {
                         "feature_set": feature_set,
@@ -478,7 +395,7 @@ class SequentialMonitor:
             smoothing=fit.smoothing,
             fitted_at=fit.fitted_at,
             fit_reason=fit.fit_reason,
-            windows=_windows_of(fit),
+            windows=windows_of(fit),
             last_hour=fit.last_hour,
             statistic=fit.statistic,
             alarm_at=fit.alarm_at,
@@ -505,56 +422,3 @@ class SequentialMonitor:
             smoothing=SequentialDetector().smoothing,  # what a fit would use
             reason=reason,
         )
-
-
-def _windows_of(fit: SequentialDetectorFit) -> FitWindows:
-    return FitWindows(fit.history_start, fit.reference_start, fit.reference_end)
-
-
-# The hourly path's statements, built once: building and compiling them each hour cost more
-# than running them. Core, not ORM: the rows are plain, the ORM layer would cost more too.
-_FITS = SequentialDetectorFit.__table__
-_HEAD = (
-    select(
-        _FITS.c.id,
-        _FITS.c.last_hour,
-        _FITS.c.fitted_at,
-        select(RetrainingRun.id)
-        .where(
-            RetrainingRun.feature_set == _FITS.c.feature_set,
-            RetrainingRun.status == "succeeded",
-            RetrainingRun.trigger.not_in(DECISION_ONLY_TRIGGERS),
-            # ">=": a run finished at the very instant of the fit (one replayed hour) ran
-            # after it
-            RetrainingRun.finished_at >= _FITS.c.fitted_at,
-            # only a run after the alarm acted on it: a retraining for another reason (the
-            # schedule, the performance check) leaves a quiet detector's reference alone
-            _FITS.c.alarm_at.is_not(None),
-            RetrainingRun.finished_at >= _FITS.c.alarm_at,
-        )
-        .exists(),
-        select(ChampionChange.id)
-        .where(
-            ChampionChange.feature_set == _FITS.c.feature_set,
-            ChampionChange.action.like("%" + ROLLBACK),
-            ChampionChange.changed_at >= _FITS.c.fitted_at,
-        )
-        .exists(),
-    )
-    .where(_FITS.c.feature_set == bindparam("feature_set"))
-    .order_by(_FITS.c.id.desc())
-    .limit(1)
-)
-_ADVANCE = (
-    update(_FITS)
-    .where(_FITS.c.id == bindparam("fit_id"), _FITS.c.last_hour == bindparam("seen_until"))
-    .values(
-        state=bindparam("new_state"),
-        last_hour=bindparam("new_last_hour"),
-        updated_at=bindparam("new_updated_at"),
-        statistic=bindparam("new_statistic"),
-        alarm_at=bindparam("new_alarm_at"),
-        change_at=bindparam("new_change_at"),
-    )
-)
-_ADD_POINTS = insert(SequentialPoint.__table__)

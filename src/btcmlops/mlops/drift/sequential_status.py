@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Final, Literal, TypedDict
 
 FitState = Literal["fitted", "not_fitted"]
 FITTED: Final = "fitted"
@@ -68,6 +68,19 @@ class EvidencePoint:
     alarm: bool
 
 
+class NotFittedDetail(TypedDict):
+    status: Literal["not_fitted"]
+    reason: str | None
+
+
+class AdvancedDetail(TypedDict):
+    status: Literal["fitted"]
+    rows: int
+    statistic: float | None
+    alarm: bool
+    refitted: str | None
+
+
 @dataclass(frozen=True)
 class HourlyUpdate:
     """What one run of the hourly job did for a feature set."""
@@ -77,7 +90,7 @@ class HourlyUpdate:
     refitted: str | None = None  # why it was (re)fitted in this run
     alarm_started: bool = False
 
-    def as_detail(self) -> dict[str, Any]:
+    def as_detail(self) -> NotFittedDetail | AdvancedDetail:
         """The job run's numbers (``job_runs.detail``)."""
         status = self.status
         if status.status == NOT_FITTED:

@@ -13,4 +13,6 @@ What is where:
   totals), in SQL.
 - ``timeline``: one prediction per hour with rolling realised and estimated accuracy.
 - ``outcomes``: what actually happened, from the price bars (the hourly job) or by hand.
+- ``results``: the typed documents all of them answer with (``PredictionRecord``,
+  ``PredictAnswer``, ``AccuracyStats``, ...).
 """

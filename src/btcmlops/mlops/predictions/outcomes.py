@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, Float, Integer, bindparam, func, select, update
 
@@ -25,6 +24,7 @@ from btcmlops.db.store import Store
 from btcmlops.errors import InvalidInputError, NotFoundError
 from btcmlops.features.target import direction
 from btcmlops.mlops.predictions.records import prediction_as_dict
+from btcmlops.mlops.predictions.results import PredictionRecord
 
 
 @dataclass
@@ -172,7 +172,7 @@ def record_outcome(
     bitcoin_price_1h_later: float | None = None,
     *,
     source: str = "manual",
-) -> dict[str, Any]:
+) -> PredictionRecord:
     """Store what happened for one stored prediction; the prediction in the API's shape.
 
     A prediction logged a moment ago may still be on the writer's queue: go through

@@ -17,6 +17,12 @@ from btcmlops.db.models import SHADOW_SOURCE, FeatureSnapshot, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.errors import NotFoundError
 from btcmlops.mlops.predictions.records import prediction_as_dict
+from btcmlops.mlops.predictions.results import (
+    AccuracyStats,
+    PredictionDetail,
+    PredictionRecord,
+    PredictionStatistics,
+)
 from btcmlops.modeling.evaluation import wilson_interval
 
 
@@ -27,7 +33,7 @@ class PredictionQueries:
         self.store = store
         self.clock = clock
 
-    def get_prediction(self, prediction_id: int) -> dict[str, Any]:
+    def get_prediction(self, prediction_id: int) -> PredictionDetail:
         with self.store.session() as session:
             row = session.get(PredictionLog, prediction_id)
             if row is None:
@@ -35,10 +41,11 @@ class PredictionQueries:
             snapshot = (
                 session.get(FeatureSnapshot, row.features_sha256) if row.features_sha256 else None
             )
-            shown = prediction_as_dict(row)
-            shown["features"] = snapshot.feature_values if snapshot is not None else {}
-            shown["features_sha256"] = row.features_sha256
-            return shown
+            return PredictionDetail(
+                **prediction_as_dict(row),
+                features=snapshot.feature_values if snapshot is not None else {},
+                features_sha256=row.features_sha256,
+            )
 
     def get_recent_predictions(
         self,
@@ -46,7 +53,7 @@ class PredictionQueries:
         model_type: str | None = None,
         limit: int = 100,
         only_with_outcomes: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PredictionRecord]:
         # shadow models' predictions are never shown to clients (the dashboard reads them
         # through /retrain/shadows)
         query = select(PredictionLog).where(PredictionLog.source != SHADOW_SOURCE)
@@ -64,7 +71,7 @@ class PredictionQueries:
 
     def get_model_accuracy(
         self, feature_set: str, model_type: str, days: float = 7
-    ) -> dict[str, Any]:
+    ) -> AccuracyStats:
         """Realised accuracy of one (feature set, model type) over the last ``days``."""
         since = self.clock.now() - timedelta(days=days)
         resolved = PredictionLog.outcome_status == "resolved"
@@ -94,7 +101,7 @@ class PredictionQueries:
         with self.store.session() as session:
             row = session.execute(query).one()
         total, correct_n = int(row.total), int(row.correct)
-        stats: dict[str, Any] = {
+        stats: AccuracyStats = {
             "feature_set": feature_set,
             "model_type": model_type,
             "period_days": days,
@@ -124,7 +131,7 @@ class PredictionQueries:
             )
         return stats
 
-    def get_prediction_statistics(self) -> dict[str, Any]:
+    def get_prediction_statistics(self) -> PredictionStatistics:
         """Totals over every prediction served (shadow models' predictions not counted)."""
         status = PredictionLog.outcome_status
         query = select(

@@ -10,15 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from btcmlops.db.models import PredictionLog
 from btcmlops.jsonable import finite_or_none
+from btcmlops.mlops.predictions.results import PredictionRecord
 
 
-def prediction_as_dict(row: PredictionLog) -> dict[str, Any]:
+def prediction_as_dict(row: PredictionLog) -> PredictionRecord:
     """A stored prediction in the API's field names."""
-    shown = {
+    shown: PredictionRecord = {
         "id": row.id,
         "feature_set": row.feature_set,
         "model_type": row.model_type,
@@ -46,7 +46,7 @@ def prediction_as_dict(row: PredictionLog) -> dict[str, Any]:
     return shown
 
 
-def snapshot_of(features: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+def snapshot_of(features: Mapping[str, object]) -> tuple[dict[str, float | None], str]:
     """Feature values as stored (NaN and infinities as null) and the sha256 of their
     canonical JSON, which identifies the snapshot."""
     cleaned = {str(name): finite_or_none(value) for name, value in features.items()}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from btcmlops.clock import HOUR, Clock
 from btcmlops.db.models import SHADOW_SOURCE
 from btcmlops.errors import BtcmlopsError
 from btcmlops.features.schema import FEATURE_VERSION
 from btcmlops.mlops.monitoring import count_prediction
+from btcmlops.mlops.predictions.results import PredictAnswer
 from btcmlops.mlops.predictions.writer import PredictionLogger
 from btcmlops.modeling.registry_records import ModelVersionInfo
 from btcmlops.serving.predictor import Prediction, Predictor
@@ -31,7 +31,7 @@ def predict_and_log(
     use_cached_features: bool = True,
     source: str = "api",
     live_accuracy: LiveAccuracy | None = None,
-) -> dict[str, Any]:
+) -> PredictAnswer:
     """Predict with the champion of (feature set, model type), log it, and return the answer
     in the ``/predict`` contract's shape (with ``prediction_id``)."""
     started = time.perf_counter()

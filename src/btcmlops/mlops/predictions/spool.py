@@ -20,17 +20,17 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from btcmlops.clock import ensure_utc
 from btcmlops.db.models import PredictionLog
+from btcmlops.mlops.predictions.results import LogRow, SpoolRecord
 
 SPOOL_GLOB = "predictions-*.jsonl"
 REPLAY_SUFFIX = ".replaying"
 _COLUMNS = {column.name for column in PredictionLog.__table__.columns}
 _DATETIME_FIELDS = ("predicted_at", "feature_ts", "target_ts", "outcome_recorded_at")
 
-InsertRows = Callable[[list[dict[str, Any]]], None]
+InsertRows = Callable[[list[LogRow]], None]
 
 
 class Spool:
@@ -42,7 +42,7 @@ class Spool:
         self.path = directory / f"predictions-{self.pid}.jsonl"
         self._lock = threading.Lock()
 
-    def append(self, records: list[dict[str, Any]]) -> None:
+    def append(self, records: list[SpoolRecord]) -> None:
         """Append all of ``records`` or none; raises ``OSError`` when the disk refuses (the
         caller counts them as lost).
 
@@ -95,7 +95,7 @@ class Spool:
         return target
 
     @staticmethod
-    def read(path: Path) -> Iterator[dict[str, Any]]:
+    def read(path: Path) -> Iterator[SpoolRecord]:
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 line = line.strip()
@@ -123,7 +123,7 @@ class Spool:
             _replay_file(claimed, insert, batch_size)
 
 
-def as_spool_record(row: dict[str, Any]) -> dict[str, Any]:
+def as_spool_record(row: LogRow) -> SpoolRecord:
     """A log row as one JSON-ready spool record (datetimes as ISO strings, in UTC)."""
     out = dict(row)
     for key in _DATETIME_FIELDS:
@@ -132,9 +132,11 @@ def as_spool_record(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def from_spool_record(record: dict[str, Any]) -> dict[str, Any]:
+def from_spool_record(record: SpoolRecord) -> LogRow:
     """The log row a spool record was made from (unknown keys dropped)."""
-    row = {key: value for key, value in record.items() if key in _COLUMNS or key == "features"}
+    row: LogRow = {
+        key: value for key, value in record.items() if key in _COLUMNS or key == "features"
+    }
     for key in _DATETIME_FIELDS:
         if isinstance(row.get(key), str):
             row[key] = datetime.fromisoformat(row[key])
@@ -142,7 +144,7 @@ def from_spool_record(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _replay_file(path: Path, insert: InsertRows, batch_size: int) -> None:
-    batch: list[dict[str, Any]] = []
+    batch: list[LogRow] = []
     for record in Spool.read(path):
         batch.append(from_spool_record(record))
         if len(batch) >= batch_size:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from btcmlops.clock import Clock
 from btcmlops.db.models import SHADOW_SOURCE, PredictionLog
 from btcmlops.db.store import Store
+from btcmlops.mlops.predictions.results import TimelinePoint
 from btcmlops.modeling.evaluation import CALIBRATION_BINS, wilson_interval
 
 MAX_POINTS = 5_000
@@ -25,7 +26,7 @@ def prediction_timeline(
     *,
     days: float = 30,
     window: int = 48,
-) -> list[dict[str, Any]]:
+) -> list[TimelinePoint]:
     """One point per predicted hour (the hourly job's prediction, else the newest API one).
 
     ``rolling_accuracy`` (with its Wilson 95% band) is over the last ``window`` resolved
@@ -66,7 +67,7 @@ def prediction_timeline(
         if kept is None or (kept.source != "scheduled" and row.source == "scheduled"):
             by_hour[row.feature_ts] = row
     ordered = [by_hour[hour] for hour in sorted(by_hour)][-MAX_POINTS:]
-    points: list[dict[str, Any]] = []
+    points: list[TimelinePoint] = []
     recent: deque[tuple[bool, float, int]] = deque()
     seen = np.zeros(CALIBRATION_BINS)  # outcomes that left the window, per P(up) bin
     right_in_bin = np.zeros(CALIBRATION_BINS)
@@ -79,7 +80,7 @@ def prediction_timeline(
                 left_right, _, left_bin = recent.popleft()
                 seen[left_bin] += 1
                 right_in_bin[left_bin] += left_right
-        point = {
+        point: TimelinePoint = {
             "feature_hour": row.feature_ts,
             "target_hour": row.target_ts,
             "prediction": row.prediction,

@@ -35,6 +35,7 @@ from btcmlops.jsonable import finite_or_none
 from btcmlops.mlops.predictions.ids import PredictionIdGenerator
 from btcmlops.mlops.predictions.outcomes import check_outcome, record_outcome
 from btcmlops.mlops.predictions.records import snapshot_of
+from btcmlops.mlops.predictions.results import LoggerHealthDict, LogRow, PredictionRecord
 from btcmlops.mlops.predictions.spool import Spool, as_spool_record
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,8 @@ class LoggerHealth:
     spool_bytes: int
     last_error: str | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def as_dict(self) -> LoggerHealthDict:
+        return LoggerHealthDict(**self.__dict__)
 
 
 class PredictionLogger:
@@ -217,7 +218,7 @@ class PredictionLogger:
             self._enter_spooling(exc)
             self._spool_or_count_lost(rows)
 
-    def _row(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _row(self, record: dict[str, Any]) -> LogRow:
         """The record as stored: finite numbers, and its features as a hashed snapshot."""
         row = dict(record)
         row["features"], row["features_sha256"] = self._snapshot(record["features"])
@@ -225,7 +226,7 @@ class PredictionLogger:
             row[key] = finite_or_none(row[key])
         return row
 
-    def _snapshot(self, features: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    def _snapshot(self, features: Mapping[str, Any]) -> tuple[dict[str, float | None], str]:
         # Every prediction of an hour passes the predictor's same dict: clean and hash it once.
         cached = self._snapshots.get(id(features))
         if cached is not None and cached[0] is features:
@@ -236,7 +237,7 @@ class PredictionLogger:
             self._snapshots.pop(next(iter(self._snapshots)))
         return cleaned, digest
 
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, rows: list[LogRow]) -> None:
         """Snapshots (each once) and log rows in one transaction; replays are no-ops."""
         dialect = postgresql if self.store.dialect == "postgresql" else sqlite
         snapshots = {
@@ -268,7 +269,7 @@ class PredictionLogger:
         self._spooling = True
         self._next_replay = time.monotonic() + self._replay_interval
 
-    def _spool_or_count_lost(self, rows: list[dict[str, Any]]) -> None:
+    def _spool_or_count_lost(self, rows: list[LogRow]) -> None:
         serialisable = [as_spool_record(row) for row in rows]
         try:
             self.spool.append(serialisable)
@@ -294,7 +295,7 @@ class PredictionLogger:
         self._last_error = None
         log.info("prediction store is back; spool replayed")
 
-    def _insert_replayed(self, rows: list[dict[str, Any]]) -> None:
+    def _insert_replayed(self, rows: list[LogRow]) -> None:
         self._insert(rows)
         self._counts["replayed"] += len(rows)
 
@@ -321,7 +322,7 @@ class PredictionLogger:
         bitcoin_price_1h_later: float | None = None,
         *,
         source: str = "manual",
-    ) -> dict[str, Any]:
+    ) -> PredictionRecord:
         """Record what happened for one prediction (manual entry or a resolver's answer).
 
         It lives on the writer because the record may still be on its way to the store: the

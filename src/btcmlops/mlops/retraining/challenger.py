@@ -24,6 +24,7 @@ from btcmlops.mlops.retraining.promotion import (
     PromotionDecision,
     decide_promotion,
 )
+from btcmlops.mlops.retraining.results import OfflineEvidence, RetrainOutcome
 from btcmlops.mlops.retraining.rollback import FALLBACK, Safeguards
 from btcmlops.mlops.retraining.run_records import RunRecord, job_outcome
 from btcmlops.mlops.retraining.shadows import Shadows
@@ -85,7 +86,7 @@ class ChallengerTrial:
         # the training window's rows, decoded once across retrainings of this process
         self.frames = FeatureFrameCache(store)
 
-    def run(self, job: RetrainJob) -> tuple[dict[str, Any], RunRecord]:
+    def run(self, job: RetrainJob) -> tuple[RetrainOutcome, RunRecord]:
         """Train the job's challenger, meet the champion, decide and act: the job's answer
         and the record its ``retraining_runs`` row keeps."""
         now = self.clock.now()
@@ -117,7 +118,7 @@ class ChallengerTrial:
         deployed, shadowed, reason = self._act(
             job, champion, registered, challenger, challenger_data, decision
         )
-        evidence = {
+        evidence: OfflineEvidence = {
             **decision.evidence(),
             "offline": True,
             "champion_version": champion.version if champion else None,

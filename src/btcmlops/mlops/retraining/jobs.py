@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from btcmlops.errors import ConflictError
 from btcmlops.mlops.leases import Leases
 
 if TYPE_CHECKING:
+    from btcmlops.mlops.retraining.results import RetrainResult
     from btcmlops.mlops.retraining.runner import AutomatedRetraining
 
 LEASE_TTL = timedelta(seconds=90)  # renewed every 30 s while a retraining runs
@@ -45,7 +46,7 @@ class RetrainJob:
     _leases: Leases = field(repr=False)
     _done: bool = False
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RetrainResult:
         if self._done:
             raise RuntimeError(f"job {self.job_id} already ran")
         self._done = True

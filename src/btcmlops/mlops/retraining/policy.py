@@ -27,7 +27,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -37,8 +36,18 @@ from btcmlops.db.models import DriftReport, FeatureRow
 from btcmlops.db.store import Store
 from btcmlops.errors import BtcmlopsError
 from btcmlops.features.schema import FEATURE_VERSION
+from btcmlops.mlops.drift.results import DriftSummaryReport
 from btcmlops.mlops.drift.sequential_status import FITTED, THRESHOLD, SequentialStatus
 from btcmlops.mlops.retraining import queries
+from btcmlops.mlops.retraining.results import (
+    CooldownCheck,
+    DataCheck,
+    DriftCheck,
+    PerformanceCheck,
+    RetrainDecisionDict,
+    ScheduleCheck,
+    SequentialCheck,
+)
 from btcmlops.mlops.significance import two_proportion_test
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.modeling.registry_records import ModelVersionInfo
@@ -47,7 +56,7 @@ from btcmlops.severity import severities_at_least, severity_at_least
 
 SIGNIFICANCE_LEVEL = 0.05
 
-DriftSummary = Callable[[str, str], dict[str, Any]]
+DriftSummary = Callable[[str, str], DriftSummaryReport]
 SequentialStatusOf = Callable[[str], SequentialStatus]
 
 
@@ -70,15 +79,15 @@ class RetrainDecision:
     triggers: list[str]
     blocked_by: list[str]
     champion_version: str | None
-    performance_check: dict[str, Any]
-    drift_check: dict[str, Any]
-    schedule_check: dict[str, Any]
-    data_check: dict[str, Any]
-    cooldown_check: dict[str, Any]
+    performance_check: PerformanceCheck
+    drift_check: DriftCheck
+    schedule_check: ScheduleCheck
+    data_check: DataCheck
+    cooldown_check: CooldownCheck
     timestamp: datetime
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def as_dict(self) -> RetrainDecisionDict:
+        return RetrainDecisionDict(**self.__dict__)
 
 
 class RetrainPolicy:
@@ -155,9 +164,11 @@ class RetrainPolicy:
         )
 
     # ------------------------------------------------------------------ performance
-    def performance_check(self, champion: ModelVersionInfo | None, now: datetime) -> dict[str, Any]:
+    def performance_check(
+        self, champion: ModelVersionInfo | None, now: datetime
+    ) -> PerformanceCheck:
         settings = self.settings
-        check: dict[str, Any] = {
+        check: PerformanceCheck = {
             "triggered": False,
             "period_days": settings.retrain_performance_days,
             "threshold": settings.retrain_accuracy_degradation,
@@ -223,7 +234,7 @@ class RetrainPolicy:
         )
 
     # ------------------------------------------------------------------------ drift
-    def drift_check(self, feature_set: str, model_type: str) -> dict[str, Any]:
+    def drift_check(self, feature_set: str, model_type: str) -> DriftCheck:
         """The drift summary's severity and, under ``sequential``, the hourly detector; either
         triggers (the detector's alarm only with ``retrain_on_sequential_alarm``)."""
         check = self.batch_drift_check(feature_set, model_type)
@@ -238,10 +249,10 @@ class RetrainPolicy:
             check["triggered"] = True
         return check
 
-    def batch_drift_check(self, feature_set: str, model_type: str) -> dict[str, Any]:
+    def batch_drift_check(self, feature_set: str, model_type: str) -> DriftCheck:
         """The daily drift summary's severity (features; the model's too when configured)."""
         threshold = self.settings.retrain_drift_severity
-        check: dict[str, Any] = {"triggered": False, "threshold": threshold, "severity": None}
+        check: DriftCheck = {"triggered": False, "threshold": threshold, "severity": None}
         if self.drift_summary is None:
             check["reason"] = "drift detection not configured"
             return check
@@ -271,11 +282,11 @@ class RetrainPolicy:
         )
         return check
 
-    def sequential_check(self, feature_set: str) -> dict[str, Any]:
+    def sequential_check(self, feature_set: str) -> SequentialCheck:
         """The hourly sequential detector's state; ``triggered`` on an alarm when the settings
         let it trigger retraining."""
         enabled = self.settings.retrain_on_sequential_alarm
-        check: dict[str, Any] = {
+        check: SequentialCheck = {
             "status": "not_fitted",
             "alarm": False,
             "triggered": False,
@@ -316,7 +327,7 @@ class RetrainPolicy:
     # --------------------------------------------------------------------- schedule
     def schedule_check(
         self, champion: ModelVersionInfo | None, last_run: datetime | None, now: datetime
-    ) -> dict[str, Any]:
+    ) -> ScheduleCheck:
         """Due when neither the champion nor any retraining of the pair (deployed or not) is
         younger than the interval: a challenger that lost resets the clock too, so a pair
         whose champion keeps winning is retrained once per interval, not every day."""
@@ -352,7 +363,7 @@ class RetrainPolicy:
 
     def data_check(
         self, feature_set: str, model_type: str, now: datetime, performance_degraded: bool
-    ) -> dict[str, Any]:
+    ) -> DataCheck:
         window = self.training_window(
             feature_set, model_type, now, performance_degraded=performance_degraded
         )
@@ -380,7 +391,7 @@ class RetrainPolicy:
 
     def cooldown_check(
         self, last: datetime | None, now: datetime, *, runs_against_champion: int = 0
-    ) -> dict[str, Any]:
+    ) -> CooldownCheck:
         """Blocks a retraining started less than the cooldown after the pair's last one.
 
         With ``retrain_backoff``, every unscheduled retraining (performance, drift, by hand)
@@ -396,7 +407,7 @@ class RetrainPolicy:
         if settings.retrain_backoff and runs_against_champion > 1:
             longest = max(base, 24.0 * settings.retrain_interval_days)
             hours = min(base * 2.0 ** (runs_against_champion - 1), longest)
-        check: dict[str, Any] = {
+        check: CooldownCheck = {
             "active": False,
             "cooldown_hours": hours,
             "last_run_at": last,

@@ -8,6 +8,7 @@ naive baseline), read in one pass each.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from btcmlops.db.store import Store
 from btcmlops.features.frames import load_closes
 from btcmlops.jsonable import jsonable
 from btcmlops.mlops.retraining.promotion import PairedCounts
+from btcmlops.mlops.retraining.results import RecordedRetrainCheck, RetrainingRunRecord
 from btcmlops.modeling.evaluation import last_hour_directions
 
 RESOLVED = "resolved"
@@ -262,7 +264,7 @@ def newest_first(
     when: Any,
     feature_set: str | None,
     model_type: str | None,
-) -> Select[Any]:
+) -> Select[tuple[RetrainingRun]] | Select[tuple[RetrainCheck]]:
     """Rows of ``table`` for the pair (either part optional), newest ``when`` first."""
     query = select(table).order_by(when.desc(), table.id.desc())
     if feature_set:
@@ -274,13 +276,13 @@ def newest_first(
 
 def run_history(
     store: Store, feature_set: str | None, model_type: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[RetrainingRunRecord]:
     query = newest_first(RetrainingRun, RetrainingRun.started_at, feature_set, model_type)
     with store.session() as session:
         return [run_as_dict(run) for run in session.scalars(query.limit(limit))]
 
 
-def run_by_job(store: Store, job_id: str) -> dict[str, Any] | None:
+def run_by_job(store: Store, job_id: str) -> RetrainingRunRecord | None:
     with store.session() as session:
         run = session.scalar(select(RetrainingRun).where(RetrainingRun.job_id == job_id))
         return None if run is None else run_as_dict(run)
@@ -288,7 +290,7 @@ def run_by_job(store: Store, job_id: str) -> dict[str, Any] | None:
 
 def check_history(
     store: Store, feature_set: str | None, model_type: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[RecordedRetrainCheck]:
     query = newest_first(RetrainCheck, RetrainCheck.checked_at, feature_set, model_type)
     with store.session() as session:
         return [
@@ -297,7 +299,7 @@ def check_history(
         ]
 
 
-def run_as_dict(run: RetrainingRun) -> dict[str, Any]:
+def run_as_dict(run: RetrainingRun) -> RetrainingRunRecord:
     return {
         "job_id": run.job_id,
         "feature_set": run.feature_set,
@@ -332,9 +334,9 @@ def add_decision_run(
     reason: str,
     challenger_version: str | None,
     champion_version: str | None,
-    challenger_metrics: dict[str, Any] | None,
-    champion_metrics: dict[str, Any] | None,
-    evidence: dict[str, Any],
+    challenger_metrics: Mapping[str, object] | None,
+    champion_metrics: Mapping[str, object] | None,
+    evidence: Mapping[str, object],
     at: datetime,
 ) -> str:
     """Record a decision that trained nothing (a shadow promoted, a fallback) as a run, so

@@ -18,6 +18,7 @@ from btcmlops.db.models import RetrainingRun
 from btcmlops.db.store import Store
 from btcmlops.jsonable import jsonable
 from btcmlops.mlops.retraining.jobs import RetrainJob
+from btcmlops.mlops.retraining.results import RetrainFailure, RetrainOutcome, RetrainSamples
 from btcmlops.modeling.registry_records import ModelVersionInfo
 from btcmlops.modeling.training import TrainedModel
 
@@ -38,7 +39,7 @@ class RunRecord:
     significance: dict[str, Any] | None = None
     evidence: dict[str, Any] | None = None
     windows: dict[str, Any] | None = None
-    samples: dict[str, Any] | None = None
+    samples: RetrainSamples | None = None
 
 
 def finish_run(
@@ -74,7 +75,7 @@ def finish_run(
         )
 
 
-def failed_outcome(job: RetrainJob, message: str, duration: float) -> dict[str, Any]:
+def failed_outcome(job: RetrainJob, message: str, duration: float) -> RetrainFailure:
     """The answer of a job that failed (nothing was deployed)."""
     return {
         "success": False,
@@ -94,7 +95,7 @@ def job_outcome(
     record: RunRecord,
     deployed: bool,
     shadowed: bool,
-) -> dict[str, Any]:
+) -> RetrainOutcome:
     """The job's answer (the ``/retrain/execute`` contract's shape plus the evidence)."""
     new, old = meeting.challenger, meeting.champion
     evidence = record.evidence or {}

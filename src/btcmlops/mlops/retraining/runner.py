@@ -27,6 +27,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from btcmlops.clock import Clock
@@ -46,7 +47,22 @@ from btcmlops.mlops.retraining.jobs import (
     lease_name,
 )
 from btcmlops.mlops.retraining.policy import DriftSummary, RetrainPolicy, SequentialStatusOf
-from btcmlops.mlops.retraining.rollback import Safeguards
+from btcmlops.mlops.retraining.results import (
+    PairRetrainStatus,
+    RecordedRetrainCheck,
+    RetrainBoth,
+    RetrainDecisionDict,
+    RetrainingRunRecord,
+    RetrainResult,
+    RetrainStatus,
+    RetrainThresholds,
+    RollbackVerdict,
+    ShadowPromotionEvidence,
+    ShadowReport,
+    ShadowReview,
+    TrainingWindowDict,
+)
+from btcmlops.mlops.retraining.rollback import FallbackVerdict, Safeguards
 from btcmlops.mlops.retraining.run_records import RunRecord, failed_outcome, finish_run
 from btcmlops.mlops.retraining.shadows import Shadows
 from btcmlops.modeling.model_types import DEFAULT_MODEL_TYPE, validate_model_type
@@ -110,7 +126,7 @@ class AutomatedRetraining:
     # =================================================================== the decision
     def should_retrain(
         self, feature_set: str, model_type: str = DEFAULT_MODEL_TYPE, *, record: bool = True
-    ) -> dict[str, Any]:
+    ) -> RetrainDecisionDict:
         """Every trigger and blocker of retraining the pair, with its numbers."""
         feature_set = validate_feature_set(feature_set)
         model_type = validate_model_type(model_type)
@@ -132,19 +148,24 @@ class AutomatedRetraining:
         return self.policy.minimum_training_rows()
 
     def training_window(
-        self, feature_set: str, model_type: str, now: Any, *, performance_degraded: bool = False
-    ) -> dict[str, Any]:
+        self,
+        feature_set: str,
+        model_type: str,
+        now: datetime,
+        *,
+        performance_degraded: bool = False,
+    ) -> TrainingWindowDict:
         window = self.policy.training_window(
             feature_set, model_type, now, performance_degraded=performance_degraded
         )
         return {"start": window.start, "why": window.why}
 
-    def status(self, model_type: str = DEFAULT_MODEL_TYPE) -> dict[str, Any]:
+    def status(self, model_type: str = DEFAULT_MODEL_TYPE) -> RetrainStatus:
         """The ``/retrain/status`` answer: the decision per feature set plus the thresholds."""
-        status: dict[str, Any] = {}
+        pairs: dict[str, PairRetrainStatus] = {}
         for feature_set in FEATURE_SETS:
             decision = self.should_retrain(feature_set, model_type, record=False)
-            status[feature_set] = {
+            pairs[feature_set] = {
                 "should_retrain": decision["should_retrain"],
                 "reasons": decision["reasons"],
                 "data_available": decision["data_check"]["sample_count"],
@@ -152,7 +173,7 @@ class AutomatedRetraining:
                 "champion_version": decision["champion_version"],
             }
         settings = self.settings
-        status["thresholds"] = {
+        thresholds: RetrainThresholds = {
             "accuracy_degradation": settings.retrain_accuracy_degradation,
             "drift_severity": settings.retrain_drift_severity,
             "min_samples": settings.retrain_min_samples,
@@ -164,7 +185,7 @@ class AutomatedRetraining:
             "rollback_alpha": settings.auto_rollback_alpha,
             "shadow_max": settings.shadow_max,
         }
-        return status
+        return RetrainStatus(**pairs, thresholds=thresholds)
 
     # =================================================================== execution
     def begin(
@@ -230,7 +251,7 @@ class AutomatedRetraining:
         trigger: str = "manual",
         reasons: list[str] | None = None,
         actor: str = "api",
-    ) -> dict[str, Any]:
+    ) -> RetrainResult:
         """Train a challenger, meet the champion on the same hours, deploy or keep, record."""
         job = self.begin(
             feature_set,
@@ -244,8 +265,8 @@ class AutomatedRetraining:
 
     def retrain_both(
         self, model_type: str = DEFAULT_MODEL_TYPE, deploy_if_better: bool = True, **kwargs: Any
-    ) -> dict[str, Any]:
-        results: dict[str, Any] = {}
+    ) -> RetrainBoth:
+        results: dict[str, RetrainResult] = {}
         for feature_set in FEATURE_SETS:
             try:
                 results[feature_set] = self.retrain_model(
@@ -258,7 +279,7 @@ class AutomatedRetraining:
             "results": results,
         }
 
-    def _execute(self, job: RetrainJob) -> dict[str, Any]:
+    def _execute(self, job: RetrainJob) -> RetrainResult:
         name = lease_name(job.feature_set, job.model_type)
         started = time.perf_counter()
         try:
@@ -299,7 +320,7 @@ class AutomatedRetraining:
     # ============================================================ shadows, safeguards
     def review_shadows(
         self, feature_set: str, model_type: str = DEFAULT_MODEL_TYPE
-    ) -> dict[str, Any] | None:
+    ) -> ShadowReview | None:
         """Promote the best challenger in shadow that the rule accepts (the daily look); a
         challenger whose trial ended without a promotion leaves the shadow set."""
         best, retired = self.shadows.review(feature_set, model_type)
@@ -333,11 +354,11 @@ class AutomatedRetraining:
             champion_version=champion.version if champion else None,
             challenger_metrics=decision.counts.challenger_metrics(),
             champion_metrics=decision.counts.champion_metrics(),
-            evidence={
+            evidence=ShadowPromotionEvidence(
                 **decision.evidence(),
-                "offline_hours": evidence.offline_hours,
-                "live_hours": evidence.live_hours,
-            },
+                offline_hours=evidence.offline_hours,
+                live_hours=evidence.live_hours,
+            ),
             at=self.clock.now(),
         )
         return {
@@ -347,7 +368,7 @@ class AutomatedRetraining:
             "evidence": decision.evidence(),
         }
 
-    def shadow_report(self, feature_set: str, model_type: str) -> dict[str, Any]:
+    def shadow_report(self, feature_set: str, model_type: str) -> ShadowReport:
         """The pair's champion (learned or declared baseline), its shadows with the evidence
         each has accrued over time, and the latest decisions with theirs."""
         champion = self.registry.champion(feature_set, model_type)
@@ -382,10 +403,12 @@ class AutomatedRetraining:
 
     def check_auto_rollback(
         self, feature_set: str, model_type: str = DEFAULT_MODEL_TYPE
-    ) -> dict[str, Any] | None:
+    ) -> RollbackVerdict | None:
         return self.safeguards.check_auto_rollback(feature_set, model_type)
 
-    def check_fallback(self, feature_set: str, model_type: str = DEFAULT_MODEL_TYPE) -> Any:
+    def check_fallback(
+        self, feature_set: str, model_type: str = DEFAULT_MODEL_TYPE
+    ) -> FallbackVerdict | None:
         return self.safeguards.check_fallback(feature_set, model_type)
 
     def _champion_changed(self, feature_set: str, model_type: str) -> None:
@@ -395,13 +418,13 @@ class AutomatedRetraining:
     # =================================================================== history
     def history(
         self, feature_set: str | None = None, model_type: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
+    ) -> list[RetrainingRunRecord]:
         return queries.run_history(self.store, feature_set, model_type, limit)
 
-    def job(self, job_id: str) -> dict[str, Any] | None:
+    def job(self, job_id: str) -> RetrainingRunRecord | None:
         return queries.run_by_job(self.store, job_id)
 
     def checks(
         self, feature_set: str | None = None, model_type: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecordedRetrainCheck]:
         return queries.check_history(self.store, feature_set, model_type, limit)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -25,14 +25,13 @@ from btcmlops.clock import Clock
 from btcmlops.config import Settings
 from btcmlops.db.store import Store
 from btcmlops.mlops.retraining import queries
-from btcmlops.mlops.retraining.promotion import (
-    PairedCounts,
-    PromotionDecision,
-    decide_promotion,
+from btcmlops.mlops.retraining.paired_tests import (
     group_sequential_boundaries,
     log_mixture_e_value,
     log_mixture_e_values,
 )
+from btcmlops.mlops.retraining.promotion import PairedCounts, PromotionDecision, decide_promotion
+from btcmlops.mlops.retraining.results import EvidencePoint, ShadowEvidenceDict, ShadowRole
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.modeling.registry_records import (
     ARCHIVED,
@@ -42,8 +41,8 @@ from btcmlops.modeling.registry_records import (
     ModelVersionInfo,
 )
 
-PREVIOUS_CHAMPION = "previous_champion"
-CHALLENGER = "challenger"
+PREVIOUS_CHAMPION: Final = "previous_champion"
+CHALLENGER: Final = "challenger"
 JUDGED_BY_ROLLBACK = ("deploy", "promote")  # actions after which the rollback check runs
 
 
@@ -58,7 +57,7 @@ class ShadowEvidence:
     """
 
     version: str
-    role: str
+    role: ShadowRole
     since: datetime
     offline_hours: int
     live_hours: int
@@ -67,13 +66,13 @@ class ShadowEvidence:
     bar: float
     decision: PromotionDecision | None
     trial_over: bool = False
-    path: list[dict[str, Any]] = field(default_factory=list)
+    path: list[EvidencePoint] = field(default_factory=list)
 
     @property
     def margin(self) -> float:
         return self.statistic - self.bar
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ShadowEvidenceDict:
         return {
             "version": self.version,
             "role": self.role,
@@ -234,7 +233,7 @@ class Shadows:
             earlier_discordant=discordant[:-1],
             trial_looks=trial_looks,
         )
-        path = []
+        path: list[EvidencePoint] = []
         if with_path:
             bounds = group_sequential_boundaries(
                 discordant, alpha=self.settings.promotion_alpha, trial_looks=trial_looks
@@ -269,7 +268,7 @@ class Shadows:
         """The previous champion, judged by the rollback check's e-value."""
         counts = live.counts()
         bar = -math.log(self.settings.auto_rollback_alpha)
-        path = []
+        path: list[EvidencePoint] = []
         if with_path and len(live):
             new_right, old_right = live.right()
             wins = np.cumsum(new_right & ~old_right)
@@ -337,5 +336,5 @@ class Shadows:
         return None, finished
 
 
-def _point(at: str | None, hours: int, statistic: float, bar: float) -> dict[str, Any]:
+def _point(at: str | None, hours: int, statistic: float, bar: float) -> EvidencePoint:
     return {"at": at, "hours": hours, "statistic": statistic, "bar": bar, "margin": statistic - bar}
