@@ -29,7 +29,8 @@ from scipy.signal import lfilter
 from btcmlops.clock import parse_utc
 from btcmlops.features.builder import compute_feature_frame
 from btcmlops.features.schema import monitored_feature_names
-from btcmlops.ingest.simulator import MarketSimulator, SimulationConfig
+from btcmlops.ingest.simulator import MarketSimulator
+from btcmlops.ingest.simulator_config import SimulationConfig
 
 HOURS_PER_DAY = 24
 SYNTHETIC_FEATURES = 106

@@ -73,7 +73,7 @@ from btcmlops.config import Settings
 from btcmlops.db.models import WorkerNode
 from btcmlops.db.store import Store
 from btcmlops.features.stored_inputs import latest_feature_row
-from btcmlops.ingest.simulator import SimulationConfig
+from btcmlops.ingest.simulator_config import SimulationConfig
 from btcmlops.modeling.model_types import prediction_threads
 from btcmlops.modeling.registry import ModelRegistry
 from btcmlops.modeling.registry_records import ModelVersionInfo

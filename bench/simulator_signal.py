@@ -25,7 +25,8 @@ import pandas as pd
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from btcmlops.clock import parse_utc
-from btcmlops.ingest.simulator import MarketSimulator, SimulationConfig
+from btcmlops.ingest.simulator import MarketSimulator
+from btcmlops.ingest.simulator_config import SimulationConfig
 
 START = parse_utc("2024-01-01T00:00:00Z")
 WINDOWS = (1, 6, 24)

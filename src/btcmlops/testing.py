@@ -97,7 +97,7 @@ def build_trained_home(
 ) -> TrainedHome:
     """Simulate ``days`` ending at ``end``, score with VADER, build features, train champions.
 
-    ``market`` holds further :class:`~btcmlops.ingest.simulator.SimulationConfig` fields;
+    ``market`` holds further :class:`~btcmlops.ingest.simulator_config.SimulationConfig` fields;
     ``actor`` and ``reason`` are recorded with each registration and promotion;
     ``with_importances=False`` skips the permutation importances (the same models, sooner).
     """

@@ -1,7 +1,7 @@
 """An index on each version's outcomes by the time they were recorded.
 
 The hourly rollback check keeps the paired hours of the deployment it judges and reads only
-the outcomes recorded since its last look (``mlops.retraining.rollback.DeploymentPairing``);
+the outcomes recorded since its last look (``mlops.retraining.deployment_pairing.DeploymentPairing``);
 without this index that read scanned every row of both versions since the deployment, a cost
 that grew by the hour for as long as a champion stayed deployed.
 
