@@ -13,8 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from btcmlops.cli.models import app as models_app
-from btcmlops.cli.models import train as train_command
+from btcmlops.cli.registry import app as models_app
+from btcmlops.cli.registry import train as train_command
 from btcmlops.cli.state import CliState
 from btcmlops.db.models import FeatureRow
 from btcmlops.errors import InsufficientDataError, InvalidInputError

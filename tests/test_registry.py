@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from btcmlops.cli.models import app as models_app
+from btcmlops.cli.registry import app as models_app
 from btcmlops.cli.state import CliState
 from btcmlops.db.models import ModelVersion
 from btcmlops.errors import (

@@ -20,8 +20,8 @@ from btcmlops.cli import db as db_commands
 from btcmlops.cli import drift as drift_commands
 from btcmlops.cli import features as features_commands
 from btcmlops.cli import ingest as ingest_commands
-from btcmlops.cli import models as models_commands
 from btcmlops.cli import operations
+from btcmlops.cli import registry as registry_commands
 from btcmlops.cli import sentiment as sentiment_commands
 from btcmlops.cli.backtest import backtest
 from btcmlops.cli.demo import demo
@@ -43,8 +43,8 @@ app.add_typer(config_commands.app, name="config")
 app.add_typer(ingest_commands.app, name="ingest")
 app.add_typer(sentiment_commands.app, name="sentiment")
 app.add_typer(features_commands.app, name="features")
-app.command("train")(models_commands.train)
-app.add_typer(models_commands.app, name="models")
+app.command("train")(registry_commands.train)
+app.add_typer(registry_commands.app, name="models")
 app.add_typer(drift_commands.app, name="drift")
 app.command("predict")(operations.predict)
 app.add_typer(operations.outcomes_app, name="outcomes")

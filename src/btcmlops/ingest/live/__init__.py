@@ -5,6 +5,14 @@ jitter, ``Retry-After``, a minimum interval between requests); :func:`ingest_liv
 from every source and stores what arrived, reporting one line per source that failed.
 """
 
+from btcmlops.ingest.live.catch_up import (
+    DEFAULT_LOOKBACK,
+    LiveIngestReport,
+    SourceResult,
+    configured_live_sources,
+    ingest_live,
+    live_sources,
+)
 from btcmlops.ingest.live.exchange import (
     COINBASE_EXCHANGE_URL,
     COINBASE_MAX_CANDLES_PER_REQUEST,
@@ -18,14 +26,6 @@ from btcmlops.ingest.live.http import (
     SourceUnavailableError,
 )
 from btcmlops.ingest.live.rss import NEWS_FEEDS, RssNewsSource, html_to_text, news_sources
-from btcmlops.ingest.live.runner import (
-    DEFAULT_LOOKBACK,
-    LiveIngestReport,
-    SourceResult,
-    configured_live_sources,
-    ingest_live,
-    live_sources,
-)
 
 __all__ = [
     "COINBASE_EXCHANGE_URL",
