@@ -2,7 +2,7 @@
 
 The core raises these; the edges translate them in one place each: the CLI to an exit code
 and one line on stderr (``btcmlops.cli.app``), the HTTP API to a status code and a JSON body
-(``btcmlops.api.errors``). Messages are written for the person who has to fix the problem.
+(``btcmlops.api.error_handlers``). Messages are written for the person who has to fix the problem.
 """
 
 from __future__ import annotations

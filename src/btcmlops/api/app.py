@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from btcmlops import __version__
-from btcmlops.api.errors import install_error_handlers
+from btcmlops.api.error_handlers import install_error_handlers
 from btcmlops.api.routers import (
     drift,
     drift_compare,
