@@ -3,12 +3,14 @@
 Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright through
 ``executable_path``; nothing is ever downloaded by Playwright (never ``playwright install``).
 When Chromium is missing, the set-up installs the ``chromium`` and ``chromium-driver``
-packages with apt-get; if that fails the tests fail in CI and are skipped elsewhere, with the
-reason.
+packages with apt-get (one process at a time: xdist workers and other test runs wait on a lock
+file, then find it installed); if that fails the tests fail in CI and are skipped elsewhere,
+with the reason.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -28,6 +30,8 @@ from btcmlops.context import AppContext
 from btcmlops.server import build_app
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Machine-wide, not per test run: apt-get refuses to run twice at once.
+CHROMIUM_INSTALL_LOCK = Path("/tmp/btcmlops-chromium-install.lock")
 CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
 CHROMIUM_ARGS = (
     "--headless",
@@ -63,6 +67,14 @@ def ensure_chromium(config: pytest.Config) -> Path:
     """``/usr/bin/chromium``, installing the Debian packages first when it is missing."""
     if CHROMIUM.exists():
         return CHROMIUM
+    with CHROMIUM_INSTALL_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if CHROMIUM.exists():  # another worker installed it while this one waited
+            return CHROMIUM
+        return _install_chromium(config)
+
+
+def _install_chromium(config: pytest.Config) -> Path:
     apt_get = shutil.which("apt-get")
     if apt_get is None:
         _give_up(f"{CHROMIUM} is missing and apt-get is not available to install it")

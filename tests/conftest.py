@@ -1,5 +1,6 @@
 """Shared fixtures. Every test that touches the store runs on SQLite and, when
-``BTCMLOPS_TEST_POSTGRES_URL`` is set, on PostgreSQL too (each test in its own schema).
+``BTCMLOPS_TEST_POSTGRES_URL`` is set, on PostgreSQL too (each test in its own schema, named
+after the xdist worker that made it: workers never touch each other's).
 
 Helpers that tests call directly are in ``support.py``; tests never import this module."""
 
@@ -61,6 +62,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_cloned_schemas() -> Iterator[None]:
+    """Drop the schemas this process cloned (each xdist worker only its own, ``t_gw<N>_...``)."""
     yield
     if CLONED_SCHEMAS and POSTGRES_URL:
         admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")

@@ -30,9 +30,7 @@ from typing import Any
 
 import httpx
 
-from btcmlops.testing import free_port
-
-from support import IN_CI, wait_until
+from support import IN_CI, free_port, wait_until
 
 
 def eventually(condition: Callable[[], Any], *, timeout: float, interval: float = 0.05) -> bool:

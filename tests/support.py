@@ -9,6 +9,8 @@ synthetic feature rows.
 from __future__ import annotations
 
 import os
+import random
+import socket
 import subprocess
 import time
 import uuid
@@ -30,13 +32,20 @@ from btcmlops.db.store import Store
 from btcmlops.features.schema import FEATURE_VERSION, feature_names, monitored_feature_names
 from btcmlops.mlops.predictions.ids import MAX_NODE, SEQUENCE_BITS
 from btcmlops.modeling.registry import ModelRegistry
-from btcmlops.testing import TrainedHome, scratch_database
+from btcmlops.testing import LOCALHOST, TrainedHome, scratch_database
 
 POSTGRES_URL = os.environ.get("BTCMLOPS_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
-# Schemas made by clone_database; conftest drops them when the session ends.
+# The pytest-xdist worker running this process ("gw0", "gw1", ...), or "main" without xdist.
+# It names every PostgreSQL schema a test makes, so a leftover schema tells whose it was.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+WORKER_COUNT = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+SCHEMA_PREFIX = f"t_{WORKER}_"
+
+# Schemas made by clone_database in this process; conftest drops them when the session ends
+# (each xdist worker its own: the list is per process).
 CLONED_SCHEMAS: list[str] = []
 
 
@@ -50,7 +59,7 @@ def fresh_database(backend: str, folder: Path, admin_url: str | None) -> Iterato
         admin_url = None
     else:
         assert admin_url is not None
-    with scratch_database(folder, admin_url, schema_prefix="t_") as url:
+    with scratch_database(folder, admin_url, schema_prefix=SCHEMA_PREFIX) as url:
         yield url
 
 
@@ -72,7 +81,7 @@ def clone_database(backend: str, source_url: str, folder: Path, admin_url: str |
     from btcmlops.db.models import Base
 
     source_schema = make_url(source_url).query["options"].split("=", 1)[1]
-    schema = f"t_{uuid.uuid4().hex[:16]}"
+    schema = f"{SCHEMA_PREFIX}{uuid.uuid4().hex[:16]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -160,6 +169,35 @@ def reopen_home(url: str, home_dir, template: TrainedHome, end: datetime) -> Tra
 
 
 # ------------------------------------------------------------------- waiting and servers
+
+# Ports for the servers tests start: below Linux's ephemeral range (32768-60999), so no
+# outgoing connection and no bind to port 0 (btcmlops.testing.free_port) can take one in the
+# moment between choosing it and the server binding it, or while a TcpProxy is down; and each
+# xdist worker draws from its own slice, so two workers never choose the same port.
+TEST_PORTS = range(10_000, 32_000)
+_PORTS_HANDED_OUT: set[int] = set()
+# Seeded by the OS, not by the test: two test runs on one machine should not try the same
+# ports in the same order.
+_PORT_ORDER = random.Random()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1, free a moment ago, from this worker's slice of ``TEST_PORTS``;
+    never the same one twice in a session."""
+    index = int(WORKER[2:]) if WORKER.startswith("gw") else 0
+    size = len(TEST_PORTS) // max(WORKER_COUNT, index + 1)
+    mine = TEST_PORTS[index * size : (index + 1) * size]
+    for port in _PORT_ORDER.sample(mine, len(mine)):
+        if port in _PORTS_HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((LOCALHOST, port))
+            except OSError:
+                continue  # someone listens there (another service, another test run)
+        _PORTS_HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port left in {mine}")
 
 
 def wait_until(

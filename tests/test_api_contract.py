@@ -14,9 +14,9 @@ import pytest
 from btcmlops.clock import parse_utc
 from btcmlops.config import Settings
 from btcmlops.db.store import Store
-from btcmlops.testing import build_trained_home, free_port
+from btcmlops.testing import build_trained_home
 
-from support import fresh_database, wait_until_listening
+from support import free_port, fresh_database, wait_until_listening
 
 # Starts a real `btcmlops serve` process over a trained home.
 pytestmark = pytest.mark.e2e

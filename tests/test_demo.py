@@ -9,9 +9,7 @@ import sys
 import httpx
 import pytest
 
-from btcmlops.testing import free_port
-
-from support import wait_until_listening
+from support import free_port, wait_until_listening
 
 # Runs `btcmlops demo` and then `btcmlops serve` as real processes.
 pytestmark = pytest.mark.e2e

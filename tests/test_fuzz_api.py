@@ -36,9 +36,9 @@ from btcmlops.db.models import Base, ModelVersion, PredictionLog
 from btcmlops.db.store import Store
 from btcmlops.features.schema import feature_names
 from btcmlops.modeling.training import train_from_store
-from btcmlops.testing import build_trained_home, free_port
+from btcmlops.testing import build_trained_home
 
-from support import fresh_database
+from support import free_port, fresh_database
 
 # A real `btcmlops serve` process under a property-based fuzz run.
 pytestmark = pytest.mark.e2e

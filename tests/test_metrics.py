@@ -37,9 +37,9 @@ from btcmlops.mlops.pipeline_jobs import PipelineJobs
 from btcmlops.mlops.predictions.writer import LoggerHealth
 from btcmlops.modeling.training import train_from_store
 from btcmlops.severity import severity_rank
-from btcmlops.testing import build_trained_home, free_port
+from btcmlops.testing import build_trained_home
 
-from support import fresh_database, node_of
+from support import free_port, fresh_database, node_of
 
 END = parse_utc("2024-03-01T00:00:00Z")
 PAIRS = (("vader", "random_forest"), ("vader", "logistic_regression"))

@@ -31,9 +31,9 @@ from btcmlops.db.store import Store
 from btcmlops.mlops.predictions.ids import MAX_NODE
 from btcmlops.mlops.scheduler import HEARTBEAT_SECONDS, SCHEDULER_LEASE
 from btcmlops.modeling.training import load_training_data, train_on
-from btcmlops.testing import build_trained_home, free_port
+from btcmlops.testing import build_trained_home
 
-from support import POSTGRES_URL, fresh_database, node_of
+from support import POSTGRES_URL, free_port, fresh_database, node_of
 
 pytestmark = [
     pytest.mark.e2e,  # real uvicorn workers and a scheduler process on one PostgreSQL
