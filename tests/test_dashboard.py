@@ -699,7 +699,7 @@ def test_plotly_is_served_from_the_installed_package_with_long_cache_headers(
 
 
 def test_only_the_dashboards_own_files_are_served(base_url: str) -> None:
-    for name in ("app.js", "app.css"):
+    for name in ("main.js", "app.css"):
         response = httpx.get(f"{base_url}/dashboard/static/{name}")
         assert response.status_code == 200 and response.headers["cache-control"] == "no-cache"
     for name in ("routes.py", "..%2Froutes.py", "index.html"):

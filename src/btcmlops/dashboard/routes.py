@@ -4,7 +4,7 @@ Everything is served by the app itself, so the dashboard works offline: the char
 the ``plotly.min.js`` that the installed ``plotly`` package ships, read with
 ``importlib.resources``. The page holds no data of its own; its script reads the HTTP API
 (the same endpoints any client uses) and draws from that. The script is native ES modules
-loaded by ``<script type="module">``, with no build step; ``static/app.js`` is the entry.
+loaded by ``<script type="module">``, with no build step; ``static/main.js`` is the entry.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _static_folder() -> Traversable:
 def _own_files() -> frozenset[str]:
     """The page's script modules and stylesheet, as paths under ``static/``.
 
-    The script is native ES modules (``app.js`` imports ``js/...``), so the list is read from
+    The script is native ES modules (``main.js`` imports ``js/...``), so the list is read from
     the folder rather than written out here; nothing but ``.js`` and ``.css`` is ever served.
     """
 
