@@ -17,7 +17,7 @@ from btcmlops.mlops.drift.feature_drift import FeatureDrift, compare_features, s
 from btcmlops.mlops.drift.reference import DriftReference
 from btcmlops.mlops.drift.severity_rules import SeverityRule, drift_severity
 from btcmlops.mlops.drift.statistics import ks as ks_module
-from btcmlops.mlops.drift.statistics import ks_exact
+from btcmlops.mlops.drift.statistics import ks_exact, ks_statistic
 
 TOLERANCE = 1e-9
 
@@ -50,11 +50,14 @@ def assert_matches_scipy(reference: np.ndarray, current: np.ndarray) -> None:
 # --- KS agrees with scipy --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("gaps", ["merged", "searched"])
+@pytest.mark.parametrize("gaps", ["merged", "searched", "sampled"])
 @pytest.mark.parametrize("seed", range(6))
 def test_ks_matches_scipy_on_small_samples_of_every_kind(seed, gaps, monkeypatch):
-    if gaps == "searched":  # the way long samples find the statistic, at every size
-        monkeypatch.setattr(ks_module, "_SEARCH_MIN_WIDTH", 0)
+    if gaps in ("searched", "sampled"):  # the way long samples find the statistic, at any size
+        monkeypatch.setattr(ks_statistic, "_SEARCH_MIN_WIDTH", 0)
+    if gaps == "sampled":
+        monkeypatch.setattr(ks_statistic, "_SAMPLED_MIN_KEYS", 1)
+        monkeypatch.setattr(ks_statistic, "_SAMPLED_SEGMENT", 4)
     rng = np.random.default_rng(seed)
     for trial in range(40):
         n, m, features = int(rng.integers(1, 70)), int(rng.integers(1, 70)), 3
@@ -488,7 +491,7 @@ def test_one_sided_exceedance_counts_every_merge_order(large, small):
         total += 1
     for h in range(1, large + 1):
         expected = sum(count for peak, count in highest.items() if peak >= h) / total
-        got = float(ks_exact._one_sided_exceedance(large, small, np.array([h]))[0])
+        got = float(ks_exact.one_sided_exceedance(large, small, np.array([h]))[0])
         assert got == pytest.approx(expected, abs=1e-12), h
 
 
@@ -501,7 +504,7 @@ def test_divisible_sizes_agree_with_the_band_recursion(large, small, widest, mon
     recursion = 1.0 - ks_exact._inside_probability(large, small, h)
     np.testing.assert_allclose(shortcut, np.clip(recursion, 0, 1), rtol=0, atol=1e-10)
     # the one-sided closed form really replaced the recursion for the far values
-    tail = ks_exact._one_sided_exceedance(large, small, h) * 2 <= ks_exact._UNION_SHORTCUT_LEVEL
+    tail = ks_exact.one_sided_exceedance(large, small, h) * 2 <= ks_exact._UNION_SHORTCUT_LEVEL
     assert tail.sum() >= 10
     # and with P(both sides) judged too large, the recursion runs: same values
     monkeypatch.setattr(ks_exact, "_BOTH_TOLERANCE", 0.0)

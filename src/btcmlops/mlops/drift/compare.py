@@ -260,7 +260,7 @@ def _compare_sides(
     reference_sample = SortedSample.from_columns(reference_columns, copy=False)
     current_sample = SortedSample.from_columns(current_columns, copy=False)
     del reference_columns, current_columns
-    ks = start_ks_two_sample(reference_sample, current_sample)
+    ks = start_ks_two_sample(reference_sample, current_sample, bounds=True)
     dependence = Dependence.for_check(recent, history_columns, reference_rows=reference_rows)
     del recent, history_columns
     prepared = DriftReference.from_sorted(
@@ -286,6 +286,8 @@ def _compare_sides(
             f"not tested (fewer than {min_samples} values on a side): "
             + ", ".join(result.untested_features)
         )
+    if result.message:  # which KS p-values are certified bounds (docs/drift.md)
+        notes.append(result.message)
     return CompareReport(
         reference_path=reference_name,
         current_path=current_name,

@@ -267,7 +267,9 @@ def compare_prepared(
 
     current = current_sample or st.SortedSample.from_columns(current_columns)
     # the exact p-values run on the worker threads while PSI and the moments are computed
-    pending_ks = ks if ks is not None else st.start_ks_two_sample(reference.sample, current)
+    pending_ks = (
+        ks if ks is not None else st.start_ks_two_sample(reference.sample, current, bounds=True)
+    )
     if current_moments is None:
         current_moments = st.column_moments(current_columns)
     tested = (reference.sample.counts >= min_samples) & (current.counts >= min_samples)
@@ -288,8 +290,20 @@ def compare_prepared(
     autocorrelated = np.nan_to_num(reference.autocorrelation_time, nan=1.0) > 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
         corrected = st.ks_pvalue_effective(ks.statistic, n_eff, m_eff)
-    p_effective = np.where(autocorrelated, np.fmax(ks.pvalue, corrected), ks.pvalue)
-    p_effective = np.where(tested, p_effective, np.nan)
+
+    def effective(pvalue: np.ndarray) -> np.ndarray:
+        chosen = np.where(autocorrelated, np.fmax(pvalue, corrected), pvalue)
+        return np.where(tested, chosen, np.nan)
+
+    def significant_at(pvalue: np.ndarray) -> np.ndarray:
+        adjusted = st.benjamini_hochberg(effective(pvalue))
+        return tested & (np.nan_to_num(adjusted, nan=1.0) < alpha)
+
+    # exact p-values only where the verdict could depend on them (docs/drift.md); an
+    # untested feature's has no verdict to decide and is reported exact
+    ks = st.exact_where_undecided(ks.with_exact(~tested), significant_at)
+    bounded = tested & ~ks.exact
+    p_effective = effective(ks.pvalue)
     p_adjusted = st.benjamini_hochberg(p_effective)
 
     significant = tested & (np.nan_to_num(p_adjusted, nan=1.0) < alpha)
@@ -340,6 +354,7 @@ def compare_prepared(
         drift_severity=severity,
         drift_results=tuple(features),
         untested_features=tuple(str(names[j]) for j in np.flatnonzero(~tested)),
+        message=st.bounded_pvalues_note(names, bounded, tested & ks.exact),
         **settings,
     )
 

@@ -8,7 +8,9 @@ series. ``docs/drift.md`` gives the formulas and the papers behind them.
 One module per job:
 
 - ``samples``: :class:`SortedSample` (the layout below), counts below thresholds, moments.
-- ``ks``: the KS statistic and p-values; ``ks_exact`` and ``ks_asymptotic`` compute them.
+- ``ks``: the KS test; ``ks_statistic`` computes the statistic, ``ks_exact`` and
+  ``ks_asymptotic`` the p-values, ``ks_bounds`` certified intervals where the verdict does
+  not need the exact value.
 - ``psi``: quantile bins, shares, PSI and its expected value under no drift.
 - ``multiple_testing``: Benjamini–Hochberg.
 - ``effective_sizes``: autocorrelation and dependence times, effective sample sizes.
@@ -42,16 +44,19 @@ from btcmlops.mlops.drift.statistics.effective_sizes import (
 from btcmlops.mlops.drift.statistics.ks import (
     MAX_EXACT_SIZE,
     KSResult,
-    ks_gap_numerators,
+    bounded_pvalues_note,
+    exact_where_undecided,
     ks_pvalues,
     ks_two_sample,
     start_ks_two_sample,
 )
 from btcmlops.mlops.drift.statistics.ks_asymptotic import TAIL_PVALUE, ks_pvalue_effective
+from btcmlops.mlops.drift.statistics.ks_bounds import ks_pvalue_bounds
 from btcmlops.mlops.drift.statistics.ks_exact import (
     clear_exact_pvalue_cache,
     exact_two_sided_pvalues,
 )
+from btcmlops.mlops.drift.statistics.ks_statistic import ks_gap_numerators
 from btcmlops.mlops.drift.statistics.multiple_testing import benjamini_hochberg
 from btcmlops.mlops.drift.statistics.psi import (
     PSI_FLOOR,
@@ -81,6 +86,7 @@ __all__ = [
     "autocorrelation_time",
     "benjamini_hochberg",
     "bin_shares",
+    "bounded_pvalues_note",
     "clear_exact_pvalue_cache",
     "column_moments",
     "count_at_most",
@@ -88,7 +94,9 @@ __all__ = [
     "dependence_times",
     "effective_sample_size",
     "exact_two_sided_pvalues",
+    "exact_where_undecided",
     "ks_gap_numerators",
+    "ks_pvalue_bounds",
     "ks_pvalue_effective",
     "ks_pvalues",
     "ks_two_sample",

@@ -208,7 +208,9 @@ def _ranks_and_medians(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     features, n = values.shape
     order = np.argsort(values, axis=1)  # NaN last
     ordered = np.take_along_axis(values, order, axis=1)
-    counts = n - np.count_nonzero(np.isnan(values), axis=1)
+    counts = np.full(features, n, dtype=np.int64)
+    for row in np.flatnonzero(np.isnan(ordered[:, -1])) if n else ():  # rows with NaN
+        counts[row] = np.searchsorted(ordered[row], np.nan, side="left")
     rows = np.arange(features)
     lower = ordered[rows, np.maximum(counts - 1, 0) // 2]
     upper = ordered[rows, np.maximum(counts, 1) // 2 - (counts == 0)]
@@ -216,7 +218,8 @@ def _ranks_and_medians(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _average_tied_ranks(ranked, ordered[:, 1:] == ordered[:, :-1])
     ranks = np.empty(values.shape)
     np.put_along_axis(ranks, order, ranked, axis=1)
-    ranks[np.isnan(values)] = np.nan
+    if (counts < n).any():
+        ranks[np.isnan(values)] = np.nan
     return ranks, np.where(counts > 0, (lower + upper) / 2.0, np.nan)
 
 
@@ -256,12 +259,16 @@ def _centred(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row minus its mean, missing values (and ±inf) as 0; and the observed counts."""
     n = values.shape[1]
     missing = np.isnan(values)
-    counts = n - np.count_nonzero(missing, axis=1)
-    centred = np.where(missing, 0.0, values)
+    complete = not missing.any()  # the usual case: no masking passes
+    counts = np.full(values.shape[0], n, dtype=np.int64)
+    if not complete:
+        counts -= missing.sum(axis=1)
+    centred = values.copy() if complete else np.where(missing, 0.0, values)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = centred.sum(axis=1) / np.maximum(counts, 1)
         centred -= means[:, None]
-    centred[missing] = 0.0
+    if not complete:
+        centred[missing] = 0.0
     centred[~np.isfinite(means)] = 0.0  # ±inf in a row makes its mean infinite or NaN
     return centred, counts
 

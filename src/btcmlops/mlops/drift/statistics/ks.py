@@ -1,9 +1,10 @@
 """The two-sample Kolmogorov–Smirnov test for every feature at once.
 
-The statistic comes from one merge of the two sorted samples per block of features, or for
-long samples from a search of the shorter side's values in the longer one; the p-value is
-the one ``scipy.stats.ks_2samp`` gives, exact (:mod:`.ks_exact`) while both sides have at
-most 10,000 observations and asymptotic (:mod:`.ks_asymptotic`) above.
+The statistic comes from :mod:`.ks_statistic`; the p-value is the one
+``scipy.stats.ks_2samp`` gives, exact (:mod:`.ks_exact`) while both sides have at most
+10,000 observations and asymptotic (:mod:`.ks_asymptotic`) above. A drift check starts from
+certified bounds where they are cheap (:mod:`.ks_bounds`) and computes the value only where
+its verdict needs it (:func:`exact_where_undecided`).
 
 >>> import numpy as np
 >>> from btcmlops.mlops.drift.statistics.samples import SortedSample
@@ -17,151 +18,134 @@ most 10,000 observations and asymptotic (:mod:`.ks_asymptotic`) above.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from btcmlops.mlops.drift.statistics.ks_asymptotic import smirnov_asymptotic
+from btcmlops.mlops.drift.statistics.ks_bounds import ks_pvalue_bounds
 from btcmlops.mlops.drift.statistics.ks_exact import exact_pvalues_by_size
-from btcmlops.mlops.drift.statistics.pool import WORKER_THREADS, run_all
-from btcmlops.mlops.drift.statistics.samples import (
-    BLOCK_VALUES,
-    SortedSample,
-    check_same_features,
-)
+from btcmlops.mlops.drift.statistics.ks_statistic import ks_gap_numerators
+from btcmlops.mlops.drift.statistics.samples import SortedSample, check_same_features
 
 # scipy.stats.ks_2samp(method="auto") computes the exact p-value while both samples have at
 # most this many observations and uses Smirnov's asymptotic distribution above it.
 MAX_EXACT_SIZE = 10_000
 # start_ks_two_sample uses a background thread from this many observations on a side.
 _BACKGROUND_MIN_SIZE = 1_000
-# ks_gap_numerators searches instead of merging from this many values per feature (both
-# sides): below it the per-feature calls cost more than the merge of all features at once.
-_SEARCH_MIN_WIDTH = 2_000
 
 
 @dataclass(frozen=True)
 class KSResult:
-    """Two-sample KS per feature; NaN where a side has no observations."""
+    """Two-sample KS per feature; NaN where a side has no observations.
+
+    ``pvalue`` is scipy's p-value (to 1e-9) where ``exact`` is True. A test started with
+    ``bounds=True`` leaves it False where a certified interval costs far less than the value
+    (:func:`~.ks_bounds.ks_pvalue_bounds`): ``pvalue`` is then the interval's upper end and
+    ``lower`` its lower end (``lower`` equals ``pvalue`` where exact), until
+    :meth:`with_exact` or :func:`exact_where_undecided` computes the value.
+    """
 
     statistic: np.ndarray
     pvalue: np.ndarray
     reference_count: np.ndarray
     current_count: np.ndarray
+    lower: np.ndarray
+    exact: np.ndarray
+    numerators: np.ndarray
+
+    def with_exact(self, wanted: np.ndarray) -> KSResult:
+        """This result with the exact p-values of the ``wanted`` features."""
+        wanted = np.asarray(wanted, dtype=bool) & ~self.exact
+        if not wanted.any():
+            return self
+        _, values = ks_pvalues(
+            self.numerators[wanted], self.reference_count[wanted], self.current_count[wanted]
+        )
+        pvalue, lower, exact = self.pvalue.copy(), self.lower.copy(), self.exact.copy()
+        pvalue[wanted] = lower[wanted] = values
+        exact[wanted] = True
+        return replace(self, pvalue=pvalue, lower=lower, exact=exact)
 
 
-def ks_gap_numerators(reference: SortedSample, current: SortedSample) -> np.ndarray:
-    """``max_x |m·#{ref <= x} - n·#{cur <= x}|`` per feature (int64), so that D = value/(n·m).
+def exact_where_undecided(
+    result: KSResult, significant_at: Callable[[np.ndarray], np.ndarray]
+) -> KSResult:
+    """``result`` with exact p-values wherever the verdict could depend on them.
 
-    Both ECDFs are evaluated after every copy of a tied value, as ``scipy.stats.ks_2samp``
-    does with ``searchsorted(side="right")``. Short rows are merged, a block of features at
-    a time (:func:`_gap_numerators_block`); long ones search the shorter side's values in
-    the longer one (:func:`_searched_gap`), which reads the longer side only where it is
-    probed. Large samples run on the two worker threads (numpy releases the GIL in sorts,
-    searches and array passes).
+    ``significant_at(pvalues)`` is the check's decision per feature and must be monotone:
+    lowering p-values never removes a feature from it (Benjamini–Hochberg on
+    max(p, corrected) is). Then lower <= exact <= upper gives
+    significant_at(upper) ⊆ significant_at(exact) ⊆ significant_at(lower), and where the two
+    ends agree the exact decision is known. Where they differ, the features that differ are
+    computed exactly first (the usual case: one or two near the threshold), and if that does
+    not settle it (another feature's interval moves the threshold), every one left.
     """
-    check_same_features(reference, current)
-    features = reference.feature_count
-    numerators = np.zeros(features, dtype=np.int64)
-    width = reference.values.shape[1] + current.values.shape[1]
-    threads = WORKER_THREADS if features * width >= BLOCK_VALUES // 8 else 1  # else: no gain
-    n_all = reference.counts
-    m_all = current.counts
-    searched = width >= _SEARCH_MIN_WIDTH
-    block = -(-features // threads) if searched else BLOCK_VALUES // max(width, 1)
-    block = max(1, min(block, -(-features // threads)))
-
-    def solve(start: int) -> None:
-        rows = slice(start, min(start + block, features))
-        if not searched:
-            numerators[rows] = _gap_numerators_block(
-                reference.values[rows], current.values[rows], n_all[rows], m_all[rows]
-            )
-            return
-        for j in range(rows.start, rows.stop):
-            numerators[j] = _searched_gap(
-                reference.values[j, : n_all[j]], current.values[j, : m_all[j]]
-            )
-
-    run_all(solve, range(0, features, block))
-    return numerators
+    while not result.exact.all():
+        undecided = significant_at(result.lower) != significant_at(result.pvalue)
+        if not undecided.any():
+            break
+        wanted = undecided & ~result.exact
+        result = result.with_exact(wanted if wanted.any() else ~result.exact)
+    return result
 
 
-def _searched_gap(reference: np.ndarray, current: np.ndarray) -> int:
-    """The gap numerator of one feature from its two sorted samples (no missing values).
+def bounded_pvalues_note(names: Sequence[str], bounded: np.ndarray, exact: np.ndarray) -> str:
+    """One line naming the features whose KS p-value is a certified upper bound ("" if none),
+    or, when those are the majority, the ones whose p-value is exact.
 
-    With K the values of the shorter side (the keys, sorted) and T those of the longer
-    (the table), |m·F_ref - n·F_cur| = |K·F_table - T·F_keys|. Between two consecutive
-    distinct keys F_keys is constant and F_table rises, so the gap over the table's values
-    there is largest at one end: just below the upper key (F_table = #table < key), or at
-    the lower key itself, which is evaluated anyway. So the gap is the largest of
-    |K·#(table <= k) - T·#(keys <= k)| at each distinct key k and
-    |K·#(table < k) - T·#(keys < k)| just below it; above the largest key the gap falls to
-    0 and is no larger than at that key.
+    >>> bounded = np.array([True, False, True])
+    >>> bounded_pvalues_note(["a", "b", "c"], bounded, ~bounded)[:59]
+    'ks_pvalue is exact for 1 of 3 tested features (b); a certif'
     """
-    if reference.size == 0 or current.size == 0:
-        return 0
-    keys, table = (current, reference) if current.size <= reference.size else (reference, current)
-    count, total = keys.size, table.size
-    at_most = np.searchsorted(table, keys, side="right")
-    # #(table < k) differs from #(table <= k) only for keys that occur in the table
-    below = at_most.copy()
-    shared = np.flatnonzero(at_most > 0)
-    shared = shared[table[at_most[shared] - 1] == keys[shared]]
-    below[shared] = np.searchsorted(table, keys[shared], side="left")
-    seen = np.arange(1, count + 1, dtype=np.int64)
-    changes = keys[1:] != keys[:-1]
-    last_of_key = np.append(changes, True)
-    first_of_key = np.insert(changes, 0, True)
-    at_key = np.abs(count * at_most[last_of_key] - total * seen[last_of_key])
-    below_key = np.abs(count * below[first_of_key] - total * (seen[first_of_key] - 1))
-    return int(max(at_key.max(), below_key.max()))
-
-
-def _gap_numerators_block(
-    reference: np.ndarray, current: np.ndarray, n: np.ndarray, m: np.ndarray
-) -> np.ndarray:
-    if reference.shape[1] == 0 or current.shape[1] == 0:
-        return np.zeros(reference.shape[0], dtype=np.int64)
-    stacked = np.concatenate([reference, current], axis=1)
-    order = np.argsort(stacked, axis=1, kind="stable")
-    merged = np.take_along_axis(stacked, order, axis=1)
-    del stacked
-    reference_seen = np.cumsum(order < reference.shape[1], axis=1, dtype=np.int64)
-    del order
-    seen = np.arange(1, merged.shape[1] + 1, dtype=np.int64)
-    # m·ref_seen - n·cur_seen with cur_seen = seen - ref_seen, in place
-    gap = reference_seen
-    gap *= (m + n)[:, None]
-    gap -= seen[None, :] * n[:, None]
-    last_of_value = np.empty(merged.shape, dtype=bool)
-    np.not_equal(merged[:, 1:], merged[:, :-1], out=last_of_value[:, :-1])
-    last_of_value[:, -1] = True
-    if (n + m < merged.shape[1]).any():  # missing values sort last: not observations
-        last_of_value &= seen[None, :] <= (n + m)[:, None]
-    np.abs(gap, out=gap)
-    gap *= last_of_value
-    return gap.max(axis=1)
+    if not bounded.any():
+        return ""
+    tested = int(bounded.sum() + exact.sum())
+    if bounded.sum() <= exact.sum():
+        listed = ", ".join(str(names[j]) for j in np.flatnonzero(bounded))
+        return (
+            f"ks_pvalue is a certified upper bound, within which the verdict is the same, for "
+            f"{int(bounded.sum())} of {tested} tested features ({listed}); exact for the others"
+        )
+    listed = ", ".join(str(names[j]) for j in np.flatnonzero(exact)) or "none"
+    return (
+        f"ks_pvalue is exact for {int(exact.sum())} of {tested} tested features ({listed}); a "
+        f"certified upper bound for the other {int(bounded.sum())}, within which the verdict "
+        "is the same"
+    )
 
 
 def start_ks_two_sample(
-    reference: SortedSample, current: SortedSample, *, background: bool = True
+    reference: SortedSample,
+    current: SortedSample,
+    *,
+    background: bool = True,
+    bounds: bool = False,
 ) -> Callable[[], KSResult]:
-    """:func:`ks_two_sample` begun: the statistic now, the p-values on a background thread.
+    """:func:`ks_two_sample` begun on a background thread: statistic and p-values.
 
     Returns a function that waits for the result (and raises what the computation raised).
-    Exact p-values of large samples take most of a check's time on the worker pool; the
-    caller goes on with PSI and moments meanwhile. Small samples (and ``background=False``)
-    are done at once.
+    The statistic's searches and the exact p-values of large samples take much of a check's
+    time; the caller goes on with the dependence, PSI and moments meanwhile (the samples
+    must stay unchanged until the result is in). Small samples (and ``background=False``)
+    are done at once. With ``bounds=True`` a p-value with a cheap certified interval is left
+    as that interval (see :class:`KSResult`), for callers that settle it with
+    :func:`exact_where_undecided`.
     """
-    numerators = ks_gap_numerators(reference, current)
+    check_same_features(reference, current)
     reference_count, current_count = reference.counts.copy(), current.counts.copy()
 
     def compute() -> KSResult:
+        numerators = ks_gap_numerators(reference, current)
+        if bounds:
+            return _bounded_result(numerators, reference_count, current_count)
         statistic, pvalue = ks_pvalues(numerators, reference_count, current_count)
-        return KSResult(statistic, pvalue, reference_count, current_count)
+        exact = np.ones(pvalue.shape, dtype=bool)
+        return KSResult(
+            statistic, pvalue, reference_count, current_count, pvalue, exact, numerators
+        )
 
     sizes = np.concatenate([reference_count, current_count])
     if not background or sizes.size == 0 or int(sizes.max()) < _BACKGROUND_MIN_SIZE:
@@ -177,6 +161,21 @@ def start_ks_two_sample(
 
     threading.Thread(target=run, name="drift-ks", daemon=True).start()
     return future.result
+
+
+def _bounded_result(numerators: np.ndarray, n: np.ndarray, m: np.ndarray) -> KSResult:
+    """Certified intervals where they are cheap, exact p-values everywhere else."""
+    lower, upper = ks_pvalue_bounds(numerators, n, m)
+    bounded = ~np.isnan(lower)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # the same float as h/lcm(n, m): both round the same rational once
+        statistic = np.where((n > 0) & (m > 0), numerators / (n * m).astype(float), np.nan)
+    pvalue = upper.copy()
+    if (~bounded).any():
+        _, computed = ks_pvalues(numerators[~bounded], n[~bounded], m[~bounded])
+        pvalue[~bounded] = computed
+    lower = np.where(bounded, lower, pvalue)
+    return KSResult(statistic, pvalue, n, m, lower, ~bounded, numerators)
 
 
 def ks_two_sample(reference: SortedSample, current: SortedSample) -> KSResult:
@@ -201,7 +200,7 @@ def ks_pvalues(
     (1951); unequal sizes count the lattice paths that stay inside the band
     |i/n - j/m| < h/lcm (Hodges 1958), vectorised over all distinct h. Asymptotic mode is
     scipy's ``kstwo.sf(D, round(n·m/(n+m)))``; its one-sided Smirnov branch is summed here
-    for all features at once (:func:`_smirnov_one_sided`).
+    for all features at once (:func:`smirnov_one_sided`).
 
     Far tail: when the exact p-value is provably below 1e-10 (a DKW bound or the exact value
     at a smaller statistic, the p-value being monotone) the asymptotic value capped by that

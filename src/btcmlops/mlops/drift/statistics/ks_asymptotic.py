@@ -41,13 +41,13 @@ def smirnov_asymptotic(d: np.ndarray, n: np.ndarray, m: np.ndarray) -> np.ndarra
     rest = ~deep & ~one_sided
     result = np.where(deep, leading, np.nan)
     if one_sided.any():
-        result[one_sided] = 2.0 * _smirnov_one_sided(effective[one_sided], d[one_sided])
+        result[one_sided] = 2.0 * smirnov_one_sided(effective[one_sided], d[one_sided])
     if rest.any():
         result[rest] = stats.kstwo.sf(d[rest], effective[rest])
     return result
 
 
-def _smirnov_one_sided(n: np.ndarray, x: np.ndarray) -> np.ndarray:
+def smirnov_one_sided(n: np.ndarray, x: np.ndarray) -> np.ndarray:
     """P(D+_n >= x) by the Birnbaum–Tingey (1951) sum, vectorised:
 
     x·Σ_{j=0}^{floor(n(1-x))} C(n, j)·(1 - x - j/n)^(n-j)·(x + j/n)^(j-1),

@@ -146,7 +146,7 @@ def _divisible_sizes_pvalues(large: int, small: int, h: np.ndarray) -> np.ndarra
     reaches h or -h. It climbs one step at a time, so by the hitting time theorem (the cycle
     lemma, which needs only exchangeable steps, as a uniformly random merge order has)
     P(the walk first reaches h after t values) = (h/t)·P(X_t = h), a hypergeometric
-    probability: P(max X >= h) is a sum of S terms (:func:`_one_sided_exceedance`). Read
+    probability: P(max X >= h) is a sum of S terms (:func:`one_sided_exceedance`). Read
     backwards the merge order is again uniform and the walk becomes -X, so
     P(min X <= -h) = P(max X >= h), and
 
@@ -167,9 +167,9 @@ def _divisible_sizes_pvalues(large: int, small: int, h: np.ndarray) -> np.ndarra
     # sooner by the search for that h (which the shortcut needs anyway) than by a sum per h.
     if _union_search_is_cheaper(large, small, distinct.size):
         first = int(np.searchsorted(distinct, _first_h_at_level(large, small, level)))
-        union = 2.0 * _one_sided_exceedance(large, small, distinct[first:])
+        union = 2.0 * one_sided_exceedance(large, small, distinct[first:])
     else:
-        union = 2.0 * _one_sided_exceedance(large, small, distinct)
+        union = 2.0 * one_sided_exceedance(large, small, distinct)
         first = int(np.searchsorted(-union, -level, side="left"))
         union = union[first:]
     body = distinct[:first]
@@ -184,7 +184,7 @@ def _divisible_sizes_pvalues(large: int, small: int, h: np.ndarray) -> np.ndarra
         union_at_h0 = (
             union[0]
             if h0 == distinct[first]
-            else 2.0 * _one_sided_exceedance(large, small, np.array([h0]))[0]
+            else 2.0 * one_sided_exceedance(large, small, np.array([h0]))[0]
         )
         both_at_h0 = float(union_at_h0) - float(exact[-1])
         if abs(both_at_h0) <= _BOTH_TOLERANCE:
@@ -218,20 +218,20 @@ def _first_h_at_level(large: int, small: int, level: float) -> int:
     larger ones bisect.
     """
     if large * (small + 1) <= _ALL_H_TERMS:
-        at_level = 2.0 * _one_sided_exceedance(large, small, np.arange(1, large)) <= level
+        at_level = 2.0 * one_sided_exceedance(large, small, np.arange(1, large)) <= level
         # 2·P(max X >= large) <= level for any level of interest
         return int(np.argmax(at_level)) + 1 if at_level.any() else large
     low, high = 0, large  # 2·P(max X >= large) <= level for any level of interest
     while high - low > 1:
         middle = (low + high) // 2
-        if 2.0 * _one_sided_exceedance(large, small, np.array([middle]))[0] <= level:
+        if 2.0 * one_sided_exceedance(large, small, np.array([middle]))[0] <= level:
             high = middle
         else:
             low = middle
     return high
 
 
-def _one_sided_exceedance(large: int, small: int, h: np.ndarray) -> np.ndarray:
+def one_sided_exceedance(large: int, small: int, h: np.ndarray) -> np.ndarray:
     """P(max_t X_t >= h) for X = i - a·j, a = large/small, each h > 0 (see above).
 
     Σ_j (h/t)·C(L, i)·C(S, j)/C(L+S, t) over the points i - a·j = h, t = i + j, summed in
