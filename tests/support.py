@@ -3,18 +3,19 @@
 The pieces the benchmarks need too (a free port, a scratch database, a trained home built from
 the simulated market) live in :mod:`btcmlops.testing`; this module adds what only tests use:
 the backends under test, databases per backend, cloning a database, reopening a home,
-synthetic feature rows.
+synthetic feature rows, the features a drift check's message calls bounded.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -153,6 +154,35 @@ def store_feature_rows(
 def same_bits(left: pd.DataFrame, right: pd.DataFrame) -> bool:
     """The two frames hold bit-for-bit the same values (NaN equal to NaN, -0.0 not 0.0)."""
     return left.to_numpy().tobytes() == right.to_numpy().tobytes()
+
+
+# --------------------------------------------------------------------------- drift checks
+
+
+def bounded_in_message(message: str, tested: Iterable[str]) -> set[str]:
+    """The tested features whose KS p-value a drift check's ``message`` calls a certified
+    upper bound: it names the bounded features, or the exact ones when those are fewer."""
+    named = re.search(r"tested features \(([^)]*)\)", message)
+    if not message.startswith("ks_pvalue is") or named is None:
+        return set()
+    listed = set(named.group(1).split(", ")) - {"none"}
+    if message.startswith("ks_pvalue is a certified upper bound"):
+        return listed
+    return set(tested) - listed
+
+
+def bounded_and_exact_frames(seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current features whose KS p-values are certified bounds but one: at
+    168 x 24 rows (168 = 7 x 24) a p-value starts as a bound, and "shifted" (moved 2 sd) and
+    the calm ones are decided by it; "gappy" misses a reference value, and at 167 x 24 rows
+    its p-value is computed exactly."""
+    rng = np.random.default_rng(seed)
+    names = ["calm", "quiet", "steady", "shifted", "gappy"]
+    reference = pd.DataFrame(rng.normal(size=(168, len(names))), columns=names)
+    current = pd.DataFrame(rng.normal(size=(24, len(names))), columns=names)
+    current["shifted"] += 2.0
+    reference.loc[0, "gappy"] = np.nan
+    return reference, current
 
 
 # ---------------------------------------------------------------------------------- homes

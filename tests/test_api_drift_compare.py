@@ -16,6 +16,8 @@ from btcmlops.api.app import LARGE_BODY_BYTES, MAX_BODY_BYTES, create_app
 from btcmlops.context import AppContext
 from btcmlops.mlops.drift.compare import MAX_TABLE_VALUES, compare_files
 
+from support import bounded_and_exact_frames
+
 OPTIONS = {"bins": 10, "alpha": 0.05, "psi_effect_floor": 0.1, "min_samples": 24}
 
 
@@ -82,6 +84,24 @@ def test_tables_and_the_same_data_as_csv_files_give_the_same_check(
     assert document["drift"] is (severity != "none")
     assert statistics_of(document) == statistics_of(json.loads(json.dumps(from_files)))
     assert document["reference"] == "reference" and document["current"] == "current"
+
+
+def test_each_feature_says_whether_its_pvalue_is_exact_or_a_certified_bound(client):
+    reference, current = bounded_and_exact_frames()
+
+    document = compared(compare(client, table(reference), table(current)))
+
+    flags = {name: item["ks_pvalue_exact"] for name, item in by_feature(document).items()}
+    assert flags == {"calm": False, "quiet": False, "steady": False, "shifted": False,
+                     "gappy": True}  # fmt: skip
+    assert "exact for 1 of 5 tested features (gappy)" in document["message"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["ComparedFeature"]
+    for field in ("ks_pvalue_exact", "ks_pvalue_adjusted_exact"):
+        assert field in schema["required"]
+        assert "certified upper bound" in schema["properties"][field]["description"]
+    assert all(
+        isinstance(item["ks_pvalue_adjusted_exact"], bool) for item in by_feature(document).values()
+    )
 
 
 def test_infinities_are_counted_per_feature_and_side_and_kept_out_of_the_statistics(client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ from btcmlops.cli import drift as drift_commands
 from btcmlops.mlops.drift import statistics as st
 from btcmlops.mlops.drift.compare import compare_files
 from btcmlops.mlops.drift.feature_drift import compare_features
+
+from support import bounded_and_exact_frames
 
 
 @pytest.fixture
@@ -66,6 +69,62 @@ def test_no_drift_exits_zero_with_a_table(run, tmp_path):
     assert "severity none" in out
     for header in ("feature", "PSI", "noise level", "KS statistic", "adjusted p", "verdict"):
         assert header in out
+    assert "≤" not in out  # 168 x 48 rows: every p-value exact, nothing to mark
+
+
+def table_cells(out: str) -> dict[str, list[str]]:
+    """The printed table's rows by feature: the cells of each, stripped."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == 6:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_a_bounded_pvalue_prints_as_at_most_with_a_line_saying_what_that_means(run, tmp_path):
+    reference, current = bounded_and_exact_frames()
+    paths = ("-r", write(reference, tmp_path / "r.csv"), "-c", write(current, tmp_path / "c.csv"))
+    _, out, _ = run(*paths)
+    _, as_json, _ = run(*paths, "--json")
+
+    results = {item["feature"]: item for item in json.loads(as_json)["drift_results"]}
+    assert {name for name, item in results.items() if item["ks_pvalue_exact"]} == {"gappy"}
+    cells = table_cells(out)
+    assert set(cells) == set(results)
+    for name, item in results.items():
+        shown = cells[name][4]  # adjusted p
+        assert shown.startswith("≤ ") is not item["ks_pvalue_adjusted_exact"], shown
+        assert float(shown.removeprefix("≤ ")) == pytest.approx(
+            item["ks_pvalue_adjusted"], rel=1e-2
+        )
+    assert "≤ p: a certified upper bound; the verdict is the one the exact p-value gives." in out
+
+
+def test_the_html_report_marks_a_bounded_pvalue_and_says_what_that_means(run, tmp_path):
+    reference, current = bounded_and_exact_frames()
+    report_path = tmp_path / "report.html"
+    run(
+        "-r", write(reference, tmp_path / "r.csv"),
+        "-c", write(current, tmp_path / "c.csv"),
+        "--html", str(report_path),
+    )  # fmt: skip
+    rows = {
+        line.split("</td>")[0].removeprefix("<tr><td>"): line
+        for line in report_path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("<tr><td>")
+    }
+    assert set(rows) == {"calm", "quiet", "steady", "shifted", "gappy"}
+    _, as_json, _ = run("-r", str(tmp_path / "r.csv"), "-c", str(tmp_path / "c.csv"), "--json")
+    flags = {
+        item["feature"]: (item["ks_pvalue_exact"], item["ks_pvalue_adjusted_exact"])
+        for item in json.loads(as_json)["drift_results"]
+    }
+    assert flags["gappy"][0] and not any(flags[name][0] for name in set(flags) - {"gappy"})
+    for name, (raw_exact, adjusted_exact) in flags.items():  # one mark per bound
+        marks = re.findall(r"<span title='a certified upper bound[^']*'>≤ ", rows[name])
+        assert len(marks) == (not raw_exact) + (not adjusted_exact)
+    assert "≤ p: a certified upper bound on the p-value" in report_path.read_text()
 
 
 def test_drift_exits_one_and_names_the_drifted_feature_first(run, tmp_path):

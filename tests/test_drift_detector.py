@@ -8,6 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from btcmlops.api.app import create_app
 from btcmlops.clock import ManualClock, parse_utc
@@ -15,7 +16,7 @@ from btcmlops.db.models import ChampionChange, DriftReport, FeatureRow, Predicti
 from btcmlops.features.schema import FEATURE_VERSION, feature_names, monitored_feature_names
 from btcmlops.mlops.drift.monitor import DriftDetector
 
-from support import registry_row
+from support import bounded_in_message, registry_row
 
 H = timedelta(hours=1)
 
@@ -99,6 +100,40 @@ def test_feature_drift_uses_clock_windows_and_only_monitored_features(
     assert analysis["drift_severity"] in ("medium", "high")
     assert set(analysis["top_features"]) <= shifted
     assert analysis["drift_results"][0]["feature"] in shifted
+
+
+def test_each_row_of_the_feature_check_says_whether_its_pvalue_is_a_bound(
+    store, clock, start_time, detector
+):
+    add_feature_rows(store, start_time, 8 * 24, shift_from=7 * 24, shift=2.0)
+    clock.set(start_time + 8 * 24 * H)
+    analysis = detector.detect_feature_drift("vader", reference_days=7, current_days=1)
+    rows = analysis["drift_results"]
+    assert all(isinstance(row["ks_pvalue_exact"], bool) for row in rows)
+    bounded = {row["feature"] for row in rows if not row["ks_pvalue_exact"]}
+    assert bounded  # 168 = 7 x 24 rows: the calm and the clearly shifted are decided by bounds
+    assert bounded == bounded_in_message(analysis["message"], [row["feature"] for row in rows])
+
+
+def test_a_check_stored_before_rows_said_whether_pvalues_are_bounds_is_still_served(
+    store, clock, start_time, app_context
+):
+    add_feature_rows(store, start_time, 10 * 24)
+    clock.set(start_time + 10 * 24 * H)
+    DriftDetector(store, clock, app_context.settings).get_drift_summary("vader", "random_forest")
+    with store.session() as session:
+        stored = session.scalars(select(DriftReport).where(DriftReport.kind == "feature")).one()
+        old_rows = [
+            {key: value for key, value in row.items() if not key.endswith("_exact")}
+            for row in stored.report["drift_results"]
+        ]
+        stored.report = {**stored.report, "drift_results": old_rows}
+    pair = {"feature_set": "vader", "model_type": "random_forest"}
+    with TestClient(create_app(app_context)) as client:
+        latest = client.get("/drift/latest", params=pair)
+
+    assert latest.status_code == 200
+    assert latest.json()["features"]["drift_results"] == old_rows
 
 
 def test_window_parameters_are_honoured(store, clock, start_time, detector):

@@ -13,6 +13,8 @@ from btcmlops.mlops.drift.compare import compare_files
 from btcmlops.mlops.drift.feature_drift import compare_features
 from btcmlops.mlops.drift.statistics import ks_statistic
 
+from support import bounded_in_message
+
 TOLERANCE = 1e-9
 
 
@@ -82,7 +84,7 @@ def near_threshold_window(rng: np.random.Generator, rows: tuple[int, int], featu
 def test_the_verdict_with_bounds_is_the_verdict_with_every_pvalue_exact(rows, monkeypatch):
     rng = np.random.default_rng(sum(rows))
     names = [f"f{j}" for j in range(30)]
-    refined = 0
+    refined = adjusted_bounds = 0
     for _ in range(40):
         history, reference, current = near_threshold_window(rng, rows, len(names))
         st.clear_exact_pvalue_cache()
@@ -102,9 +104,15 @@ def test_the_verdict_with_bounds_is_the_verdict_with_every_pvalue_exact(rows, mo
         }
         by_feature = {item.feature: item for item in exact.drift_results}
         for item in bounded.drift_results:  # reported as an upper bound: never below
-            assert item.ks_pvalue >= by_feature[item.feature].ks_pvalue - 1e-12
+            truth = by_feature[item.feature]
+            assert item.ks_pvalue >= truth.ks_pvalue - 1e-12
+            assert item.ks_pvalue_adjusted >= truth.ks_pvalue_adjusted - 1e-12
+            if item.ks_pvalue_adjusted_exact:  # flagged exact: the all-exact value
+                assert item.ks_pvalue_adjusted == pytest.approx(truth.ks_pvalue_adjusted, abs=1e-9)
+            adjusted_bounds += not item.ks_pvalue_adjusted_exact
         refined += "exact for 0 of" not in bounded.message
     assert refined > 0  # some checks needed an exact p-value to decide
+    assert adjusted_bounds > 0
 
 
 def test_the_pvalues_computed_exactly_agree_with_scipy():
@@ -121,6 +129,48 @@ def test_the_pvalues_computed_exactly_agree_with_scipy():
         expected = stats.ks_2samp(reference[:, j], current[:, j]).pvalue
         assert abs(settled.pvalue[j] - expected) <= TOLERANCE
     assert np.all(settled.lower[settled.exact] == settled.pvalue[settled.exact])
+
+
+def assert_each_flag_tells_a_bound_from_an_exact_pvalue(result, reference, current, names):
+    """Every tested feature flagged as the message says, and its p-value, against scipy's
+    exact one, an upper bound where flagged so and the same value where flagged exact."""
+    tested = [item.feature for item in result.drift_results if item.tested]
+    flagged = {item.feature for item in result.drift_results if not item.ks_pvalue_exact}
+    assert flagged == bounded_in_message(result.message, tested)
+    rows = {row["feature"]: row for row in result.to_dict()["drift_results"]}
+    for item in result.drift_results:
+        assert rows[item.feature]["ks_pvalue_exact"] is item.ks_pvalue_exact
+        j = names.index(item.feature)
+        scipy_p = stats.ks_2samp(reference[:, j], current[:, j], method="exact").pvalue
+        if item.ks_pvalue_exact:
+            assert abs(item.ks_pvalue - scipy_p) <= TOLERANCE
+        else:
+            assert item.ks_pvalue >= scipy_p - 1e-12
+
+
+def test_each_feature_says_whether_its_pvalue_is_a_bound_as_the_message_does():
+    names = [f"f{j}" for j in range(30)]
+    mixed = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        history, reference, current = near_threshold_window(rng, (168, 24), len(names))
+        result = compare_features(reference, current, names, history=history)
+        assert_each_flag_tells_a_bound_from_an_exact_pvalue(result, reference, current, names)
+        exact = sum(item.ks_pvalue_exact for item in result.drift_results)
+        mixed += 0 < exact < len(names)
+    assert mixed > 0  # some checks hold both bounds and exact p-values
+
+
+def test_many_calm_features_and_a_few_shifted_ones_are_flagged_as_the_message_says():
+    rng = np.random.default_rng(21)
+    names = [f"f{j}" for j in range(60)]
+    reference = rng.normal(size=(1_680, 60))  # 1,680 = 7 x 240: every p-value starts bounded
+    current = rng.normal(size=(240, 60))
+    current[:, :4] += 1.0
+    result = compare_features(reference, current, names)
+    assert set(result.drifted_features) == {"f0", "f1", "f2", "f3"}
+    assert not all(item.ks_pvalue_exact for item in result.drift_results)
+    assert_each_flag_tells_a_bound_from_an_exact_pvalue(result, reference, current, names)
 
 
 def test_the_result_says_which_pvalues_are_exact():
@@ -184,7 +234,7 @@ def test_an_untested_feature_reports_its_exact_pvalue():
     current[:4, 1] = np.nan
     result = compare_features(reference, current, ["full", "short"])
     short = next(item for item in result.drift_results if item.feature == "short")
-    assert not short.tested
+    assert not short.tested and short.ks_pvalue_exact
     expected = stats.ks_2samp(reference[8:, 1], current[4:, 1]).pvalue
     assert abs(short.ks_pvalue - expected) <= TOLERANCE
 

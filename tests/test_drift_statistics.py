@@ -435,7 +435,8 @@ def test_feature_results_serialise_missing_numbers_as_null():
     item = FeatureDrift(
         feature="f", tested=False, reference_count=0, current_count=0,
         ks_statistic=math.nan, ks_pvalue=math.nan, ks_pvalue_effective=math.nan,
-        ks_pvalue_adjusted=math.nan, ks_significant=False, psi=math.nan,
+        ks_pvalue_adjusted=math.nan, ks_pvalue_exact=True,
+        ks_pvalue_adjusted_exact=True, ks_significant=False, psi=math.nan,
         psi_expected=math.nan, psi_excess=math.nan, drift_detected=False, level="none",
         reference_mean=math.nan, current_mean=math.nan, reference_std=math.nan,
         current_std=math.nan, autocorrelation=math.nan, autocorrelation_time=math.nan,

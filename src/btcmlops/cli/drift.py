@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # numpy, scipy and pyarrow load only when `drift compare` run
 app = typer.Typer(help="Feature drift: compare datasets.", no_args_is_help=True)
 
 _VERDICT_STYLE = {"high": "bold red", "medium": "red", "low": "yellow", "none": "green"}
+_BOUND_NOTE = "≤ p: a certified upper bound; the verdict is the one the exact p-value gives."
 
 
 @app.command("compare")
@@ -129,10 +130,12 @@ def _print_table(report: CompareReport) -> None:
             _fmt(item.psi),
             _fmt(item.psi_expected),
             _fmt(item.ks_statistic),
-            _fmt_p(item.ks_pvalue_adjusted),
+            _fmt_p(item.ks_pvalue_adjusted, exact=item.ks_pvalue_adjusted_exact),
             f"[{style}]{verdict}[/]" if style else verdict,
         )
     console.print(table)
+    if not all(item.ks_pvalue_adjusted_exact for item in result.drift_results):
+        console.print(_BOUND_NOTE, style="dim", highlight=False, markup=False)
     severity = result.drift_severity or "none"
     console.print(
         f"severity [{_VERDICT_STYLE.get(severity, '')}]{severity}[/]: "
@@ -149,7 +152,8 @@ def _fmt(value: float) -> str:
     return "–" if not math.isfinite(value) else f"{value:.4f}"
 
 
-def _fmt_p(value: float) -> str:
+def _fmt_p(value: float, *, exact: bool) -> str:
     if not math.isfinite(value):
         return "–"
-    return f"{value:.2e}" if value < 1e-3 else f"{value:.4f}"
+    shown = f"{value:.2e}" if value < 1e-3 else f"{value:.4f}"
+    return shown if exact else f"≤ {shown}"

@@ -44,7 +44,16 @@ Status = Literal["success", "insufficient_data"]
 
 @dataclass(frozen=True)
 class FeatureDrift:
-    """The tests of one feature. p-values and PSI are NaN when the feature was not tested."""
+    """The tests of one feature. p-values and PSI are NaN when the feature was not tested.
+
+    ``ks_pvalue_exact`` is False when ``ks_pvalue`` is a certified upper bound rather than
+    the exact p-value (computed exactly only where the verdict could depend on it;
+    docs/drift.md); ``ks_pvalue_effective`` is then an upper bound too. The adjusted p-value
+    depends on every feature's p-value, so another feature's bound can raise it:
+    ``ks_pvalue_adjusted_exact`` says whether it is exact (the adjustment gives the same
+    value from the lower ends of the intervals). Every verdict is the one exact p-values
+    would give.
+    """
 
     feature: str
     tested: bool
@@ -54,6 +63,8 @@ class FeatureDrift:
     ks_pvalue: float
     ks_pvalue_effective: float
     ks_pvalue_adjusted: float
+    ks_pvalue_exact: bool
+    ks_pvalue_adjusted_exact: bool
     ks_significant: bool
     psi: float
     psi_expected: float
@@ -305,6 +316,9 @@ def compare_prepared(
     bounded = tested & ~ks.exact
     p_effective = effective(ks.pvalue)
     p_adjusted = st.benjamini_hochberg(p_effective)
+    # the adjustment is monotone in every p-value: where the intervals' lower ends give the
+    # same adjusted value, it is exact
+    adjusted_exact = ~tested | (st.benjamini_hochberg(effective(ks.lower)) == p_adjusted)
 
     significant = tested & (np.nan_to_num(p_adjusted, nan=1.0) < alpha)
     detected = significant & (np.nan_to_num(psi_values, nan=0.0) >= psi_effect_floor)
@@ -323,6 +337,8 @@ def compare_prepared(
         "ks_pvalue": ks.pvalue.tolist(),
         "ks_pvalue_effective": p_effective.tolist(),
         "ks_pvalue_adjusted": p_adjusted.tolist(),
+        "ks_pvalue_exact": ks.exact.tolist(),
+        "ks_pvalue_adjusted_exact": adjusted_exact.tolist(),
         "ks_significant": significant.tolist(),
         "psi": psi_values.tolist(),
         "psi_expected": psi_expected.tolist(),

@@ -24,6 +24,11 @@ svg{vertical-align:middle}
 """
 
 _BAR_WIDTH = 160
+_BOUND_TITLE = "a certified upper bound; the verdict is the one the exact p-value gives"
+_BOUND_NOTE = (
+    "≤ p: a certified upper bound on the p-value, computed exactly only where the verdict "
+    "needs it; the verdict is the one the exact value gives."
+)
 
 
 def render_html(report: CompareReport) -> str:
@@ -33,6 +38,10 @@ def render_html(report: CompareReport) -> str:
     scale = _bar_scale(result.drift_results)
     rows = "\n".join(_row(item, scale) for item in result.drift_results)
     notes = "".join(f"<li>{escape(note)}</li>" for note in report.notes)
+    bounded = not all(
+        item.ks_pvalue_exact and item.ks_pvalue_adjusted_exact for item in result.drift_results
+    )
+    bound_note = f"<p class='notes'>{_BOUND_NOTE}</p>\n" if bounded else ""
     summary = (
         f"<span class='badge {escape(severity)}'>severity: {escape(severity)}</span> "
         f"{result.significant_drift_count} of {result.features_tested} tested features "
@@ -59,7 +68,7 @@ def render_html(report: CompareReport) -> str:
 sample sizes; adjusted p = Benjamini–Hochberg over the tested features of the KS p-value
 corrected for autocorrelation. A feature drifts when adjusted p &lt; alpha and PSI reaches
 the floor.</p>
-</body></html>
+{bound_note}</body></html>
 """
 
 
@@ -77,7 +86,8 @@ def _row(item: FeatureDrift, scale: float) -> str:
         f"<td>{_bar(item, scale)}</td>"
         f"<td>{_number(item.psi)}</td><td>{_number(item.psi_expected)}</td>"
         f"<td>{_number(item.psi_excess)}</td><td>{_number(item.ks_statistic)}</td>"
-        f"<td>{_pvalue(item.ks_pvalue)}</td><td>{_pvalue(item.ks_pvalue_adjusted)}</td>"
+        f"<td>{_pvalue(item.ks_pvalue, item.ks_pvalue_exact)}</td>"
+        f"<td>{_pvalue(item.ks_pvalue_adjusted, item.ks_pvalue_adjusted_exact)}</td>"
         f"<td>{_number(item.reference_mean)} → {_number(item.current_mean)}</td>"
         f"<td>{_number(item.reference_std)} → {_number(item.current_std)}</td></tr>"
     )
@@ -111,7 +121,8 @@ def _number(value: float) -> str:
     return "–" if not math.isfinite(value) else f"{value:.4g}"
 
 
-def _pvalue(value: float) -> str:
+def _pvalue(value: float, exact: bool) -> str:
     if not math.isfinite(value):
         return "–"
-    return f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
+    shown = f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
+    return shown if exact else f"<span title='{_BOUND_TITLE}'>≤ {shown}</span>"

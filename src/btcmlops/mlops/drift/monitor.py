@@ -408,6 +408,8 @@ def _feature_row(item: FeatureDrift) -> FeatureDriftRow:
         "ks_pvalue": item.ks_pvalue,
         "ks_pvalue_effective": item.ks_pvalue_effective,
         "ks_pvalue_adjusted": item.ks_pvalue_adjusted,
+        "ks_pvalue_exact": item.ks_pvalue_exact,
+        "ks_pvalue_adjusted_exact": item.ks_pvalue_adjusted_exact,
         "psi": item.psi,
         "psi_expected": item.psi_expected,
         "psi_noise_corrected": item.psi_excess,

@@ -30,13 +30,21 @@ class DriftWindows(TypedDict):
 
 # ------------------------------------------------------------------ the feature check
 class FeatureDriftRow(TypedDict):
-    """The tests of one tested feature, as the feature check shows them."""
+    """The tests of one tested feature, as the feature check shows them.
+
+    ``ks_pvalue_exact`` is False where ``ks_pvalue`` (and the effective p-value derived from
+    it) is a certified upper bound, ``ks_pvalue_adjusted_exact`` where the adjusted one is.
+    Reports stored before the fields existed lack them; readers show their p-values
+    unmarked, as they were shown then.
+    """
 
     feature: str
     ks_statistic: float | None
     ks_pvalue: float | None
     ks_pvalue_effective: float | None
     ks_pvalue_adjusted: float | None
+    ks_pvalue_exact: bool
+    ks_pvalue_adjusted_exact: bool
     psi: float | None
     psi_expected: float | None
     psi_noise_corrected: float | None
@@ -238,6 +246,8 @@ class FeatureDriftDict(TypedDict):
     ks_pvalue: float | None
     ks_pvalue_effective: float | None
     ks_pvalue_adjusted: float | None
+    ks_pvalue_exact: bool
+    ks_pvalue_adjusted_exact: bool
     ks_significant: bool
     psi: float | None
     psi_expected: float | None

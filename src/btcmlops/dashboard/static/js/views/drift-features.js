@@ -46,7 +46,7 @@ const DRIFT_COLUMNS = [
     num: true,
     title: "KS p-value after Benjamini–Hochberg across features",
     value: (r) => r.ks_pvalue_adjusted,
-    cell: (r) => pValue(r.ks_pvalue_adjusted),
+    cell: (r) => markedPValue(r.ks_pvalue_adjusted_exact, r.ks_pvalue_adjusted),
     firstDirection: "ascending",
   },
   {
@@ -56,6 +56,17 @@ const DRIFT_COLUMNS = [
     cell: (r) => (r.drift_detected ? pill("drift") : pill("stable", "good")),
   },
 ];
+
+const BOUND_TITLE =
+  "A certified upper bound on the p-value: it is computed exactly only where the verdict " +
+  "needs it, and the verdict is the one the exact value gives.";
+
+/** A p-value, "≤ …" where its flag says it is a bound. A row stored before the flags
+ * existed lacks them and is shown unmarked, as it was then. */
+function markedPValue(exact, value) {
+  if (exact !== false || !isNumber(value)) return pValue(value);
+  return el("span", { title: BOUND_TITLE }, `≤ ${pValue(value)}`);
+}
 
 function psiAboveNoise(result) {
   return isNumber(result.psi_noise_corrected) ? result.psi_noise_corrected : result.psi_excess;
