@@ -81,17 +81,23 @@ def test_dependence_time_survives_missing_constant_and_infinite_values():
     assert np.all(st.dependence_time(columns[:, :7]) == 1.0)  # too short to say anything
 
 
-def test_ranks_agree_with_scipy_with_ties_missing_and_infinite_values():
+def test_level_and_spread_ranks_agree_with_scipy_with_ties_missing_and_infinite_values():
     rng = np.random.default_rng(44)
     values = rng.normal(size=(8, 60))
     values[:3] = np.round(values[:3])  # many ties
     values[rng.random(values.shape) < 0.1] = np.nan
     values[4, 2], values[5, 7] = np.inf, -np.inf
     values[6] = np.nan
-    ranks, medians = effective_sizes._ranks_and_medians(values)
-    np.testing.assert_array_equal(ranks, stats.rankdata(values, axis=1, nan_policy="omit"))
+    ranks = effective_sizes._level_and_spread_ranks(values)
+    level, spread = ranks[: len(values)], ranks[len(values) :]
+    np.testing.assert_array_equal(level, stats.rankdata(values, axis=1, nan_policy="omit"))
     with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):  # the empty row
-        np.testing.assert_array_equal(medians, np.nanmedian(values, axis=1))
+        medians = np.nanmedian(values, axis=1)
+    with np.errstate(invalid="ignore"):
+        distances = np.abs(values - medians[:, None])
+    np.testing.assert_array_equal(spread, stats.rankdata(distances, axis=1, nan_policy="omit"))
+    # the distances of an even count tie either side of the median: averaged, not ordinal
+    assert np.any(spread[~np.isnan(spread)] % 1 == 0.5)
 
 
 def test_the_gate_from_the_first_lags_summed_directly_matches_the_fft_autocorrelations():

@@ -181,8 +181,8 @@ def _read_csv(path: Path) -> pa.Table:
 
 def _is_numeric(kind: pa.DataType) -> bool:
     return (
-        pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
+        pa.types.is_floating(kind)  # first: nearly every feature column is a float
+        or pa.types.is_integer(kind)
         or pa.types.is_boolean(kind)
         or pa.types.is_decimal(kind)
         or pa.types.is_null(kind)
