@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any, Literal
 
 import numpy as np
@@ -85,6 +86,9 @@ class FeatureDrift:
         return FeatureDriftDict(
             **{key: finite_or_none(value) for key, value in asdict(self).items()}
         )
+
+
+_FEATURE_FIELDS = tuple(item.name for item in dataclass_fields(FeatureDrift))
 
 
 @dataclass(frozen=True)
@@ -298,7 +302,7 @@ def compare_prepared(
     psi_excess = np.maximum(psi_values - psi_expected, 0.0)
 
     ks = pending_ks()
-    autocorrelated = np.nan_to_num(reference.autocorrelation_time, nan=1.0) > 1.0
+    autocorrelated = reference.autocorrelation_time > 1.0  # NaN: not autocorrelated
     with np.errstate(invalid="ignore", divide="ignore"):
         corrected = st.ks_pvalue_effective(ks.statistic, n_eff, m_eff)
 
@@ -308,7 +312,7 @@ def compare_prepared(
 
     def significant_at(pvalue: np.ndarray) -> np.ndarray:
         adjusted = st.benjamini_hochberg(effective(pvalue))
-        return tested & (np.nan_to_num(adjusted, nan=1.0) < alpha)
+        return tested & (adjusted < alpha)  # NaN compares False
 
     # exact p-values only where the verdict could depend on them (docs/drift.md); an
     # untested feature's has no verdict to decide and is reported exact
@@ -320,7 +324,7 @@ def compare_prepared(
     # same adjusted value, it is exact
     adjusted_exact = ~tested | (st.benjamini_hochberg(effective(ks.lower)) == p_adjusted)
 
-    significant = tested & (np.nan_to_num(p_adjusted, nan=1.0) < alpha)
+    significant = tested & (p_adjusted < alpha)
     detected = significant & (np.nan_to_num(psi_values, nan=0.0) >= psi_effect_floor)
     levels = feature_levels(significant, detected, psi_excess, severity_rule)
     severity = drift_severity(int(tested.sum()), significant, detected, psi_excess, severity_rule)
@@ -355,9 +359,11 @@ def compare_prepared(
         "effective_current_size": m_eff.tolist(),
         "bins_used": bins_used.tolist(),
     }
+    if len(fields) != len(_FEATURE_FIELDS):
+        raise AssertionError(f"FeatureDrift has {len(_FEATURE_FIELDS)} fields: {fields.keys()}")
+    # positionally, in the dataclass's field order (twice as fast as by keyword)
     features = [
-        FeatureDrift(**dict(zip(fields, row, strict=True)))
-        for row in zip(*fields.values(), strict=True)
+        FeatureDrift(*row) for row in zip(*(fields[name] for name in _FEATURE_FIELDS), strict=True)
     ]
     features.sort(key=_rank_key)
     return FeatureDriftResult(
