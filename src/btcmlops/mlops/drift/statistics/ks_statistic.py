@@ -52,10 +52,10 @@ def ks_gap_numerators(reference: SortedSample, current: SortedSample) -> np.ndar
     searched = width >= _SEARCH_MIN_WIDTH
     shorter = min(reference.values.shape[1], current.values.shape[1])
     sampled = searched and shorter >= _SAMPLED_MIN_KEYS
-    # Two threads pay for large merges only: the searches took the same time on one thread
-    # as on two (measured at 10,000 x 2,000 and 200,000 x 50,000), with more spread under
-    # load, and small merges gain nothing.
-    threads = WORKER_THREADS if features * width >= BLOCK_VALUES // 8 and not searched else 1
+    # Two threads pay for large merges and searches (the searches wait on memory more than
+    # they compute: 16.5 -> 10.5 ms at 10,000 x 2,000 and 135 -> 98 ms at 200,000 x 50,000,
+    # medians on 2026-12-07); small merges gain nothing.
+    threads = WORKER_THREADS if features * width >= BLOCK_VALUES // 8 else 1
     n_all = reference.counts
     m_all = current.counts
     block = -(-features // threads) if searched else BLOCK_VALUES // max(width, 1)

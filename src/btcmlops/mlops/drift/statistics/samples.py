@@ -24,6 +24,9 @@ from btcmlops.mlops.drift.statistics.pool import run_all
 # Passes over blocks of rows (the KS statistic, the moments) build temporary arrays of about
 # this many values (rows x observations), which bounds peak memory on large samples.
 BLOCK_VALUES = 1 << 21
+# column_moments works through blocks of about this many values: temporaries of 2 MB stay
+# in the cache (measured on 106 x 50,000: 16 ms, against 31 ms in blocks of BLOCK_VALUES).
+_MOMENT_BLOCK_VALUES = 1 << 18
 # SortedSample sorts on both worker threads from this many values.
 _PARALLEL_SORT_VALUES = 1 << 18
 
@@ -123,7 +126,7 @@ def column_moments(columns: np.ndarray) -> ColumnMoments:
     means = np.empty(features)
     stds = np.empty(features)
     autocorrelation = np.empty(features)
-    block = max(1, BLOCK_VALUES // max(values.shape[1], 1))
+    block = max(1, _MOMENT_BLOCK_VALUES // max(values.shape[1], 1))
     for start in range(0, features, block):
         rows = slice(start, start + block)
         part = values[rows]
