@@ -26,3 +26,16 @@ class ErrorResponse(BaseModel):
     success: Literal[False] = False
     error: str = Field(description="The kind of error, e.g. NotFoundError.")
     detail: str = Field(description="What was wrong and what to do about it.")
+
+
+# The per-feature flags of a drift check's KS p-values (the feature check's stored rows and
+# POST /drift/compare's features say the same).
+KS_PVALUE_EXACT = (
+    "False when `ks_pvalue` is a certified upper bound, not the exact value "
+    "(`ks_pvalue_effective` is then an upper bound too); the verdict is the one the exact "
+    "p-value gives."
+)
+KS_PVALUE_ADJUSTED_EXACT = (
+    "False when `ks_pvalue_adjusted` is a certified upper bound: it depends on every "
+    "feature's p-value, so another feature's bound can raise it."
+)

@@ -8,7 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from btcmlops.api.schemas.common import CheckStatus, IsoTime
+from btcmlops.api.schemas.common import (
+    KS_PVALUE_ADJUSTED_EXACT,
+    KS_PVALUE_EXACT,
+    CheckStatus,
+    IsoTime,
+)
 from btcmlops.severity import Severity
 
 
@@ -102,15 +107,8 @@ class FeatureDriftRow(BaseModel):
     ks_pvalue: float | None
     ks_pvalue_effective: float | None = Field(description="Corrected for autocorrelation.")
     ks_pvalue_adjusted: float | None = Field(description="Benjamini–Hochberg adjusted.")
-    ks_pvalue_exact: bool = Field(
-        description="False when `ks_pvalue` is a certified upper bound, not the exact value "
-        "(`ks_pvalue_effective` is then an upper bound too); the verdict is the one the "
-        "exact p-value gives."
-    )
-    ks_pvalue_adjusted_exact: bool = Field(
-        description="False when `ks_pvalue_adjusted` is a certified upper bound: it depends "
-        "on every feature's p-value, so another feature's bound can raise it."
-    )
+    ks_pvalue_exact: bool = Field(description=KS_PVALUE_EXACT)
+    ks_pvalue_adjusted_exact: bool = Field(description=KS_PVALUE_ADJUSTED_EXACT)
     psi: float | None
     psi_expected: float | None = Field(description="The PSI expected with no drift.")
     psi_noise_corrected: float | None = Field(description="PSI in excess of `psi_expected`.")

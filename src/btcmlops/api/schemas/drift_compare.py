@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from btcmlops.api.schemas.common import KS_PVALUE_ADJUSTED_EXACT, KS_PVALUE_EXACT
 from btcmlops.severity import Severity
 
 DriftTable = dict[str, list[float | str | None]]
@@ -103,15 +104,8 @@ class ComparedFeature(BaseModel):
     ks_pvalue: float | None
     ks_pvalue_effective: float | None = Field(description="Corrected for autocorrelation.")
     ks_pvalue_adjusted: float | None = Field(description="Benjamini–Hochberg adjusted.")
-    ks_pvalue_exact: bool = Field(
-        description="False when `ks_pvalue` is a certified upper bound, not the exact value "
-        "(`ks_pvalue_effective` is then an upper bound too); the verdict is the one the "
-        "exact p-value gives."
-    )
-    ks_pvalue_adjusted_exact: bool = Field(
-        description="False when `ks_pvalue_adjusted` is a certified upper bound: it depends "
-        "on every feature's p-value, so another feature's bound can raise it."
-    )
+    ks_pvalue_exact: bool = Field(description=KS_PVALUE_EXACT)
+    ks_pvalue_adjusted_exact: bool = Field(description=KS_PVALUE_ADJUSTED_EXACT)
     ks_significant: bool
     psi: float | None
     psi_expected: float | None = Field(description="The PSI expected with no drift.")
