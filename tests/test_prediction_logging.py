@@ -6,7 +6,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from btcmlops.db.models import FeatureSnapshot, PredictionLog
 from btcmlops.db.store import Store
@@ -19,6 +20,8 @@ from btcmlops.mlops.predictions.ids import (
 from btcmlops.mlops.predictions.queries import PredictionQueries
 from btcmlops.mlops.predictions.spool import Spool
 from btcmlops.mlops.predictions.writer import PredictionLogger
+
+from support import wait_until
 
 DEAD_URL = "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"
 
@@ -192,6 +195,47 @@ def test_unwritable_spool_counts_the_loss_but_keeps_answering(store, clock, sett
     assert health.lost == 30
     assert "lost" in (health.last_error or "")
     logger.close()
+
+
+def commits_then_fail(store, *, times: int, stored: bool):
+    """Make the next ``times`` commits of ``store`` fail, after the database committed
+    (``stored``) or before: how a connection that drops at the commit looks to the writer."""
+    remaining = [times]
+
+    def fail(session):
+        if remaining[0] > 0:
+            remaining[0] -= 1
+            raise OperationalError("COMMIT", {}, ConnectionError("connection dropped"))
+
+    event.listen(store._sessions, "after_commit" if stored else "before_commit", fail)
+    return lambda: event.remove(store._sessions, "after_commit" if stored else "before_commit",
+                                fail)  # fmt: skip
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_a_failed_commit_that_cannot_be_spooled_is_counted_as_the_store_says(
+    store, clock, settings, stored
+):
+    logger = make_logger(store, clock, settings)
+    logger.spool.directory.mkdir(parents=True, exist_ok=True)
+    logger.spool.path.symlink_to("/dev/full")  # nothing can be spooled
+    undo = commits_then_fail(store, times=1, stored=stored)
+    ids = [log_one(logger, clock, i) for i in range(12)]
+    assert logger.flush()
+    undo()
+    logger.spool.path.unlink()  # the disk has room again; the store answers the next ping
+    wait_until(lambda: logger.health().state == "ok", timeout=10, what="the store to answer")
+    health = logger.health()
+    kept = set(stored_ids(store))
+    # every answered prediction is stored or counted lost, never both, never neither
+    assert health.lost == len(set(ids) - kept)
+    assert health.written == len(kept) and kept <= set(ids)
+    if stored:  # the failed commit had gone through: nothing was lost
+        assert health.lost == 0 and kept == set(ids)
+    else:
+        assert health.lost > 0
+    logger.close()
+    assert logger.health().lost == health.lost
 
 
 def test_accuracy_and_statistics_match_hand_counts(store, clock, settings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,7 +82,9 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
         session.commit()
     except BaseException:
-        session.rollback()
+        # a dropped connection fails the rollback too: the first error is the one to raise
+        with contextlib.suppress(SQLAlchemyError):
+            session.rollback()
         raise
     finally:
         session.close()

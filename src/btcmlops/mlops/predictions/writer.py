@@ -10,6 +10,12 @@ about ``logging_flush_seconds`` of predictions plus one batch in flight. Records
 spooled survive a killed process. Records are lost on purpose only when the queue is full and
 the spool cannot be written either (a full disk); each one is counted in ``health()``.
 
+A batch whose commit failed may have been stored all the same: the connection can drop after
+the database committed and before it said so. If such a batch cannot be spooled either, its
+records are in doubt, not yet lost: when the store answers again the writer looks them up
+and counts the ones it does not find as lost (the ones it finds as written), so the counts
+stay exact. Records still in doubt when the logger closes are counted as lost.
+
 Reading the log is ``predictions.queries``' job; the writer only writes.
 """
 
@@ -24,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -41,6 +48,11 @@ from btcmlops.mlops.predictions.spool import Spool, as_spool_record
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+
+class CommitOutcomeUnknown(SQLAlchemyError):
+    """The commit of an insert failed: the database may have committed it all the same (the
+    connection dropped after it did, before it answered)."""
 
 
 @dataclass
@@ -87,6 +99,7 @@ class PredictionLogger:
         self._spooling = False
         self._next_replay = 0.0
         self._counts = {"written": 0, "spooled": 0, "replayed": 0, "lost": 0}
+        self._in_doubt: set[int] = set()  # ids of a failed insert that could not be spooled
         self._last_error: str | None = None
         self._snapshots: dict[int, tuple[Mapping[str, Any], dict[str, Any], str]] = {}
 
@@ -106,6 +119,9 @@ class PredictionLogger:
         self._queue.put(_STOP)
         self._thread.join(timeout)
         self._thread = None
+        if self._in_doubt:  # the store never answered again: they cannot be confirmed
+            self._counts["lost"] += len(self._in_doubt)
+            self._in_doubt.clear()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record logged so far has left the queue (stored or spooled)."""
@@ -216,7 +232,7 @@ class PredictionLogger:
             self._counts["written"] += len(rows)
         except SQLAlchemyError as exc:
             self._enter_spooling(exc)
-            self._spool_or_count_lost(rows)
+            self._spool_or_count_lost(rows, maybe_stored=isinstance(exc, CommitOutcomeUnknown))
 
     def _row(self, record: dict[str, Any]) -> LogRow:
         """The record as stored: finite numbers, and its features as a hashed snapshot."""
@@ -260,6 +276,10 @@ class PredictionLogger:
                 dialect.insert(PredictionLog).on_conflict_do_nothing(index_elements=["id"]),
                 logs,
             )
+            try:
+                session.commit()
+            except SQLAlchemyError as exc:  # before it, a failure leaves nothing stored
+                raise CommitOutcomeUnknown(f"commit failed: {exc}") from exc
 
     def _enter_spooling(self, exc: Exception) -> None:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -269,15 +289,42 @@ class PredictionLogger:
         self._spooling = True
         self._next_replay = time.monotonic() + self._replay_interval
 
-    def _spool_or_count_lost(self, rows: list[LogRow]) -> None:
+    def _spool_or_count_lost(self, rows: list[LogRow], *, maybe_stored: bool = False) -> None:
+        """Spool ``rows``; if the spool cannot take them, count them as lost, or, when
+        ``maybe_stored`` (their insert failed, perhaps after the commit), hold them in doubt
+        until the store can say whether it has them."""
         serialisable = [as_spool_record(row) for row in rows]
         try:
             self.spool.append(serialisable)
             self._counts["spooled"] += len(rows)
         except OSError as exc:
+            reason = exc.strerror or exc
+            if maybe_stored:
+                self._in_doubt.update(int(row["id"]) for row in rows)
+                self._last_error = (
+                    f"spool unwritable ({reason}); {len(rows)} records not kept, counted as "
+                    "lost unless the store has them when it answers again"
+                )
+                log.error("%d prediction records in doubt: %s", len(rows), self._last_error)
+                return
             self._counts["lost"] += len(rows)
-            self._last_error = f"spool unwritable ({exc.strerror or exc}); {len(rows)} records lost"
+            self._last_error = f"spool unwritable ({reason}); {len(rows)} records lost"
             log.error("lost %d prediction records: %s", len(rows), self._last_error)
+
+    def _settle_in_doubt(self) -> None:
+        """Count the records in doubt as written where the store has them, else as lost."""
+        if not self._in_doubt:
+            return
+        wanted = sorted(self._in_doubt)
+        with self.store.session() as session:
+            found = set(
+                session.scalars(select(PredictionLog.id).where(PredictionLog.id.in_(wanted)))
+            )
+        self._counts["written"] += len(found)
+        self._counts["lost"] += len(wanted) - len(found)
+        if len(found) < len(wanted):
+            log.error("lost %d prediction records", len(wanted) - len(found))
+        self._in_doubt.clear()
 
     def _maybe_replay(self, *, force: bool = False) -> None:
         if not self._spooling:
@@ -287,6 +334,7 @@ class PredictionLogger:
         try:
             self.store.ping()
             self.spool.replay_pending(self._insert_replayed, self._batch_size)
+            self._settle_in_doubt()
         except Exception as exc:  # still down (or the spool unreadable): try again later
             self._next_replay = time.monotonic() + self._replay_interval
             self._last_error = f"replay postponed: {str(exc).strip().splitlines()[0]}"
