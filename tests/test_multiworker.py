@@ -228,6 +228,16 @@ def deployment(tmp_path, postgres_admin_url) -> Iterator[Deployment]:
             store.close()
 
 
+def accepts_connections(deployment: Deployment) -> bool:
+    """Whether the server answers at all (any status: only the connection matters here)."""
+    try:
+        with client(deployment) as session:
+            session.get("/health")
+    except httpx.TransportError:
+        return False
+    return True
+
+
 def client(deployment: Deployment) -> httpx.Client:
     """A client with a connection of its own (so the kernel may hand it to either worker)."""
     return httpx.Client(base_url=deployment.base_url, headers={"X-API-Key": API_KEY}, timeout=120)
@@ -309,6 +319,12 @@ def test_two_workers_and_a_scheduler_share_one_postgres_correctly(deployment):
         lambda: f"two registered workers; serve log:\n{deployment.log('serve')[-3000:]}",
     )
     wait_for(lambda: scheduler.pid in deployment.registered_pids(), "the scheduler to start")
+    # A worker registers during its start-up, before it listens: the port refuses connections
+    # until the first worker is serving (a refused prediction here on a slow machine).
+    wait_for(
+        lambda: accepts_connections(deployment),
+        lambda: f"the server to accept connections; serve log:\n{deployment.log('serve')[-3000:]}",
+    )
     workers = deployment.worker_pids()
     assert len(set(workers)) == 2, f"two workers share a node: {workers}"
     assert holder_pid(holder) in {*workers.values(), scheduler.pid}, holder
