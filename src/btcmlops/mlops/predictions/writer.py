@@ -99,7 +99,7 @@ class PredictionLogger:
         self._spooling = False
         self._next_replay = 0.0
         self._counts = {"written": 0, "spooled": 0, "replayed": 0, "lost": 0}
-        self._in_doubt: set[int] = set()  # ids of a failed insert that could not be spooled
+        self._in_doubt: set[int] = set()  # ids of a failed commit that could not be spooled
         self._last_error: str | None = None
         self._snapshots: dict[int, tuple[Mapping[str, Any], dict[str, Any], str]] = {}
 

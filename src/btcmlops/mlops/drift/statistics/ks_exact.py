@@ -263,7 +263,8 @@ def one_sided_exceedance(large: int, small: int, h: np.ndarray) -> np.ndarray:
 
     log_choose_small = log_choose(small, j)[None, :]  # the same for every h: computed once
     result = np.empty(h.shape)
-    # blocks of h whose temporaries stay in the cache (measured: 40 % faster at 2,001 terms)
+    # blocks of h whose temporaries stay in the cache (measured on 106 h of 2,001 terms:
+    # 4.3 ms, against 15.9 ms all at once)
     block = max(1, _ONE_SIDED_BLOCK_TERMS // j.size)
     for start in range(0, h.size, block):
         rows = h[start : start + block]

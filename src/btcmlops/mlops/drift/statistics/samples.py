@@ -21,8 +21,8 @@ import numpy as np
 from btcmlops.errors import InvalidInputError
 from btcmlops.mlops.drift.statistics.pool import run_all
 
-# Passes over blocks of rows (the KS statistic, the moments) build temporary arrays of about
-# this many values (rows x observations), which bounds peak memory on large samples.
+# Passes over blocks of rows (the KS statistic's merges and searches) build temporary arrays
+# of about this many values (rows x observations), which bounds peak memory on large samples.
 BLOCK_VALUES = 1 << 21
 # column_moments works through blocks of about this many values: temporaries of 2 MB stay
 # in the cache (measured on 106 x 50,000: 16 ms, against 31 ms in blocks of BLOCK_VALUES).
