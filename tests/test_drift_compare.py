@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -15,7 +16,8 @@ from btcmlops.cli import app as cli_app
 from btcmlops.cli import drift as drift_commands
 from btcmlops.mlops.drift import statistics as st
 from btcmlops.mlops.drift.compare import compare_files
-from btcmlops.mlops.drift.feature_drift import compare_features
+from btcmlops.mlops.drift.feature_drift import FeatureDrift, compare_features
+from btcmlops.mlops.drift.files import read_numeric_table
 
 from support import bounded_and_exact_frames
 
@@ -384,3 +386,39 @@ def test_a_history_shorter_than_the_reference_or_without_the_features_is_refused
     assert code == 2 and "at least as many as the reference" in err
     code, _, err = run(*args, "--history", write(reference[["a", "b"]], tmp_path / "h2.csv"))
     assert code == 2 and "no numeric column c" in err
+
+
+def test_parquet_columns_read_as_floats_in_file_order_with_nulls_as_nan(tmp_path):
+    # float columns alone are converted in one call, with other types column by column:
+    # the same values either way
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(30, 3)), columns=["a", "b", "c"])
+    frame.loc[[2, 17], "b"] = np.nan
+    frame["n"] = pd.array(rng.integers(0, 9, size=30), dtype="Int64")
+    frame.loc[4, "n"] = pd.NA
+    frame["flag"] = rng.random(30) < 0.5
+    frame["label"] = "x"
+    path = tmp_path / "f.parquet"
+    frame.to_parquet(path)
+    table = read_numeric_table(path)
+    assert table.numeric == ("a", "b", "c", "n", "flag") and table.non_numeric == ("label",)
+    expected = frame[list(table.numeric)].astype(float).to_numpy().T
+    np.testing.assert_array_equal(table.columns(table.numeric), expected)
+    np.testing.assert_array_equal(table.columns(["c", "a", "b"]), expected[[2, 0, 1]])
+
+
+def test_feature_results_built_from_field_lists_equal_those_built_one_by_one():
+    reference, current = frames(seed=3, shift=1.0)
+    result = compare_features(reference, current)
+    fields = {
+        name: [getattr(item, name) for item in result.drift_results]
+        for name in result.drift_results[0].__dataclass_fields__
+    }
+    built = FeatureDrift.from_field_lists(fields)
+    assert built == [FeatureDrift(**item.__dict__) for item in result.drift_results]
+    assert [repr(item) for item in built] == [repr(item) for item in result.drift_results]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built[0].psi = 0.0
+    del fields["psi"]
+    with pytest.raises(AssertionError, match="25 fields"):
+        FeatureDrift.from_field_lists(fields)

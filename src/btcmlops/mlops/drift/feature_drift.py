@@ -87,6 +87,23 @@ class FeatureDrift:
             **{key: finite_or_none(value) for key, value in asdict(self).items()}
         )
 
+    @classmethod
+    def from_field_lists(cls, fields: dict[str, list[Any]]) -> list[FeatureDrift]:
+        """One result per position of the field lists (every field, one value per feature).
+
+        Fills each instance's attributes in one step: the frozen dataclass's ``__init__``
+        sets its 25 fields one ``object.__setattr__`` at a time (260 us for 106 features,
+        against 120 us here), a twelfth of a 24-row check.
+        """
+        if fields.keys() != set(_FEATURE_FIELDS):
+            raise AssertionError(f"FeatureDrift has {len(_FEATURE_FIELDS)} fields: {fields.keys()}")
+        items = []
+        for row in zip(*(fields[name] for name in _FEATURE_FIELDS), strict=True):
+            item = object.__new__(cls)
+            item.__dict__.update(zip(_FEATURE_FIELDS, row, strict=True))
+            items.append(item)
+        return items
+
 
 _FEATURE_FIELDS = tuple(item.name for item in dataclass_fields(FeatureDrift))
 
@@ -359,12 +376,7 @@ def compare_prepared(
         "effective_current_size": m_eff.tolist(),
         "bins_used": bins_used.tolist(),
     }
-    if len(fields) != len(_FEATURE_FIELDS):
-        raise AssertionError(f"FeatureDrift has {len(_FEATURE_FIELDS)} fields: {fields.keys()}")
-    # positionally, in the dataclass's field order (twice as fast as by keyword)
-    features = [
-        FeatureDrift(*row) for row in zip(*(fields[name] for name in _FEATURE_FIELDS), strict=True)
-    ]
+    features = FeatureDrift.from_field_lists(fields)
     features.sort(key=_rank_key)
     return FeatureDriftResult(
         status="success",

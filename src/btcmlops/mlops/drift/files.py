@@ -33,6 +33,14 @@ PARQUET_MAGIC = b"PAR1"
 # so Arrow's buffers are reused instead of holding a second full copy of a large file.
 _PARQUET_VALUES_PER_READ = 1 << 21
 _PARQUET_THREADED_VALUES = 1 << 18
+# Small tables of float columns are converted in one call (an Arrow tensor); larger ones
+# column by column, straight into the result, without the tensor's extra copy.
+_TENSOR_MAX_VALUES = 1 << 16
+_FLOAT64_ID = pa.float64().id
+# Parquet files up to this size are read into memory in one call and decoded from there:
+# Arrow otherwise hands the reads to its I/O thread, a wait that costs more than reading a
+# small file (a 24-row file of 106 columns: 1.06 against 1.23 ms, medians on 2026-12-07).
+_PARQUET_IN_MEMORY_BYTES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,17 @@ class NumericTable:
 
 
 def _fill(matrix: np.ndarray, start: int, table: pa.Table) -> None:
+    batches = table.to_batches()
+    if (
+        len(batches) == 1
+        and table.num_rows * table.num_columns <= _TENSOR_MAX_VALUES
+        and all(kind.id == _FLOAT64_ID for kind in table.schema.types)
+    ):
+        # every column in one call (15 us for 106 columns of 24 rows, against 166 us one
+        # column at a time); column-major, so its transpose is feature-major
+        tensor = batches[0].to_tensor(null_to_nan=True, row_major=False)
+        matrix[start : start + table.num_columns] = np.asarray(tensor).T
+        return
     for offset, column in enumerate(table.columns):  # one Arrow column into each row
         if not pa.types.is_float64(column.type):
             column = pc.cast(column, pa.float64())
@@ -130,7 +149,9 @@ def read_numeric_table(path: Path, *, label: str = "") -> NumericTable:
         schema, rows = source.schema, source.num_rows
     if len(set(schema.names)) != len(schema.names):
         raise InvalidInputError(f"{path} has repeated column names")
-    kinds = [(field.name, _is_numeric(field.type)) for field in schema]
+    kinds = [
+        (name, _is_numeric(kind)) for name, kind in zip(schema.names, schema.types, strict=True)
+    ]
     return NumericTable(
         path=path,
         label=label or str(path),
@@ -166,6 +187,8 @@ def _mostly_numeric_as_numbers(table: pa.Table) -> tuple[pa.Table, list[StrayCel
 
 def _open_parquet(path: Path) -> pq.ParquetFile:
     try:
+        if path.stat().st_size <= _PARQUET_IN_MEMORY_BYTES:
+            return pq.ParquetFile(pa.BufferReader(path.read_bytes()), pre_buffer=False)
         return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInputError(f"cannot read {path} as Parquet: {exc}") from exc
@@ -181,7 +204,8 @@ def _read_csv(path: Path) -> pa.Table:
 
 def _is_numeric(kind: pa.DataType) -> bool:
     return (
-        pa.types.is_floating(kind)  # first: nearly every feature column is a float
+        kind.id == _FLOAT64_ID  # first: nearly every feature column is one
+        or pa.types.is_floating(kind)
         or pa.types.is_integer(kind)
         or pa.types.is_boolean(kind)
         or pa.types.is_decimal(kind)

@@ -29,6 +29,9 @@ BLOCK_VALUES = 1 << 21
 _MOMENT_BLOCK_VALUES = 1 << 18
 # SortedSample sorts on both worker threads from this many values.
 _PARALLEL_SORT_VALUES = 1 << 18
+# count_at_most compares every value with every threshold up to this many comparisons (a
+# 24-row window's PSI edges for 106 features: 38 us, against 69 us for the binary search).
+_COMPARE_ALL_MAX = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,11 @@ def _observed_counts(values: np.ndarray) -> np.ndarray:
 
 
 def count_at_most(sample: SortedSample, thresholds: np.ndarray) -> np.ndarray:
-    """#{values <= threshold} for each row's thresholds (F, K), by a vectorised binary search."""
+    """#{values <= threshold} for each row's thresholds (F, K), by a vectorised binary search
+    (short rows: by comparing every value, as missing values, NaN, compare False)."""
     values = sample.values
+    if values.size * thresholds.shape[1] <= _COMPARE_ALL_MAX:
+        return np.count_nonzero(values[:, None, :] <= thresholds[:, :, None], axis=2)
     rows = np.arange(values.shape[0])[:, None]
     low = np.zeros(thresholds.shape, dtype=np.int64)
     high = np.broadcast_to(sample.counts[:, None], thresholds.shape).copy()
