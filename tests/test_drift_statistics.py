@@ -203,6 +203,28 @@ def test_bin_shares_count_a_value_equal_to_an_edge_in_the_lower_bin():
     np.testing.assert_allclose(shares[0], [0.5, 0.5])
 
 
+@pytest.mark.parametrize("rows", [24, 2_000], ids=["compared-all", "binary-search"])
+def test_counts_at_most_each_edge_are_searchsorted_counts_of_the_observed_values(rows):
+    # short rows compare every value with every edge, long ones search: the same counts,
+    # a value equal to an edge counted, missing values never, infinities counted, a NaN edge
+    # counting nothing
+    rng = np.random.default_rng(12)
+    values = rng.normal(size=(rows, 6))
+    values[rng.random(values.shape) < 0.2] = np.nan
+    values[0, 1], values[1, 2] = np.inf, -np.inf
+    sample = st.SortedSample.from_rows(values)
+    edges = np.sort(rng.normal(size=(6, 9)), axis=1)
+    edges[0, :3] = np.sort(values[:, 0])[[0, 5, 10]]  # edges equal to values: counted
+    edges[3] = np.nan
+    edges[4, -1] = np.inf
+    counts = st.count_at_most(sample, edges)
+    for j in range(6):
+        observed = np.sort(values[:, j][~np.isnan(values[:, j])])
+        expected = np.searchsorted(observed, edges[j], side="right")
+        expected[np.isnan(edges[j])] = 0
+        np.testing.assert_array_equal(counts[j], expected)
+
+
 def test_discrete_feature_with_repeated_edges_has_zero_psi_against_itself():
     rng = np.random.default_rng(2)
     binary = (rng.random((500, 1)) < 0.3).astype(float)
