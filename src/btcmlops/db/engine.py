@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -83,7 +82,7 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.commit()
     except BaseException:
         # a dropped connection fails the rollback too: the first error is the one to raise
-        with contextlib.suppress(SQLAlchemyError):
+        with suppress(SQLAlchemyError):
             session.rollback()
         raise
     finally:
